@@ -1,0 +1,199 @@
+"""Small image operators on (B, C, H, W) float tensors used by the engine.
+
+Every operator checks its input and creates its constants on the input's
+device and dtype, so the same code runs on CPU, CUDA and MPS.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "check_image",
+    "area_resize",
+    "gaussian_blur",
+    "atrous_smooth",
+    "pushpull_fill",
+    "smoothstep",
+    "luminance",
+    "RowUpsampler",
+]
+
+_LUMA = (0.2126, 0.7152, 0.0722)
+
+
+def check_image(x: torch.Tensor, name: str = "image") -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected shape (B, C, H, W), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name}: expected a floating point tensor, got {x.dtype}")
+
+
+def luminance(x: torch.Tensor) -> torch.Tensor:
+    """Rec. 709 luma of a (B, 3, H, W) tensor -> (B, 1, H, W); a 1-channel input is returned as is."""
+    check_image(x)
+    if x.shape[1] == 1:
+        return x
+    w = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def smoothstep(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """0 below ``low``, 1 above ``high``, a C1 ramp between."""
+    t = ((x - low) / max(high - low, 1e-12)).clamp_(0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def area_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize to ``size`` = (h, w): box averaging when shrinking, bilinear when growing."""
+    check_image(x)
+    h, w = size
+    if (h, w) == tuple(x.shape[-2:]):
+        return x
+    if h <= x.shape[-2] and w <= x.shape[-1]:
+        return F.interpolate(x, size=(h, w), mode="area")
+    return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def _gauss_kernel(sigma: float, device, dtype) -> torch.Tensor:
+    r = max(1, int(math.ceil(3.0 * sigma)))
+    t = torch.arange(-r, r + 1, device=device, dtype=dtype)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    return k / k.sum()
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur with reflect padding; sigma in pixels (0 = identity).
+
+    Large sigmas are done on a downscaled copy (the result is smooth anyway).
+    """
+    check_image(x)
+    if sigma <= 0.3:
+        return x
+    h, w = x.shape[-2:]
+    if sigma > 8.0:
+        f = int(sigma // 4)
+        small = area_resize(x, (max(1, h // f), max(1, w // f)))
+        small = gaussian_blur(small, math.sqrt(max(sigma**2 / f**2 - 0.25, 0.09)))
+        return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    k = _gauss_kernel(sigma, x.device, x.dtype)
+    r = (k.numel() - 1) // 2
+    c = x.shape[1]
+    mode = "reflect" if r < min(h, w) else "replicate"
+    y = F.pad(x, (r, r, 0, 0), mode=mode)
+    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    y = F.pad(y, (0, 0, r, r), mode=mode)
+    return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def atrous_smooth(x: torch.Tensor, level: int) -> torch.Tensor:
+    """One step of the à-trous (B3-spline) wavelet: smooth with the kernel [1 4 6 4 1]/16 dilated by 2**level.
+
+    ``x - atrous_smooth(x, j)`` is the detail band of scale ~2**j pixels. Done with
+    shifted adds (much faster than a dilated convolution on the CPU); edges are
+    mirrored.
+
+    Args:
+        x: (B, C, H, W).
+        level: j >= 0.
+    Returns:
+        (B, C, H, W).
+    """
+    check_image(x)
+    d = 2**level
+    return _b3_axis(_b3_axis(x, d, -1), d, -2)
+
+
+def _b3_axis(x: torch.Tensor, d: int, dim: int) -> torch.Tensor:
+    n = x.shape[dim]
+    if n == 1:
+        return x
+    pad = 2 * d
+    if pad < n:
+        xp = F.pad(x, (pad, pad, 0, 0) if dim == -1 else (0, 0, pad, pad), mode="reflect")
+    else:
+        xp = F.pad(x, (pad, pad, 0, 0) if dim == -1 else (0, 0, pad, pad), mode="replicate")
+
+    def sl(k: int) -> torch.Tensor:
+        return xp.narrow(dim, k * d, n)
+
+    out = sl(2) * 0.375
+    out.add_(sl(1) + sl(3), alpha=0.25)
+    out.add_(sl(0) + sl(4), alpha=0.0625)
+    return out
+
+
+def pushpull_fill(x: torch.Tensor, weight: torch.Tensor, *, levels: int | None = None) -> torch.Tensor:
+    """Fill where ``weight`` is 0 from the surrounding pixels (push-pull pyramid).
+
+    Args:
+        x: (B, C, H, W) image.
+        weight: (B, 1, H, W) confidence in [0, 1]; 1 = keep, 0 = hole.
+    Returns:
+        (B, C, H, W): ``x`` where weight is 1, a smooth interpolation of the known
+        pixels in the holes (any hole size, linear time).
+    Example:
+        >>> img = torch.rand(1, 3, 64, 64); w = torch.ones(1, 1, 64, 64); w[..., 20:40, 20:40] = 0
+        >>> pushpull_fill(img, w).shape
+        torch.Size([1, 3, 64, 64])
+    """
+    check_image(x)
+    check_image(weight, "weight")
+    if levels is None:
+        levels = max(1, int(math.ceil(math.log2(max(x.shape[-2:])))))
+    num = x * weight
+    den = weight
+    stack = []
+    for _ in range(levels):
+        stack.append((num, den))
+        if min(num.shape[-2:]) <= 1:
+            break
+        num = F.avg_pool2d(num, 2, ceil_mode=True)
+        den = F.avg_pool2d(den, 2, ceil_mode=True)
+    filled = num / den.clamp_min(1e-8)
+    for num, den in reversed(stack):
+        up = F.interpolate(filled, size=num.shape[-2:], mode="bilinear", align_corners=False)
+        # confidence of this level: saturates quickly so known pixels win
+        a = (den * 4.0).clamp(0.0, 1.0)
+        filled = a * (num / den.clamp_min(1e-8)) + (1.0 - a) * up
+    return filled
+
+
+class RowUpsampler:
+    """Bilinear upsampling (align_corners=False) of small maps to full size, a band of rows at a time.
+
+    Full-resolution work is done in horizontal bands so every pass stays in cache
+    and peak memory stays low; this gives, for rows ``r0:r1`` of the full image,
+    exactly what ``F.interpolate(map, size=(H, W), mode="bilinear")`` would.
+    """
+
+    def __init__(self, small_hw: tuple[int, int], full_hw: tuple[int, int], device, dtype=torch.float32):
+        self.h, self.w = small_hw
+        self.H, self.W = full_hw
+        self.x0, self.x1, self.fx = self._axis(self.w, self.W, device, dtype)
+        self.y0, self.y1, self.fy = self._axis(self.h, self.H, device, dtype)
+
+    @staticmethod
+    def _axis(n: int, N: int, device, dtype):
+        pos = (torch.arange(N, device=device, dtype=torch.float64) + 0.5) * (n / N) - 0.5
+        pos = pos.clamp(0, n - 1)
+        i0 = pos.floor().long()
+        i1 = (i0 + 1).clamp(max=n - 1)
+        f = (pos - i0).to(dtype)
+        return i0, i1, f
+
+    def rows(self, small: torch.Tensor, rows) -> torch.Tensor:
+        """small: (C, h, w) -> (C, n, W) for ``rows`` (a slice or an index tensor) of the full image."""
+        fy = self.fy[rows].view(1, -1, 1)
+        top = small[:, self.y0[rows], :]
+        bot = small[:, self.y1[rows], :]
+        band = torch.lerp(top, bot, fy)  # (C, n, w)
+        if self.w == self.W:
+            return band
+        left = band[:, :, self.x0]
+        right = band[:, :, self.x1]
+        return torch.lerp(left, right, self.fx.view(1, 1, -1))

@@ -1,0 +1,118 @@
+"""Command line: ``backdrop clean`` for one file, ``backdrop batch`` for a shoot folder."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from .io import BackdropError, output_path_for
+from .params import Params
+
+__all__ = ["main", "build_parser"]
+
+
+def _add_param_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", metavar="FILE", help="YAML parameter set (default: the built-in defaults)")
+    p.add_argument("--lift", type=float, metavar="N", help="shadow lift 0-100")
+    p.add_argument("--texture", type=float, metavar="N", help="texture smoothing 0-100")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other parameter, e.g. --set floor=off --set feather=0.03 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backdrop",
+        description="Clean studio portrait backdrops: lift cast shadows, remove scuffs, keep the light, floor and subject.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("clean", help="clean one image")
+    c.add_argument("input", type=Path)
+    c.add_argument("-o", "--output", type=Path, help="output file (default: INPUT_clean.EXT beside the input)")
+    c.add_argument("--mask", type=Path, help="subject mask image, white = subject, same size as the input")
+    _add_param_options(c)
+
+    b = sub.add_parser("batch", help="clean every image of a folder")
+    b.add_argument("folder", type=Path)
+    b.add_argument("-o", "--output", type=Path, dest="out_dir", help="output folder (default: beside the originals)")
+    b.add_argument("--masks", type=Path, help="folder with NAME_mask.png subject masks (default: beside the images)")
+    b.add_argument("--overwrite", action="store_true", help="redo images whose output already exists")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_param_options(b)
+    return parser
+
+
+def _params_from(args: argparse.Namespace) -> Params:
+    params = Params.load(args.params) if args.params else Params()
+    changes = {}
+    if args.lift is not None:
+        changes["lift"] = args.lift
+    if args.texture is not None:
+        changes["texture"] = args.texture
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BackdropError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            changes[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise BackdropError(f"--set {item!r}: cannot read the value") from None
+    return params.replace(**changes) if changes else params
+
+
+def _cmd_clean(args: argparse.Namespace) -> int:
+    from .batch import clean_file
+
+    params = _params_from(args)
+    src = args.input
+    if not src.exists():
+        raise BackdropError(f"{src}: file not found")
+    dst = args.output or output_path_for(src)
+    row = clean_file(src, dst, params, mask=args.mask)
+    print(f"{row.output}  ({row.size[0]}x{row.size[1]}, {row.seconds:.2f} s)")
+    return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import run_batch
+
+    params = _params_from(args)
+    report = run_batch(
+        args.folder,
+        params=params,
+        out_dir=args.out_dir,
+        masks_dir=args.masks,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    for row in report.rows:
+        if row.status == "failed":
+            print(f"failed: {row.error}", file=sys.stderr)
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "clean":
+            return _cmd_clean(args)
+        return _cmd_batch(args)
+    except BackdropError as err:
+        print(f"backdrop: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("backdrop: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

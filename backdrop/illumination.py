@@ -1,0 +1,176 @@
+"""The clean-backdrop model and the shadow lift.
+
+The clean wall is a smooth illumination surface fitted at low resolution from
+backdrop pixels, robustly: a coarse mesh of cells with sigma-clipped statistics
+(astronomy's mesh background), a low-order robust polynomial over the cells
+(so a big cast shadow cannot bend the surface), and the cells' own departures
+from that polynomial kept where they are not shadows, so the studio light's
+falloff and vignette survive. Cells under the subject or the floor are filled
+from their neighbours.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ._filters import check_image, gaussian_blur, luminance, pushpull_fill, smoothstep
+
+__all__ = ["backdrop_surface", "shadow_gain"]
+
+
+def _cells(x: torch.Tensor, cell: int) -> torch.Tensor:
+    """(1, C, gh*cell, gw*cell) -> (gh, gw, C, cell*cell)."""
+    _, c, h, w = x.shape
+    gh, gw = h // cell, w // cell
+    t = x[0].reshape(c, gh, cell, gw, cell).permute(1, 3, 0, 2, 4)
+    return t.reshape(gh, gw, c, cell * cell)
+
+
+def _poly_basis(gh: int, gw: int, device, dtype) -> torch.Tensor:
+    """Cubic polynomial in x, y plus an even radial r**4 term (vignette), on cell centres."""
+    half = max(gh, gw) / 2.0
+    ys = ((torch.arange(gh, device=device, dtype=dtype) + 0.5) - gh / 2.0) / half
+    xs = ((torch.arange(gw, device=device, dtype=dtype) + 0.5) - gw / 2.0) / half
+    y, x = torch.meshgrid(ys, xs, indexing="ij")
+    r2 = x * x + y * y
+    terms = [torch.ones_like(x), x, y, x * x, x * y, y * y, x**3, x * x * y, x * y * y, y**3, r2 * r2]
+    return torch.stack(terms, -1).reshape(gh * gw, -1)
+
+
+def backdrop_surface(
+    image: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    cell: int = 8,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fit the clean backdrop's illumination surface.
+
+    Args:
+        image: (1, C, H, W) low-resolution image, H and W multiples of ``cell``.
+        weight: (1, 1, H, W) in [0, 1]: 1 where the pixel is backdrop that may be used.
+        cell: mesh cell size in pixels.
+    Returns:
+        surface: (1, C, H, W) the clean backdrop, smooth, defined everywhere.
+        outlier: (1, 1, gh, gw) how much each cell was judged a shadow (0..1), for display.
+    """
+    check_image(image)
+    check_image(weight, "weight")
+    _, c, h, w = image.shape
+    if h % cell or w % cell:
+        raise ValueError(f"image size {h}x{w} is not a multiple of cell={cell}")
+    dev, dt = image.device, image.dtype
+    gh, gw = h // cell, w // cell
+    lum = luminance(image)
+    vals = _cells(image, cell)  # gh, gw, C, K
+    lv = _cells(lum, cell)[:, :, 0]  # gh, gw, K
+    ok = _cells(weight, cell)[:, :, 0] > 0.5
+
+    # light paper: marks and shadows fall dark, clip the low side harder; dark backdrops the other way
+    med_all = lum[weight > 0.5].median() if bool((weight > 0.5).any()) else lum.median()
+    light = bool(med_all > 0.3)
+    k_lo, k_hi = (1.5, 2.5) if light else (2.5, 1.5)
+
+    v = torch.where(ok, lv, torch.full_like(lv, float("nan")))
+    for _ in range(4):
+        med = torch.nanmedian(v, dim=-1, keepdim=True).values
+        mad = torch.nanmedian((v - med).abs(), dim=-1, keepdim=True).values * 1.4826 + 2e-3
+        keep = (v >= med - k_lo * mad) & (v <= med + k_hi * mad)
+        v = torch.where(keep, v, torch.full_like(v, float("nan")))
+    kept = ~torch.isnan(v)
+    frac = kept.float().mean(-1)
+    valid = frac >= 0.25
+    kf = kept.to(dt).unsqueeze(2)
+    cell_val = (vals * kf).sum(-1) / kf.sum(-1).clamp_min(1.0)  # gh, gw, C
+    cell_val = cell_val.clamp_min(1e-4)
+
+    # robust low-order fit of log luminance over the valid cells (IRLS, asymmetric Tukey)
+    basis = _poly_basis(gh, gw, dev, torch.float64)
+    logv = torch.log(luminance(cell_val.permute(2, 0, 1)[None])[0, 0]).reshape(-1).double()
+    vmask = valid.reshape(-1)
+    wts = vmask.double()
+    # few valid cells: fall back to a plane, then a constant
+    n_valid = int(vmask.sum())
+    n_terms = basis.shape[1] if n_valid >= 40 else (3 if n_valid >= 6 else 1)
+    basis = basis[:, :n_terms]
+    fit = torch.zeros_like(logv)
+    for _ in range(12):
+        a = basis * wts[:, None]
+        coef = torch.linalg.lstsq(a.T @ basis + 1e-6 * torch.eye(n_terms, dtype=basis.dtype, device=dev),
+                                  a.T @ torch.nan_to_num(logv)).solution
+        fit = basis @ coef
+        r = logv - fit
+        s = (r[vmask].abs().median() * 1.4826).clamp_min(0.005) if n_valid else torch.tensor(0.01, dtype=r.dtype)
+        c_lo, c_hi = (2.5, 4.5) if light else (4.5, 2.5)
+        u = torch.where(r < 0, r / (c_lo * s), r / (c_hi * s))
+        wts = torch.where(u.abs() < 1, (1 - u * u) ** 2, torch.zeros_like(u)) * vmask.double()
+    fit = fit.reshape(gh, gw).to(dt)
+    resid = (logv.reshape(gh, gw).to(dt) - fit)
+    # a cell well below the fit is a shadow (or the seam band); its departure is not kept
+    if light:
+        outlier = smoothstep(-resid, 0.03, 0.08)
+    else:
+        outlier = smoothstep(resid.abs(), 0.05, 0.12)
+    # the soft rim of a shadow: cells next to a shadow that are also (a little) below the fit
+    near = F.max_pool2d(outlier[None, None], 3, stride=1, padding=1)[0, 0]
+    rim = smoothstep(-resid if light else resid.abs(), 0.004, 0.02)
+    outlier = torch.maximum(outlier, near * rim)
+    outlier = torch.where(valid, outlier, torch.ones_like(outlier))
+    # per-channel log departure from the luminance fit (keeps the wall's colour and local light)
+    log_cells = torch.log(cell_val).permute(2, 0, 1)[None]  # 1, C, gh, gw
+    dep = log_cells - fit[None, None]
+    conf = ((1.0 - outlier) * valid.to(dt))[None, None]
+    dep = pushpull_fill(torch.nan_to_num(dep), conf)
+    dep = _median3(dep)
+    # smooth the cell grid a little; upsample bicubically to the working size
+    dep = gaussian_blur(dep, 0.7)
+    log_surface = fit[None, None] + dep
+    surface = F.interpolate(torch.exp(log_surface), size=(h, w), mode="bicubic", align_corners=False)
+    return surface.clamp_min(1e-4), outlier[None, None]
+
+
+def _median3(x: torch.Tensor) -> torch.Tensor:
+    """3x3 median over a small (1, C, h, w) grid (replicate edges)."""
+    _, c, h, w = x.shape
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    patches = F.unfold(p, 3).reshape(1, c, 9, h, w)
+    return patches.median(dim=2).values
+
+
+def shadow_gain(
+    image: torch.Tensor,
+    surface: torch.Tensor,
+    *,
+    sigma_small: float,
+    sigma_large: float,
+    lift: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel gain that lifts smooth departures below the clean surface.
+
+    A pixel is lifted by ``surface / local level`` where the local level is the
+    larger of a small and a large blur: inside a broad shadow both are dark and
+    the shadow is lifted fully; just outside its edge the small blur is at the
+    wall level, so nothing is over-brightened; a small dark mark does not move
+    the large blur, so it is left to the texture pass.
+
+    Args:
+        image: (1, C, H, W) image with the subject already filled from the backdrop.
+        surface: (1, C, H, W) clean backdrop.
+        sigma_small, sigma_large: blur radii in pixels.
+        lift: 0..1.
+    Returns:
+        gain: (1, C, H, W) >= 1 where lifted, 1 elsewhere.
+        shadow: (1, 1, H, W) shadow depth 0..1 (the shadow map), before the slider.
+    """
+    check_image(image)
+    small = gaussian_blur(image, sigma_small)
+    large = gaussian_blur(image, sigma_large)
+    level = torch.maximum(luminance(small), luminance(large))
+    ylum = luminance(surface)
+    deficit = (1.0 - level / ylum).clamp_min(0.0)
+    gate = smoothstep(deficit, 0.01, 0.035)
+    # colour: scale the channels so the lifted level matches the surface's colour
+    ratio = (surface / torch.where(luminance(small) >= luminance(large), small, large).clamp_min(1e-4)).clamp(0.25, 8.0)
+    gain = 1.0 + (lift * gate) * (ratio - 1.0)
+    return gain, deficit * gate

@@ -1,0 +1,167 @@
+"""Masks: subject protection (grow + distance feather), contact-shadow zone, real-floor detection.
+
+All widths are fractions of the image's short edge, so the transition looks the
+same at any resolution or crop. The maps are computed at the working (reduced)
+resolution and upsampled by the pipeline.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from ._filters import check_image, gaussian_blur, luminance, smoothstep
+
+__all__ = ["subject_protection", "contact_zone", "detect_floor", "FloorInfo"]
+
+ALPHA_EPS = 0.5 / 255.0  # any visible subject coverage counts as subject
+
+
+def _edt(outside: np.ndarray, sampling=None) -> np.ndarray:
+    """Exact Euclidean distance (pixels) from every True pixel of ``outside`` to the nearest False one."""
+    if not outside.any():
+        return np.zeros(outside.shape, np.float32)
+    if outside.all():
+        return np.full(outside.shape, np.inf, np.float32)
+    return ndimage.distance_transform_edt(outside, sampling=sampling).astype(np.float32)
+
+
+def subject_protection(alpha: torch.Tensor, *, grow: float, feather: float) -> torch.Tensor:
+    """Protection weight around the subject: 1 on and near it, feathering to 0 by distance.
+
+    Args:
+        alpha: (1, 1, h, w) subject coverage at working resolution (area-averaged from full size).
+        grow: fully protected margin, fraction of the short edge.
+        feather: width of the soft transition, fraction of the short edge.
+    Returns:
+        (1, 1, h, w) in [0, 1].
+    """
+    check_image(alpha, "alpha")
+    short = min(alpha.shape[-2:])
+    seed = (alpha[0, 0] > 1e-3).cpu().numpy()
+    dist = torch.from_numpy(_edt(~seed)).to(alpha.device) / short  # fraction of the short edge
+    # the grow margin is at least ~1.5 working pixels so upsampling never exposes a subject edge
+    g = max(grow, 1.5 / short)
+    prot = 1.0 - smoothstep(dist, g, g + max(feather, 1e-6))
+    return torch.maximum(prot, alpha[0, 0].clamp(0, 1) > 1e-3).to(alpha.dtype)[None, None]
+
+
+def contact_zone(alpha: torch.Tensor, *, size: float) -> torch.Tensor:
+    """Zone around the feet of a full-length subject whose shadows must stay.
+
+    The feet are the lowest part of a subject that stands inside the frame; a
+    subject cut by the bottom edge (head and shoulders, half body) has none.
+    The zone is wider than tall, like a contact shadow on the floor.
+
+    Returns:
+        (1, 1, h, w) in [0, 1], zeros when there are no feet.
+    """
+    check_image(alpha, "alpha")
+    a = alpha[0, 0].cpu().numpy() > 0.5
+    h, w = a.shape
+    zero = torch.zeros_like(alpha)
+    rows = np.flatnonzero(a.any(1))
+    if rows.size == 0 or size <= 0:
+        return zero
+    bottom = rows[-1]
+    # cut by the bottom edge over a broad span: no feet in the frame
+    if bottom >= h - 2 and a[-2:].any(0).mean() > 0.08:
+        return zero
+    band = max(2, int(round(0.03 * h)))
+    feet = np.zeros_like(a)
+    feet[max(0, bottom - band): bottom + 1] = a[max(0, bottom - band): bottom + 1]
+    short = min(h, w)
+    dist = torch.from_numpy(_edt(~feet, sampling=(1.8, 1.0))).to(alpha.device) / short
+    return (1.0 - smoothstep(dist, 0.5 * size, size)).to(alpha.dtype)[None, None]
+
+
+@dataclass
+class FloorInfo:
+    found: bool
+    boundary: float | None  # row of the wall/floor boundary as a fraction of the height
+    score: float  # how strongly the floor differs from the wall (>1 = different)
+
+
+def _row_profile(values: torch.Tensor, weight: torch.Tensor) -> np.ndarray:
+    """Weighted mean over each row; (1, C, h, w), (1, 1, h, w) -> (h, C) numpy, NaN for empty rows."""
+    num = (values * weight).sum(-1)[0]  # C, h
+    den = weight.sum(-1)[0]  # 1, h
+    out = (num / den.clamp_min(1e-6)).T.cpu().numpy()
+    out[den[0].cpu().numpy() < 0.02 * values.shape[-1]] = np.nan
+    return out
+
+
+def detect_floor(
+    image: torch.Tensor,
+    backdrop: torch.Tensor,
+    *,
+    mode: str = "auto",
+    ramp: float = 0.03,
+) -> tuple[torch.Tensor, FloorInfo]:
+    """Find a real floor: a region at the bottom whose colour or texture differs from the wall.
+
+    Brightness alone never makes a floor (the wall's shadow, the seam band and the
+    vignette change brightness, not chromaticity or texture).
+
+    Args:
+        image: (1, 3, h, w) working-resolution image.
+        backdrop: (1, 1, h, w) weight of backdrop pixels (subject excluded).
+        mode: "auto", "on" (looser threshold), or "off".
+        ramp: height of the vertical ramp above the boundary, fraction of the height.
+    Returns:
+        floor: (1, 1, h, w) in [0, 1]: 1 on the floor, a vertical ramp to 0 above it.
+        info: FloorInfo.
+    """
+    check_image(image)
+    h, w = image.shape[-2:]
+    zero = torch.zeros_like(backdrop)
+    if mode == "off" or h < 16:
+        return zero, FloorInfo(False, None, 0.0)
+    rgb = image.clamp_min(1e-4)
+    chroma = rgb / rgb.sum(1, keepdim=True)  # intensity-invariant: shadows do not change it
+    y = luminance(image)
+    # texture relative to the local level, so a darker floor is not "more textured" by exposure
+    tex = (y - gaussian_blur(y, 1.0)).abs() / gaussian_blur(y, 4.0).clamp_min(0.02)
+    tex = gaussian_blur(tex, 2.0)
+    wgt = (backdrop > 0.5).to(image.dtype)
+    prof = _row_profile(torch.cat([chroma[:, :2], tex], 1), wgt)  # h, 3
+    rows = np.arange(h)
+    good = ~np.isnan(prof).any(1)
+    if good.sum() < h * 0.3:
+        return zero, FloorInfo(False, None, 0.0)
+    for c in range(prof.shape[1]):
+        prof[:, c] = np.interp(rows, rows[good], prof[good, c])
+    ref_rows = slice(int(0.12 * h), int(0.5 * h))
+    ref = np.median(prof[ref_rows], axis=0)
+    ref_tex_spread = np.median(np.abs(prof[ref_rows, 2] - ref[2])) + 1e-6
+    d_chroma = np.hypot(prof[:, 0] - ref[0], prof[:, 1] - ref[1]) / 0.018
+    d_tex = np.log2(np.maximum(prof[:, 2], 1e-6) / max(ref[2] + 3 * ref_tex_spread, 1e-6)) / 0.8
+    score = np.maximum(d_chroma, d_tex)
+    score = ndimage.median_filter(score, size=max(3, h // 100) | 1, mode="nearest")
+    thr = 1.0 if mode == "auto" else 0.6
+    above = score > thr
+    # walk up from the bottom while the rows differ from the wall (tolerating short gaps)
+    gap = max(2, h // 60)
+    y0 = h
+    misses = 0
+    for r in range(h - 1, int(0.35 * h) - 1, -1):
+        if above[r]:
+            y0 = r
+            misses = 0
+        else:
+            misses += 1
+            if misses > gap:
+                break
+    height = (h - y0) / h
+    strength = float(np.median(score[y0:])) if y0 < h else 0.0
+    if y0 >= h or height < 0.03:
+        return zero, FloorInfo(False, None, strength)
+    # keep a small safety margin: the floor ends a little above the detected edge
+    edge = y0 - 0.004 * h
+    ramp_px = max(1.0, ramp * h)
+    ys = torch.arange(h, device=image.device, dtype=image.dtype) + 0.5
+    prof_t = smoothstep(ys, edge - ramp_px, edge)
+    floor = prof_t.view(1, 1, h, 1).expand(1, 1, h, w).contiguous()
+    return floor, FloorInfo(True, float(edge / h), strength)

@@ -1,0 +1,297 @@
+"""clean(image, params, mask) -> Result: the one engine behind every front end.
+
+Everything smooth (masks, floor, illumination surface, shadow gain, the
+multi-scale texture correction) is computed at a reduced working resolution;
+the full-resolution work is a few per-pixel passes done in horizontal bands.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ._filters import RowUpsampler, area_resize, pushpull_fill
+from .illumination import backdrop_surface, shadow_gain
+from .io import BackdropError
+from .masks import ALPHA_EPS, FloorInfo, contact_zone, detect_floor, subject_protection
+from .params import Params
+from .texture import band_noise, detail_norm, mark_weight, texture_correction
+
+__all__ = ["clean", "Result", "VIEWS", "pick_device"]
+
+VIEWS = ("shadows", "texture", "preview")
+WORK_LONG_EDGE = 1536  # working resolution of the multi-scale passes
+GRID_CELLS = 48  # illumination mesh cells along the long edge
+CELL = 8
+BAND_PIXELS = 1 << 18  # full-resolution pixels per band
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """CUDA, else Apple MPS, else CPU (``name`` may force one)."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BackdropError("parameter 'device': cuda was asked for but no CUDA GPU is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise BackdropError("parameter 'device': mps was asked for but Apple MPS is not available")
+    return torch.device(name)
+
+
+@dataclass
+class Result:
+    """What a cleanup produced. Images are float32 (C, H, W) CPU tensors in [0, 1].
+
+    ``original`` is the input; ``shadows`` is the shadow lift alone, ``texture``
+    the texture smoothing alone, ``preview`` both (``None`` for views not asked
+    for). The masks are kept at working resolution and given at full size by
+    :meth:`mask`.
+    """
+
+    original: torch.Tensor
+    shadows: torch.Tensor | None
+    texture: torch.Tensor | None
+    preview: torch.Tensor | None
+    params: Params
+    floor_info: FloorInfo
+    device: str
+    timings: dict[str, float] = field(default_factory=dict)
+    work: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    segmenter: str = "mask"
+
+    MASKS = ("subject", "protect", "floor", "contact", "shadow_map", "edit", "surface")
+
+    def mask(self, name: str, *, full: bool = True) -> torch.Tensor:
+        """A mask or map used by the cleanup, (H, W) float32 (``surface`` is (3, H, W)).
+
+        subject: subject coverage; protect: subject protection (grow + feather);
+        floor: detected real floor with its ramp; contact: protected contact-shadow zone;
+        shadow_map: shadow depth below the clean wall; edit: how much each pixel may change;
+        surface: the clean-backdrop model.
+        """
+        if name not in self.MASKS:
+            raise KeyError(f"unknown mask {name!r}; one of {', '.join(self.MASKS)}")
+        m = self.work[name]
+        if full:
+            h, w = self.original.shape[-2:]
+            m = torch.nn.functional.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
+        return m[0] if m.shape[1] > 1 else m[0, 0]
+
+    def view(self, name: str) -> torch.Tensor:
+        if name == "original":
+            return self.original
+        out = getattr(self, name, None) if name in VIEWS else None
+        if out is None:
+            raise KeyError(f"view {name!r} was not computed")
+        return out
+
+
+def _as_chw(image) -> torch.Tensor:
+    """numpy HxW / HxWxC (uint8, uint16, float) or torch (C, H, W) -> float32 (C, H, W)."""
+    if isinstance(image, torch.Tensor):
+        t = image
+        if t.ndim == 2:
+            t = t[None]
+        if t.ndim != 3:
+            raise ValueError(f"image: expected a (C, H, W) tensor, got shape {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise ValueError("image: a tensor must be floating point in [0, 1]")
+        return t.float()
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3:
+        raise ValueError(f"image: expected an HxWxC array, got shape {a.shape}")
+    if a.dtype == np.uint8:
+        t = torch.from_numpy(np.ascontiguousarray(a)).float().div_(255.0)
+    elif a.dtype == np.uint16:
+        t = torch.from_numpy(a.astype(np.float32)).div_(65535.0)
+    else:
+        t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    return t.permute(2, 0, 1)
+
+
+def _as_mask(mask, hw: tuple[int, int]) -> torch.Tensor:
+    if isinstance(mask, torch.Tensor):
+        m = mask.float()
+    else:
+        a = np.asarray(mask)
+        if a.dtype == np.uint8:
+            m = torch.from_numpy(a).float() / 255.0
+        elif a.dtype == np.uint16:
+            m = torch.from_numpy(a.astype(np.float32)) / 65535.0
+        else:
+            m = torch.from_numpy(np.asarray(a, dtype=np.float32))
+    while m.ndim > 2:
+        m = m[..., 0] if m.shape[-1] in (1, 3, 4) and m.ndim == 3 and m.shape[0] not in (1,) else m[0]
+    if tuple(m.shape) != tuple(hw):
+        raise BackdropError(f"mask: size {m.shape[1]}x{m.shape[0]} does not match the image {hw[1]}x{hw[0]}")
+    return m.clamp(0.0, 1.0)
+
+
+def _work_size(h: int, w: int, long_edge: int) -> tuple[int, int]:
+    f = max(1.0, max(h, w) / long_edge)
+    return max(1, round(h / f)), max(1, round(w / f))
+
+
+def clean(
+    image,
+    params: Params | None = None,
+    mask=None,
+    *,
+    views: tuple[str, ...] = VIEWS,
+    device: str | torch.device | None = None,
+) -> Result:
+    """Clean the backdrop of a studio portrait.
+
+    Args:
+        image: float32 (C, H, W) tensor in [0, 1], or an HxWxC / HxW numpy array
+            (uint8, uint16 or float in [0, 1]); C is 3 (RGB) or 1 (greyscale).
+        params: the settings (defaults if None).
+        mask: subject coverage (H, W), 1 = subject (uint8/uint16/float array or tensor).
+            Pixels with any coverage are returned bit-for-bit unchanged.
+        views: which of "shadows", "texture", "preview" to compute at full resolution.
+        device: overrides ``params.device``.
+    Returns:
+        Result with the requested views and the masks used.
+    Example:
+        >>> img = np.full((64, 96, 3), 0.8, np.float32); m = np.zeros((64, 96), np.float32)
+        >>> clean(img, Params(), m, views=("preview",)).preview.shape
+        torch.Size([3, 64, 96])
+    """
+    params = Params() if params is None else params
+    params.validate()
+    if mask is None:
+        raise BackdropError("no subject mask given: pass one (white = subject)")
+    unknown = [v for v in views if v not in VIEWS]
+    if unknown:
+        raise ValueError(f"views: unknown view {unknown[0]!r}; one of {', '.join(VIEWS)}")
+    dev = pick_device(params.device) if device is None else torch.device(device)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    original = _as_chw(image)
+    channels, H, W = original.shape
+    if channels not in (1, 3):
+        raise ValueError(f"image: expected 1 or 3 channels, got {channels}")
+    alpha_full = _as_mask(mask, (H, W))
+    x_full = original.to(dev)
+    x_full3 = x_full.expand(3, H, W) if channels == 1 else x_full
+    alpha_dev = alpha_full.to(dev)
+
+    lift = params.lift / 100.0
+    strength = params.texture / 100.0
+    grain = params.grain / 100.0
+
+    # ---------------------------------------------------------------- working resolution
+    hm, wm = _work_size(H, W, WORK_LONG_EDGE)
+    short_m = min(hm, wm)
+    x_mid = area_resize(x_full3[None], (hm, wm))
+    a_mid = area_resize(alpha_dev[None, None], (hm, wm))
+    protect = subject_protection(a_mid, grow=params.grow, feather=params.feather)
+    contact = (
+        contact_zone(a_mid, size=params.contact_size) if params.protect_contact_shadows else torch.zeros_like(a_mid)
+    )
+    floor, floor_info = detect_floor(x_mid, 1.0 - protect, mode=params.floor, ramp=params.floor_ramp)
+    edit = (1.0 - protect) * (1.0 - floor) * (1.0 - contact)
+    known = ((protect < 0.01) & (floor < 0.01)).to(x_mid.dtype)
+    x_fill = pushpull_fill(x_mid, known)
+    timings["masks"] = time.perf_counter() - t_start
+
+    # ---------------------------------------------------------------- clean-backdrop model
+    t = time.perf_counter()
+    gl = max(8, min(GRID_CELLS, max(hm, wm) // CELL))
+    gh, gw = (max(2, round(gl * hm / wm)), gl) if wm >= hm else (gl, max(2, round(gl * wm / hm)))
+    x_low = area_resize(x_fill, (gh * CELL, gw * CELL))
+    fit_weight = area_resize(known * (1.0 - contact), (gh * CELL, gw * CELL))
+    surface_low, _ = backdrop_surface(x_low, (fit_weight > 0.99).to(x_low.dtype), cell=CELL)
+    surface = area_resize(surface_low, (hm, wm))
+    gain, shadow_map = shadow_gain(
+        x_fill, surface, sigma_small=0.003 * short_m, sigma_large=0.015 * short_m, lift=lift
+    )
+    timings["surface"] = time.perf_counter() - t
+
+    # ---------------------------------------------------------------- texture at working resolution
+    t = time.perf_counter()
+    want = set(views)
+    d_tex = texture_correction(x_fill, edit, strength=strength, grain=grain) if "texture" in want else None
+    d_prev = (
+        texture_correction(x_fill * gain, edit, strength=strength, grain=grain) if "preview" in want else None
+    )
+    timings["texture"] = time.perf_counter() - t
+
+    # ---------------------------------------------------------------- full resolution, in bands of rows
+    t = time.perf_counter()
+    up = RowUpsampler((hm, wm), (H, W), dev)
+    scaled = (hm, wm) != (H, W)
+    sigma0 = None
+    if scaled and strength > 0:
+        rows = torch.arange(0, H, max(1, H // 256), device=dev)
+        d0 = x_full3[:, rows, :] - up.rows(x_mid[0], rows)
+        sigma0 = band_noise(detail_norm(d0[None]), up.rows(edit[0], rows)[None])
+    outs = {v: torch.empty((3, H, W), dtype=torch.float32, device=dev) for v in views}
+    step = max(8, BAND_PIXELS // W)
+    for r0 in range(0, H, step):
+        r1 = min(H, r0 + step)
+        rows = slice(r0, r1)
+        xi = x_full3[:, rows]
+        e = up.rows(edit[0], rows)
+        e = e * (alpha_dev[rows] <= ALPHA_EPS)
+        g = up.rows(gain[0], rows) if ("shadows" in want or "preview" in want) else None
+        if sigma0 is not None:
+            d0 = xi - up.rows(x_mid[0], rows)
+            p0 = mark_weight(detail_norm(d0[None])[0] / sigma0)
+            delta0 = d0 * (-strength * (p0 + (1.0 - p0) * (1.0 - grain)))
+        else:
+            delta0 = None
+        if "shadows" in want:
+            outs["shadows"][:, rows] = torch.addcmul(xi, e, xi * (g - 1.0)).clamp_(0.0, 1.0)
+        if "texture" in want:
+            d = up.rows(d_tex[0], rows)
+            if delta0 is not None:
+                d += delta0
+            outs["texture"][:, rows] = torch.addcmul(xi, e, d).clamp_(0.0, 1.0)
+        if "preview" in want:
+            d = up.rows(d_prev[0], rows)
+            d += xi * (g - 1.0)
+            if delta0 is not None:
+                d.addcmul_(g, delta0)
+            outs["preview"][:, rows] = torch.addcmul(xi, e, d).clamp_(0.0, 1.0)
+    timings["full_res"] = time.perf_counter() - t
+
+    def finish(v: torch.Tensor | None) -> torch.Tensor | None:
+        if v is None:
+            return None
+        if channels == 1:
+            v = v[:1]
+        return v.to("cpu", non_blocking=False).contiguous()
+
+    work = {
+        "subject": a_mid,
+        "protect": protect,
+        "floor": floor,
+        "contact": contact,
+        "shadow_map": shadow_map,
+        "edit": edit,
+        "surface": surface,
+    }
+    result = Result(
+        original=original,
+        shadows=finish(outs.get("shadows")),
+        texture=finish(outs.get("texture")),
+        preview=finish(outs.get("preview")),
+        params=params,
+        floor_info=floor_info,
+        device=str(dev),
+        timings=timings,
+        work={k: v.detach().cpu() for k, v in work.items()},
+    )
+    timings["total"] = time.perf_counter() - t_start
+    return result

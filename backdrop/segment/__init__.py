@@ -1,0 +1,73 @@
+"""Subject segmentation: small backends behind a registry keyed by name.
+
+A :class:`Segmenter` takes an image (float32 HxWx3 in [0, 1]) and returns the
+subject coverage (float32 HxW in [0, 1], 1 = subject). ``get_segmenter(name)``
+gives a backend by name; an unknown name is a clear error.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..io import BackdropError, read_mask
+
+__all__ = ["Segmenter", "MaskFile", "register", "get_segmenter", "available"]
+
+_REGISTRY: dict[str, Callable[..., "Segmenter"]] = {}
+
+
+class Segmenter(ABC):
+    """Image in, float mask out."""
+
+    name: str = "segmenter"
+
+    @abstractmethod
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """image: float32 HxWx3 in [0, 1] -> float32 HxW in [0, 1] (1 = subject)."""
+
+    def check(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Validate a backend's output against its image."""
+        if mask.shape != image.shape[:2]:
+            raise BackdropError(
+                f"segmenter '{self.name}': mask size {mask.shape[1]}x{mask.shape[0]} "
+                f"does not match the image {image.shape[1]}x{image.shape[0]}"
+            )
+        return np.clip(mask.astype(np.float32, copy=False), 0.0, 1.0)
+
+
+def register(name: str):
+    """Class decorator: make a backend available as ``get_segmenter(name)``."""
+
+    def deco(cls):
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_segmenter(name: str, **options) -> Segmenter:
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise BackdropError(f"segmenter '{name}' is unknown (available: {', '.join(available())})") from None
+    return factory(**options)
+
+
+@register("mask")
+class MaskFile(Segmenter):
+    """A subject mask the user made (white = subject), read from an image file of the same size."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        return self.check(image, read_mask(self.path, size=(w, h)))

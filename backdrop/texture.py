@@ -1,0 +1,80 @@
+"""Texture smoothing by frequency separation.
+
+The backdrop (with the subject and floor filled in, so no subject colour can
+bleed out) is split by an à-trous wavelet into detail bands of size ~2**j
+pixels and a low-frequency remainder (the lighting), which is left untouched.
+In each band, detail that stands far above the paper grain of that band
+(pointwise or in its neighbourhood) is a mark and is removed by the slider;
+the grain itself is kept (or reduced by the ``grain`` knob).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._filters import atrous_smooth, check_image, smoothstep
+
+__all__ = ["texture_correction", "band_noise", "mark_weight", "detail_norm"]
+
+# a detail is a mark from K_LO grain-sigmas on, fully from K_HI
+K_LO, K_HI = 2.5, 5.0
+
+
+def detail_norm(c: torch.Tensor) -> torch.Tensor:
+    """RMS over channels of a (B, C, H, W) detail band -> (B, 1, H, W)."""
+    return c.pow(2).mean(1, keepdim=True).sqrt_()
+
+
+def band_noise(norm: torch.Tensor, weight: torch.Tensor, *, max_samples: int = 400_000) -> float:
+    """Robust grain level of a band: the median of the detail norm over backdrop pixels."""
+    sel = norm[weight > 0.5]
+    if sel.numel() == 0:
+        sel = norm.reshape(-1)
+    if sel.numel() > max_samples:
+        sel = sel[:: sel.numel() // max_samples + 1]
+    return max(float(sel.median()), 1e-4)
+
+
+def mark_weight(score: torch.Tensor) -> torch.Tensor:
+    """0 for grain-level detail, 1 for marks; ``score`` is detail / grain sigma."""
+    return smoothstep(score, K_LO, K_HI)
+
+
+def texture_correction(
+    image: torch.Tensor,
+    editable: torch.Tensor,
+    *,
+    strength: float,
+    grain: float = 1.0,
+    levels: int | None = None,
+) -> torch.Tensor:
+    """Correction to add to ``image`` that removes marks from the backdrop.
+
+    Args:
+        image: (1, C, H, W) backdrop image, subject and floor already filled.
+        editable: (1, 1, H, W) where the backdrop is judged (for the grain level).
+        strength: texture slider, 0..1.
+        grain: share of the grain kept (1 = all).
+        levels: number of wavelet bands (default: up to ~1/12 of the short edge).
+    Returns:
+        (1, C, H, W) correction (zero when strength is 0).
+    """
+    check_image(image)
+    if levels is None:
+        levels = max(1, int(math.floor(math.log2(max(min(image.shape[-2:]) / 12.0, 2.0)))))
+    delta = torch.zeros_like(image)
+    if strength <= 0:
+        return delta
+    cur = image
+    for j in range(levels):
+        smooth = atrous_smooth(cur, j)
+        c = cur - smooth
+        n = detail_norm(c)
+        sigma = band_noise(n, editable)
+        energy = atrous_smooth(n * n, j).sqrt_()
+        p = mark_weight(torch.maximum(n, energy) / sigma)
+        remove = strength * (p + (1.0 - p) * (1.0 - grain))
+        delta -= remove * c
+        cur = smooth
+    return delta

@@ -1,0 +1,159 @@
+"""Quality benchmark: synthetic studio scenes with a known clean backdrop.
+
+For each scene it prints, for "do nothing", the plain full-resolution reference
+and the engine at lift 100 / texture 100 with the true mask:
+
+  bg      mean error on the backdrop (levels of 255)
+  left    share of the defect energy left (%)
+  band    mean error in a band around the subject (levels)
+  subj    largest change of a subject pixel (levels)
+  grad    low-frequency (lighting) error on the backdrop (levels)
+  contact mean error in the contact-shadow zone (levels)
+  floor   mean error on the real floor (levels)
+  fcorr   correlation of the floor's texture with the truth
+
+Run: python bench/quality.py [--size 960x640] [--scenes a,b] [--save DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backdrop import Params, clean  # noqa: E402
+from bench.reference import reference_clean  # noqa: E402
+from bench.scenes import SCENE_NAMES, Scene, make_scene  # noqa: E402
+
+TARGETS = {
+    "left": 10.0,  # % of the defect energy, at most
+    "bg_ratio": 0.35,  # engine bg error / doing-nothing bg error, at most
+    "subj": 0.0,
+    "contact": 1.0,
+    "floor": 1.0,
+    "fcorr": 0.98,
+}
+COLUMNS = ("bg", "left", "band", "subj", "grad", "contact", "floor", "fcorr")
+
+
+def metrics(scene: Scene, out: np.ndarray) -> dict[str, float]:
+    """Quality figures of one output against the scene's ground truth (levels of 255 where it applies)."""
+    img, gt = scene.image, scene.clean
+    err = np.abs(out - gt).mean(-1) * 255.0
+    wall = scene.wall
+    m: dict[str, float] = {"bg": float(err[wall].mean())}
+    d = scene.defects > 0
+    e_in = ((img - gt) ** 2).sum(-1)[d].sum()
+    m["left"] = float(100.0 * ((out - gt) ** 2).sum(-1)[d].sum() / e_in) if e_in > 0 else float("nan")
+    short = min(gt.shape[:2])
+    subject = scene.alpha > 0
+    dist = ndimage.distance_transform_edt(~subject)
+    band = (dist > 0) & (dist <= 0.04 * short) & (scene.floor < 0.5)
+    m["band"] = float(err[band].mean())
+    m["subj"] = float(np.abs(out - img).max(-1)[subject].max() * 255.0) if subject.any() else 0.0
+    sig = short / 20.0
+    low_o = np.stack([ndimage.gaussian_filter(out[..., c], sig) for c in range(3)], -1)
+    low_g = np.stack([ndimage.gaussian_filter(gt[..., c], sig) for c in range(3)], -1)
+    m["grad"] = float((np.abs(low_o - low_g).mean(-1) * 255.0)[wall].mean())
+    c = scene.contact > 0.5
+    m["contact"] = float(err[c].mean()) if c.any() else float("nan")
+    f = (scene.floor > 0.5) & ~subject
+    if f.any():
+        m["floor"] = float(err[f].mean())
+        hp_o = out.mean(-1) - ndimage.gaussian_filter(out.mean(-1), 2.0)
+        hp_g = gt.mean(-1) - ndimage.gaussian_filter(gt.mean(-1), 2.0)
+        m["fcorr"] = float(np.corrcoef(hp_o[f], hp_g[f])[0, 1])
+    else:
+        m["floor"] = m["fcorr"] = float("nan")
+    return m
+
+
+def engine_output(scene: Scene, params: Params) -> np.ndarray:
+    r = clean(scene.image, params, scene.alpha, views=("preview",))
+    return r.preview.permute(1, 2, 0).numpy()
+
+
+def run(size=(960, 640), names=SCENE_NAMES, save: Path | None = None, params: Params | None = None):
+    params = params or Params(lift=100, texture=100)
+    table = []
+    for name in names:
+        scene = make_scene(name, size=size)
+        outs = {"nothing": scene.image}
+        t = time.perf_counter()
+        outs["reference"] = reference_clean(scene.image, scene.alpha)
+        t_ref = time.perf_counter() - t
+        t = time.perf_counter()
+        outs["engine"] = engine_output(scene, params)
+        t_eng = time.perf_counter() - t
+        for method, out in outs.items():
+            table.append((name, method, metrics(scene, out)))
+        if save:
+            _save(save, scene, outs)
+        table.append((name, "_times", {"reference": t_ref, "engine": t_eng}))
+    return table
+
+
+def _save(folder: Path, scene: Scene, outs: dict[str, np.ndarray]) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    row = [scene.image, outs["reference"], outs["engine"], np.clip(np.abs(outs["engine"] - scene.clean) * 8, 0, 1)]
+    sheet = np.concatenate(row, axis=1)
+    Image.fromarray((np.clip(sheet, 0, 1) * 255 + 0.5).astype(np.uint8)).save(folder / f"{scene.name}.png")
+
+
+def _fmt(v: float) -> str:
+    return "    -" if v != v else f"{v:5.2f}" if abs(v) < 100 else f"{v:5.0f}"
+
+
+def check_targets(table) -> list[str]:
+    """Which targets the engine misses (empty list: all met)."""
+    misses = []
+    by = {(s, m): v for s, m, v in table}
+    for scene in {s for s, _, _ in table}:
+        e, n = by[(scene, "engine")], by[(scene, "nothing")]
+        if e["left"] == e["left"] and e["left"] > TARGETS["left"]:
+            misses.append(f"{scene}: defect energy left {e['left']:.1f}% > {TARGETS['left']}%")
+        if n["bg"] > 0.05 and e["bg"] > TARGETS["bg_ratio"] * n["bg"]:
+            misses.append(f"{scene}: bg error {e['bg']:.2f} > {TARGETS['bg_ratio']} x {n['bg']:.2f}")
+        if e["grad"] > n["grad"] + 1e-6:
+            misses.append(f"{scene}: gradient error {e['grad']:.2f} worse than nothing {n['grad']:.2f}")
+        if e["subj"] > TARGETS["subj"]:
+            misses.append(f"{scene}: subject changed by {e['subj']:.2f}")
+        for k in ("contact", "floor"):
+            if e[k] == e[k] and e[k] > TARGETS[k]:
+                misses.append(f"{scene}: {k} error {e[k]:.2f} > {TARGETS[k]}")
+        if e["fcorr"] == e["fcorr"] and e["fcorr"] < TARGETS["fcorr"]:
+            misses.append(f"{scene}: floor texture correlation {e['fcorr']:.3f} < {TARGETS['fcorr']}")
+    return misses
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="960x640", help="WIDTHxHEIGHT of the scenes")
+    ap.add_argument("--scenes", default=",".join(SCENE_NAMES))
+    ap.add_argument("--save", type=Path, help="write a contact sheet per scene (input | reference | engine | error x8)")
+    args = ap.parse_args(argv)
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    table = run((w, h), [s for s in args.scenes.split(",") if s], args.save)
+    print(f"scenes {w}x{h}; engine at lift 100 / texture 100 with the true mask; errors in levels of 255")
+    print(f"{'scene':22s} {'method':10s} " + " ".join(f"{c:>7s}" for c in COLUMNS))
+    for scene, method, m in table:
+        if method == "_times":
+            print(f"{'':22s} {'seconds':10s} reference {m['reference']:.2f}  engine {m['engine']:.2f}")
+            continue
+        print(f"{scene:22s} {method:10s} " + " ".join(f"{_fmt(m[c]):>7s}" for c in COLUMNS))
+    misses = check_targets(table)
+    print("targets: " + ("all met" if not misses else f"{len(misses)} missed"))
+    for line in misses:
+        print("  missed: " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
