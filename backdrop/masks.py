@@ -16,7 +16,7 @@ from ._filters import check_image, gaussian_blur, luminance, smoothstep
 
 __all__ = ["subject_protection", "contact_zone", "detect_floor", "FloorInfo"]
 
-ALPHA_EPS = 0.5 / 255.0  # any visible subject coverage counts as subject
+ALPHA_EPS = 0.0  # any subject coverage at all counts as subject: those pixels are never changed
 
 
 def _edt(outside: np.ndarray, sampling=None) -> np.ndarray:
@@ -73,8 +73,8 @@ def contact_zone(alpha: torch.Tensor, *, size: float) -> torch.Tensor:
     feet = np.zeros_like(a)
     feet[max(0, bottom - band): bottom + 1] = a[max(0, bottom - band): bottom + 1]
     short = min(h, w)
-    dist = torch.from_numpy(_edt(~feet, sampling=(1.8, 1.0))).to(alpha.device) / short
-    return (1.0 - smoothstep(dist, 0.5 * size, size)).to(alpha.dtype)[None, None]
+    dist = torch.from_numpy(_edt(~feet, sampling=(1.6, 1.0))).to(alpha.device) / short
+    return (1.0 - smoothstep(dist, 0.6 * size, size)).to(alpha.dtype)[None, None]
 
 
 @dataclass

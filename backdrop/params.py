@@ -61,7 +61,7 @@ class Params:
     grow: float = 0.004
     floor: str = "auto"
     protect_contact_shadows: bool = True
-    contact_size: float = 0.06
+    contact_size: float = 0.08
     floor_ramp: float = 0.03
     device: str = "auto"
     jpeg_quality: int = 95

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._filters import RowUpsampler, area_resize, pushpull_fill
+from ._filters import RowUpsampler, area_resize, pushpull_fill, smoothstep
 from .illumination import backdrop_surface, shadow_gain
 from .io import BackdropError
 from .masks import ALPHA_EPS, FloorInfo, contact_zone, detect_floor, subject_protection
@@ -201,7 +201,9 @@ def clean(
     )
     floor, floor_info = detect_floor(x_mid, 1.0 - protect, mode=params.floor, ramp=params.floor_ramp)
     edit = (1.0 - protect) * (1.0 - floor) * (1.0 - contact)
-    known = ((protect < 0.01) & (floor < 0.01)).to(x_mid.dtype)
+    # the subject and its grow margin are filled from the backdrop around them; the feather zone
+    # is backdrop as far as the model is concerned (pixels there that do not match it stay protected)
+    known = ((protect < 0.999) & (floor < 0.01)).to(x_mid.dtype)
     x_fill = pushpull_fill(x_mid, known)
     timings["masks"] = time.perf_counter() - t_start
 
@@ -231,19 +233,28 @@ def clean(
     t = time.perf_counter()
     up = RowUpsampler((hm, wm), (H, W), dev)
     scaled = (hm, wm) != (H, W)
+    free = (1.0 - floor) * (1.0 - contact)
+    maps = torch.cat([protect, free], 1)[0]  # upsampled together, a band at a time
+    # noise of the full-resolution image around the expected backdrop, and of its finest band
+    rows = torch.arange(0, H, max(1, H // 256), device=dev)
+    sample_edit = up.rows(edit[0], rows)[None]
+    xs = x_full3[:, rows, :]
+    tol = 3.0 * band_noise(detail_norm((xs - up.rows(x_fill[0], rows))[None]), sample_edit) + 0.01
     sigma0 = None
     if scaled and strength > 0:
-        rows = torch.arange(0, H, max(1, H // 256), device=dev)
-        d0 = x_full3[:, rows, :] - up.rows(x_mid[0], rows)
-        sigma0 = band_noise(detail_norm(d0[None]), up.rows(edit[0], rows)[None])
+        sigma0 = band_noise(detail_norm((xs - up.rows(x_mid[0], rows))[None]), sample_edit)
     outs = {v: torch.empty((3, H, W), dtype=torch.float32, device=dev) for v in views}
     step = max(8, BAND_PIXELS // W)
     for r0 in range(0, H, step):
-        r1 = min(H, r0 + step)
-        rows = slice(r0, r1)
+        rows = slice(r0, min(H, r0 + step))
         xi = x_full3[:, rows]
-        e = up.rows(edit[0], rows)
-        e = e * (alpha_dev[rows] <= ALPHA_EPS)
+        m = up.rows(maps, rows)
+        prot, e = m[0:1], m[1:2]
+        if bool((prot > 0).any()):
+            # near the subject, a pixel that matches the expected backdrop is backdrop
+            dev_bd = detail_norm((xi - up.rows(x_fill[0], rows))[None])[0]
+            prot = prot * smoothstep(dev_bd, tol, 2.0 * tol)
+        e = e * (1.0 - prot) * (alpha_dev[rows] <= ALPHA_EPS)
         g = up.rows(gain[0], rows) if ("shadows" in want or "preview" in want) else None
         if sigma0 is not None:
             d0 = xi - up.rows(x_mid[0], rows)

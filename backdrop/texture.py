@@ -18,7 +18,7 @@ from ._filters import atrous_smooth, check_image, smoothstep
 __all__ = ["texture_correction", "band_noise", "mark_weight", "detail_norm"]
 
 # a detail is a mark from K_LO grain-sigmas on, fully from K_HI
-K_LO, K_HI = 2.5, 5.0
+K_LO, K_HI = 3.0, 6.0
 
 
 def detail_norm(c: torch.Tensor) -> torch.Tensor:
