@@ -5,6 +5,7 @@ so an interrupted run resumes where it stopped. Originals are never written.
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,15 +141,21 @@ def run_batch(
         if dst.exists() and not overwrite:
             row = FileResult(src, dst, "skipped")
         else:
+            mask = mask_for(src, masks_dir)
             try:
-                row = clean_file(src, dst, params, mask=mask_for(src, masks_dir))
+                if mask is None:
+                    raise BackdropError(
+                        f"{src}: no subject mask (put {src.stem}{MASK_SUFFIX}.png beside it, "
+                        f"or in the masks folder given with --masks)"
+                    )
+                row = clean_file(src, dst, params, mask=mask)
             except BackdropError as err:
                 row = FileResult(src, dst, "failed", error=str(err))
             except MemoryError:
                 row = FileResult(src, dst, "failed", error=f"{src}: out of memory")
         report.rows.append(row)
         if bar is not None and row.status == "failed":
-            bar.write(f"failed: {row.error}")
+            bar.write(f"failed: {row.error}", file=sys.stderr)
         if on_result is not None:
             on_result(row)
     report.seconds = time.perf_counter() - t0

@@ -92,9 +92,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
-    for row in report.rows:
-        if row.status == "failed":
-            print(f"failed: {row.error}", file=sys.stderr)
+    if args.no_progress:  # with a progress bar, run_batch has already named each failure
+        for row in report.rows:
+            if row.status == "failed":
+                print(f"failed: {row.error}", file=sys.stderr)
     print(report.summary())
     return 1 if report.failed else 0
 

@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from ._filters import RowUpsampler, area_resize, pushpull_fill, smoothstep
+from ._compose import Upsampler, compose, tile_noise
+from ._filters import area_resize, pushpull_fill
 from .illumination import backdrop_surface, shadow_gain
 from .io import BackdropError
 from .masks import ALPHA_EPS, FloorInfo, contact_zone, detect_floor, subject_protection
 from .params import Params
-from .texture import band_noise, detail_norm, mark_weight, texture_correction
+from .texture import texture_correction
 
 __all__ = ["clean", "Result", "VIEWS", "pick_device"]
 
@@ -26,7 +28,7 @@ VIEWS = ("shadows", "texture", "preview")
 WORK_LONG_EDGE = 1536  # working resolution of the multi-scale passes
 GRID_CELLS = 48  # illumination mesh cells along the long edge
 CELL = 8
-BAND_PIXELS = 1 << 18  # full-resolution pixels per band
+TILE = 512  # full-resolution tile size (pixels)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -136,9 +138,14 @@ def _as_mask(mask, hw: tuple[int, int]) -> torch.Tensor:
     return m.clamp(0.0, 1.0)
 
 
-def _work_size(h: int, w: int, long_edge: int) -> tuple[int, int]:
-    f = max(1.0, max(h, w) / long_edge)
-    return max(1, round(h / f)), max(1, round(w / f))
+def _work_factor(h: int, w: int, long_edge: int) -> int:
+    """Integer reduction from full to working resolution (1 for small images)."""
+    return max(1, math.ceil(max(h, w) / long_edge))
+
+
+def _reduce(x: torch.Tensor, f: int) -> torch.Tensor:
+    """Box average by an integer factor; a partial last row/column averages the pixels it has."""
+    return x if f == 1 else F.avg_pool2d(x, f, stride=f, ceil_mode=True)
 
 
 def clean(
@@ -191,10 +198,11 @@ def clean(
     grain = params.grain / 100.0
 
     # ---------------------------------------------------------------- working resolution
-    hm, wm = _work_size(H, W, WORK_LONG_EDGE)
+    f = _work_factor(H, W, WORK_LONG_EDGE)
+    x_mid = _reduce(x_full3[None], f)
+    a_mid = _reduce(alpha_dev[None, None], f)
+    hm, wm = x_mid.shape[-2:]
     short_m = min(hm, wm)
-    x_mid = area_resize(x_full3[None], (hm, wm))
-    a_mid = area_resize(alpha_dev[None, None], (hm, wm))
     protect = subject_protection(a_mid, grow=params.grow, feather=params.feather)
     contact = (
         contact_zone(a_mid, size=params.contact_size) if params.protect_contact_shadows else torch.zeros_like(a_mid)
@@ -223,58 +231,56 @@ def clean(
     # ---------------------------------------------------------------- texture at working resolution
     t = time.perf_counter()
     want = set(views)
-    d_tex = texture_correction(x_fill, edit, strength=strength, grain=grain) if "texture" in want else None
-    d_prev = (
-        texture_correction(x_fill * gain, edit, strength=strength, grain=grain) if "preview" in want else None
-    )
+    d_tex = d_prev = None
+    fine_flag = torch.zeros_like(a_mid)
+    if "texture" in want:
+        d_tex, p = texture_correction(x_fill, edit, strength=strength, grain=grain)
+        fine_flag = torch.maximum(fine_flag, p)
+    if "preview" in want:
+        d_prev, p = texture_correction(x_fill * gain, edit, strength=strength, grain=grain)
+        fine_flag = torch.maximum(fine_flag, p)
     timings["texture"] = time.perf_counter() - t
 
-    # ---------------------------------------------------------------- full resolution, in bands of rows
+    # ---------------------------------------------------------------- full resolution, tile by tile
     t = time.perf_counter()
-    up = RowUpsampler((hm, wm), (H, W), dev)
-    scaled = (hm, wm) != (H, W)
+    up = Upsampler(f, (H, W))
+    tile = f * max(1, TILE // f)
     free = (1.0 - floor) * (1.0 - contact)
-    maps = torch.cat([protect, free], 1)[0]  # upsampled together, a band at a time
-    # noise of the full-resolution image around the expected backdrop, and of its finest band
-    rows = torch.arange(0, H, max(1, H // 256), device=dev)
-    sample_edit = up.rows(edit[0], rows)[None]
-    xs = x_full3[:, rows, :]
-    tol = 3.0 * band_noise(detail_norm((xs - up.rows(x_fill[0], rows))[None]), sample_edit) + 0.01
-    sigma0 = None
-    if scaled and strength > 0:
-        sigma0 = band_noise(detail_norm((xs - up.rows(x_mid[0], rows))[None]), sample_edit)
-    outs = {v: torch.empty((3, H, W), dtype=torch.float32, device=dev) for v in views}
-    step = max(8, BAND_PIXELS // W)
-    for r0 in range(0, H, step):
-        rows = slice(r0, min(H, r0 + step))
-        xi = x_full3[:, rows]
-        m = up.rows(maps, rows)
-        prot, e = m[0:1], m[1:2]
-        if bool((prot > 0).any()):
-            # near the subject, a pixel that matches the expected backdrop is backdrop
-            dev_bd = detail_norm((xi - up.rows(x_fill[0], rows))[None])[0]
-            prot = prot * smoothstep(dev_bd, tol, 2.0 * tol)
-        e = e * (1.0 - prot) * (alpha_dev[rows] <= ALPHA_EPS)
-        g = up.rows(gain[0], rows) if ("shadows" in want or "preview" in want) else None
-        if sigma0 is not None:
-            d0 = xi - up.rows(x_mid[0], rows)
-            p0 = mark_weight(detail_norm(d0[None])[0] / sigma0)
-            delta0 = d0 * (-strength * (p0 + (1.0 - p0) * (1.0 - grain)))
-        else:
-            delta0 = None
-        if "shadows" in want:
-            outs["shadows"][:, rows] = torch.addcmul(xi, e, xi * (g - 1.0)).clamp_(0.0, 1.0)
-        if "texture" in want:
-            d = up.rows(d_tex[0], rows)
-            if delta0 is not None:
-                d += delta0
-            outs["texture"][:, rows] = torch.addcmul(xi, e, d).clamp_(0.0, 1.0)
-        if "preview" in want:
-            d = up.rows(d_prev[0], rows)
-            d += xi * (g - 1.0)
-            if delta0 is not None:
-                d.addcmul_(g, delta0)
-            outs["preview"][:, rows] = torch.addcmul(xi, e, d).clamp_(0.0, 1.0)
+    maps: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]] = {}
+    lifted = 1.0 + free * (gain - 1.0)
+    if "shadows" in want:
+        maps["shadows"] = (lifted, None)
+    if "texture" in want:
+        maps["texture"] = (None, free * d_tex)
+    if "preview" in want:
+        maps["preview"] = (lifted, free * d_prev)
+    # grain of the full-resolution backdrop around the expected backdrop (subject filled in):
+    # the tolerance of the match test, and the scale of the finest band's marks
+    grain_full = tile_noise(x_full3, x_fill, edit, up, tile=tile)
+    tol = 3.0 * grain_full + 0.01
+    fine = None
+    if f > 1 and strength > 0:
+        fine = dict(
+            ref=x_fill,  # never the subject's colours: nothing bleeds into the backdrop
+            flag=(fine_flag > 0.01).to(x_mid.dtype),
+            sigma=grain_full,
+            strength=strength,
+            grain=grain,
+            gain=gain if "preview" in want else None,
+        )
+    outs = compose(
+        x_full3,
+        alpha_dev,
+        up,
+        views=maps,
+        free=free,
+        protect=protect,
+        subject=a_mid,
+        expected=x_fill,
+        match_tol=tol,
+        fine=fine,
+        tile=tile,
+    )
     timings["full_res"] = time.perf_counter() - t
 
     def finish(v: torch.Tensor | None) -> torch.Tensor | None:

@@ -48,7 +48,7 @@ def texture_correction(
     strength: float,
     grain: float = 1.0,
     levels: int | None = None,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Correction to add to ``image`` that removes marks from the backdrop.
 
     Args:
@@ -58,14 +58,17 @@ def texture_correction(
         grain: share of the grain kept (1 = all).
         levels: number of wavelet bands (default: up to ~1/12 of the short edge).
     Returns:
-        (1, C, H, W) correction (zero when strength is 0).
+        correction: (1, C, H, W), zero when strength is 0.
+        fine: (1, 1, H, W) mark weight of the finest band (where marks smaller than two
+            working pixels are), before the slider.
     """
     check_image(image)
     if levels is None:
         levels = max(1, int(math.floor(math.log2(max(min(image.shape[-2:]) / 12.0, 2.0)))))
     delta = torch.zeros_like(image)
+    fine = torch.zeros_like(image[:, :1])
     if strength <= 0:
-        return delta
+        return delta, fine
     cur = image
     for j in range(levels):
         smooth = atrous_smooth(cur, j)
@@ -74,7 +77,9 @@ def texture_correction(
         sigma = band_noise(n, editable)
         energy = atrous_smooth(n * n, j).sqrt_()
         p = mark_weight(torch.maximum(n, energy) / sigma)
+        if j == 0:
+            fine = p
         remove = strength * (p + (1.0 - p) * (1.0 - grain))
         delta -= remove * c
         cur = smooth
-    return delta
+    return delta, fine

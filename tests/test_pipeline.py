@@ -188,3 +188,22 @@ def test_mask_of_the_wrong_size_is_a_user_error(get_scene):
     s = get_scene("coloured_paper")
     with pytest.raises(BackdropError, match="mask"):
         clean(s.image, FULL, s.alpha[:-1])
+
+
+@pytest.mark.parametrize("name", ["white_seamless", "grey_wall_wood_floor", "dark_backdrop"])
+def test_reduced_working_resolution_keeps_quality_and_subject(get_scene, name, monkeypatch):
+    """Big frames are cleaned at a reduced working resolution plus a full-resolution finest band;
+    force that path on a small scene: targets still met, subject still exact, no subject bleed."""
+    import backdrop.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "WORK_LONG_EDGE", 480)  # 960x640 -> factor 2
+    s = get_scene(name, (960, 640))
+    r = clean(s.image, FULL, s.alpha)
+    out = as_hwc(r.preview)
+    subject = s.alpha > 0
+    assert np.array_equal(out[subject], s.image[subject])
+    m = metrics(s, out)
+    assert m["left"] <= 10.0 and m["bg"] <= 0.5 * metrics(s, s.image)["bg"], m
+    # right next to the subject the backdrop is not smeared with the subject's colours
+    ring = (ndimage.distance_transform_edt(~subject) <= 3) & ~subject & (s.floor == 0)
+    assert np.abs(out - s.clean)[ring].mean() * 255 < 4.0
