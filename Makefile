@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/python -m backdrop batch samples -o out/samples --params params/default.yaml --overwrite
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 bench: bench-quality bench-speed
 

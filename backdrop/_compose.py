@@ -3,10 +3,10 @@
 Everything smooth arrives as maps at the working resolution, which is the full
 size divided by an integer factor ``f``. Each tile of the output is
 
-    out = x * A + B                                    (most of the frame)
-    out = x + k * (x * (A - 1) + B + fine)             (near the subject, or where fine marks are)
+    out = x * M                                  (most of the frame)
+    out = x + k * (x * (M - 1) + fine)           (near the subject, or where fine marks are)
 
-with A and B the upsampled gain and correction maps, ``k`` the full-resolution
+with M the upsampled per-channel ratio (shadow lift times texture correction), ``k`` the full-resolution
 protection (0 on every pixel of the subject, so those come back bit-for-bit) and
 ``fine`` the correction of marks smaller than the working resolution can see.
 Tiles stay in cache, so each pass costs a fraction of a whole-frame pass.
@@ -20,6 +20,9 @@ from ._filters import smoothstep
 from .texture import detail_norm, mark_weight
 
 __all__ = ["Upsampler", "compose", "tile_noise"]
+
+# a tile whose correction stays below this everywhere (a twentieth of an 8-bit level) is copied
+SKIP_BELOW = 0.05 / 255.0
 
 
 class Upsampler:
@@ -35,16 +38,16 @@ class Upsampler:
         self.H, self.W = full_hw
 
     def tile(self, m: torch.Tensor, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
-        """m: (1, C, h, w) -> (C, r1 - r0, c1 - c0)."""
+        """m: (1, C, h, w) -> (1, C, r1 - r0, c1 - c0), in ``m``'s memory format."""
         f = self.f
         if f == 1:
-            return m[0, :, r0:r1, c0:c1]
+            return m[:, :, r0:r1, c0:c1]
         h, w = m.shape[-2:]
         m0, m1 = max(r0 // f - 1, 0), min((r1 - 1) // f + 1, h - 1)
         n0, n1 = max(c0 // f - 1, 0), min((c1 - 1) // f + 1, w - 1)
         part = F.interpolate(m[:, :, m0 : m1 + 1, n0 : n1 + 1], scale_factor=f, mode="bilinear", align_corners=False)
         y, x = r0 - m0 * f, c0 - n0 * f
-        return part[0, :, y : y + (r1 - r0), x : x + (c1 - c0)]
+        return part[:, :, y : y + (r1 - r0), x : x + (c1 - c0)]
 
 
 def _tiles(H: int, W: int, size: int):
@@ -64,15 +67,15 @@ def tile_noise(
 ) -> float:
     """Median detail norm of ``x - upsample(ref)`` over pixels where ``upsample(weight) > 0.9``,
     from a few tiles spread over the frame (a robust noise level of the full-resolution image)."""
-    _, H, W = x.shape
+    H, W = x.shape[-2:]
     all_tiles = list(_tiles(H, W, tile))
     step = max(1, len(all_tiles) // samples)
     vals = []
     for r0, r1, c0, c1 in all_tiles[::step]:
-        wt = up.tile(weight, r0, r1, c0, c1)[0]
+        wt = up.tile(weight, r0, r1, c0, c1)
         if not bool((wt > 0.9).any()):
             continue
-        n = detail_norm((x[:, r0:r1, c0:c1] - up.tile(ref, r0, r1, c0, c1))[None])[0, 0]
+        n = detail_norm(x[:, :, r0:r1, c0:c1] - up.tile(ref, r0, r1, c0, c1))
         vals.append(n[wt > 0.9])
     if not vals:
         return 1e-3
@@ -87,7 +90,7 @@ def compose(
     alpha: torch.Tensor,
     up: Upsampler,
     *,
-    views: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]],
+    views: dict[str, torch.Tensor],
     free: torch.Tensor,
     protect: torch.Tensor,
     subject: torch.Tensor,
@@ -99,11 +102,11 @@ def compose(
     """Assemble the full-resolution views.
 
     Args:
-        x: (3, H, W) input.
-        alpha: (H, W) subject coverage; pixels with alpha > 0 are never changed.
+        x: (1, 3, H, W) input (channels-last memory, i.e. the decoded HxWx3 buffer, is fastest).
+        alpha: (1, 1, H, W) subject coverage; pixels with alpha > 0 are never changed.
         up: the upsampler from working to full resolution.
-        views: name -> (A, B) working-resolution maps, out = x * A + B on free backdrop
-            (A None = 1, B None = 0). A and B already carry ``free``.
+        views: name -> M, the working-resolution ratio map: out = x * M on free backdrop (M
+            already carries ``free``: 1 where nothing may change).
         free: (1, 1, h, w) how much the backdrop may change, ignoring the subject (floor, contact zone).
         protect: (1, 1, h, w) subject protection (grow + feather).
         subject: (1, 1, h, w) subject coverage at working resolution (> 0 where any pixel is subject).
@@ -114,59 +117,66 @@ def compose(
             correction of marks below the working resolution, added as free * k * gain * fine.
         tile: tile size in pixels (a multiple of the factor).
     Returns:
-        name -> (3, H, W) float32.
+        name -> (1, 3, H, W) float32, channels-last memory (an HxWx3 buffer).
     """
-    _, H, W = x.shape
-    outs = {name: torch.empty_like(x) for name in views}
+    H, W = x.shape[-2:]
+    outs = {name: torch.empty_like(x, memory_format=torch.channels_last) for name in views}
     f = up.f
     tm = max(1, tile // f)
+
     # per-tile decisions from the working-resolution maps (one working pixel of margin)
+    def tile_max(m: torch.Tensor) -> torch.Tensor:
+        m = F.max_pool2d(m, 3, stride=1, padding=1)[0].amax(0)
+        h, w = m.shape
+        gh, gw = -(-h // tm), -(-w // tm)
+        m = F.pad(m, (0, gw * tm - w, 0, gh * tm - h), value=float("-inf"))
+        return m.reshape(gh, tm, gw, tm).amax((1, 3))
+
     def flags(m: torch.Tensor) -> torch.Tensor:
-        m = F.max_pool2d(m, 3, stride=1, padding=1)
-        return F.max_pool2d(m, tm, stride=tm, ceil_mode=True)[0, 0] > 0
+        return tile_max(m) > 0
 
     near = flags(torch.maximum(protect, (subject > 0).to(protect.dtype)))
-    all_subject = -F.max_pool2d(-F.max_pool2d(-subject, 3, stride=1, padding=1), tm, stride=tm, ceil_mode=True)[0, 0]
-    inside = all_subject >= 1.0  # every pixel of the tile is subject: a copy
-    still = flags(free) == 0  # no backdrop may change here (floor, contact zone): a copy
-    fine_tiles = flags(fine["flag"]) if fine is not None else None
-    fine_all = fine is not None and fine["grain"] < 1.0
+    inside = -tile_max(-subject) >= 1.0  # every pixel of the tile is subject
+    fine_tiles = None
+    if fine is not None:
+        fine_tiles = flags(fine["flag"]) if fine["grain"] >= 1.0 else torch.ones_like(near)
+        fine_tiles &= flags(free)
+    need = {name: flags(((M - 1.0).abs().amax(1, keepdim=True) > SKIP_BELOW).to(M.dtype)) for name, M in views.items()}
 
     for r0, r1, c0, c1 in _tiles(H, W, tile):
         ti, tj = r0 // tile, c0 // tile
-        xt = x[:, r0:r1, c0:c1]
-        if bool(inside[ti, tj]) or bool(still[ti, tj]):
+        xt = x[:, :, r0:r1, c0:c1]
+        do_fine = fine_tiles is not None and bool(fine_tiles[ti, tj])
+        work = []
+        if not bool(inside[ti, tj]):
+            work = [n for n in views if bool(need[n][ti, tj]) or (do_fine and n != "shadows")]
+        if not work:  # nothing changes in this tile
             for name in views:
-                outs[name][:, r0:r1, c0:c1] = xt
+                outs[name][:, :, r0:r1, c0:c1] = xt
             continue
-        is_near = bool(near[ti, tj])
-        do_fine = fine is not None and (fine_all or bool(fine_tiles[ti, tj]))
+        xc = xt.contiguous()  # the maps upsample fastest in plain (N, C, H, W) layout
         k = None
-        if is_near:
+        if bool(near[ti, tj]):
             prot = up.tile(protect, r0, r1, c0, c1)
-            dev = detail_norm((xt - up.tile(expected, r0, r1, c0, c1))[None])[0]
-            k = (1.0 - prot * smoothstep(dev, match_tol, 2.0 * match_tol)) * (alpha[r0:r1, c0:c1] <= 0)
+            dev = detail_norm(xc - up.tile(expected, r0, r1, c0, c1))
+            k = (1.0 - prot * smoothstep(dev, match_tol, 2.0 * match_tol)) * (alpha[:, :, r0:r1, c0:c1] <= 0)
         d0 = None
         if do_fine:
-            d0 = xt - up.tile(fine["ref"], r0, r1, c0, c1)
-            p0 = mark_weight(detail_norm(d0[None])[0] / fine["sigma"])
-            d0 = d0 * (-fine["strength"] * (p0 + (1.0 - p0) * (1.0 - fine["grain"])))
-            d0 = d0 * up.tile(free, r0, r1, c0, c1)
-        for name, (A, B) in views.items():
-            a = up.tile(A, r0, r1, c0, c1) if A is not None else None
-            b = up.tile(B, r0, r1, c0, c1) if B is not None else None
-            if d0 is not None and name != "shadows":
-                g = fine.get("gain") if name == "preview" else None
-                extra = d0 * up.tile(g, r0, r1, c0, c1) if g is not None else d0
-                b = extra if b is None else b + extra
-            if k is None:
-                out = xt * a if a is not None else xt.clone()
-                if b is not None:
-                    out += b
+            d0 = xc - up.tile(fine["ref"], r0, r1, c0, c1)
+            p0 = mark_weight(detail_norm(d0) / fine["sigma"])
+            d0 = d0 * ((-fine["strength"]) * (p0 + (1.0 - p0) * (1.0 - fine["grain"])) * up.tile(free, r0, r1, c0, c1))
+        for name, M in views.items():
+            if name not in work:
+                outs[name][:, :, r0:r1, c0:c1] = xt
+                continue
+            m = up.tile(M, r0, r1, c0, c1)
+            if d0 is None and k is None:
+                out = xc.mul(m)
             else:
-                delta = xt * (a - 1.0) if a is not None else torch.zeros_like(xt)
-                if b is not None:
-                    delta += b
-                out = torch.addcmul(xt, k, delta)
-            outs[name][:, r0:r1, c0:c1] = out.clamp_(0.0, 1.0)
+                delta = xc * m.sub_(1.0)
+                if d0 is not None and name != "shadows":
+                    g = fine.get("gain") if name == "preview" else None
+                    delta += d0 * up.tile(g, r0, r1, c0, c1) if g is not None else d0
+                out = torch.addcmul(xc, k, delta) if k is not None else delta.add_(xc)
+            outs[name][:, :, r0:r1, c0:c1] = out.clamp_(0.0, 1.0)
     return outs

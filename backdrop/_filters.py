@@ -59,35 +59,58 @@ def area_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
 
 
-def _gauss_kernel(sigma: float, device, dtype) -> torch.Tensor:
+def _gauss_taps(sigma: float) -> list[float]:
     r = max(1, int(math.ceil(3.0 * sigma)))
-    t = torch.arange(-r, r + 1, device=device, dtype=dtype)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return k / k.sum()
+    k = [math.exp(-0.5 * (t / sigma) ** 2) for t in range(-r, r + 1)]
+    total = sum(k)
+    return [v / total for v in k]
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur with reflect padding; sigma in pixels (0 = identity).
+    """Gaussian blur with mirrored edges; sigma in pixels (<= 0.3: identity).
 
-    Large sigmas are done on a downscaled copy (the result is smooth anyway).
+    Small sigmas are exact separable kernels done with shifted adds; larger ones are
+    done on a half-size copy (recursively) and upsampled: the result is smooth anyway.
+
+    Args:
+        x: (B, C, H, W).
+        sigma: standard deviation in pixels.
+    Returns:
+        (B, C, H, W).
     """
     check_image(x)
     if sigma <= 0.3:
         return x
     h, w = x.shape[-2:]
-    if sigma > 8.0:
-        f = int(sigma // 4)
-        small = area_resize(x, (max(1, h // f), max(1, w // f)))
-        small = gaussian_blur(small, math.sqrt(max(sigma**2 / f**2 - 0.25, 0.09)))
+    if sigma > 2.0 and min(h, w) >= 8:
+        small = F.avg_pool2d(x, 2, ceil_mode=True)
+        # the 2x2 box and the bilinear upsampling add a variance of ~1/16 + 1/4 (half-size pixels)
+        small = gaussian_blur(small, math.sqrt(max(sigma * sigma / 4.0 - 0.3125, 0.0)))
         return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
-    k = _gauss_kernel(sigma, x.device, x.dtype)
-    r = (k.numel() - 1) // 2
-    c = x.shape[1]
-    mode = "reflect" if r < min(h, w) else "replicate"
-    y = F.pad(x, (r, r, 0, 0), mode=mode)
-    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    y = F.pad(y, (0, 0, r, r), mode=mode)
-    return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    taps = _gauss_taps(sigma)
+    return _sep_axis(_sep_axis(x, taps, 1, -1), taps, 1, -2)
+
+
+def _sep_axis(x: torch.Tensor, taps: list[float], d: int, dim: int) -> torch.Tensor:
+    """Symmetric 1-D kernel ``taps`` (odd length) dilated by ``d`` along ``dim``, with shifted adds."""
+    n = x.shape[dim]
+    if n == 1:
+        return x
+    r = (len(taps) - 1) // 2
+    pad = r * d
+    spec = (pad, pad, 0, 0) if dim == -1 else (0, 0, pad, pad)
+    xp = F.pad(x, spec, mode="reflect" if pad < n else "replicate")
+
+    def sl(k: int) -> torch.Tensor:
+        return xp.narrow(dim, k * d, n)
+
+    out = sl(r) * taps[r]
+    for i in range(r):
+        out.add_(sl(i) + sl(2 * r - i), alpha=taps[i])
+    return out
+
+
+_B3 = [1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16]
 
 
 def atrous_smooth(x: torch.Tensor, level: int) -> torch.Tensor:
@@ -105,26 +128,7 @@ def atrous_smooth(x: torch.Tensor, level: int) -> torch.Tensor:
     """
     check_image(x)
     d = 2**level
-    return _b3_axis(_b3_axis(x, d, -1), d, -2)
-
-
-def _b3_axis(x: torch.Tensor, d: int, dim: int) -> torch.Tensor:
-    n = x.shape[dim]
-    if n == 1:
-        return x
-    pad = 2 * d
-    if pad < n:
-        xp = F.pad(x, (pad, pad, 0, 0) if dim == -1 else (0, 0, pad, pad), mode="reflect")
-    else:
-        xp = F.pad(x, (pad, pad, 0, 0) if dim == -1 else (0, 0, pad, pad), mode="replicate")
-
-    def sl(k: int) -> torch.Tensor:
-        return xp.narrow(dim, k * d, n)
-
-    out = sl(2) * 0.375
-    out.add_(sl(1) + sl(3), alpha=0.25)
-    out.add_(sl(0) + sl(4), alpha=0.0625)
-    return out
+    return _sep_axis(_sep_axis(x, _B3, d, -1), _B3, d, -2)
 
 
 def pushpull_fill(x: torch.Tensor, weight: torch.Tensor, *, levels: int | None = None) -> torch.Tensor:

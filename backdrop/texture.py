@@ -18,7 +18,7 @@ from ._filters import atrous_smooth, check_image, smoothstep
 __all__ = ["texture_correction", "band_noise", "mark_weight", "detail_norm"]
 
 # a detail is a mark from K_LO grain-sigmas on, fully from K_HI
-K_LO, K_HI = 3.0, 6.0
+K_LO, K_HI = 4.0, 7.0
 
 
 def detail_norm(c: torch.Tensor) -> torch.Tensor:
@@ -26,7 +26,7 @@ def detail_norm(c: torch.Tensor) -> torch.Tensor:
     return c.pow(2).mean(1, keepdim=True).sqrt_()
 
 
-def band_noise(norm: torch.Tensor, weight: torch.Tensor, *, max_samples: int = 400_000) -> float:
+def band_noise(norm: torch.Tensor, weight: torch.Tensor, *, max_samples: int = 100_000) -> float:
     """Robust grain level of a band: the median of the detail norm over backdrop pixels."""
     sel = norm[weight > 0.5]
     if sel.numel() == 0:
