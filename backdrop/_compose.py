@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ._filters import smoothstep
-from .texture import detail_norm, mark_weight
+from .texture import K_HI, K_LO, detail_norm
 
 __all__ = ["Upsampler", "compose", "tile_noise"]
 
@@ -48,6 +48,23 @@ class Upsampler:
         part = F.interpolate(m[:, :, m0 : m1 + 1, n0 : n1 + 1], scale_factor=f, mode="bilinear", align_corners=False)
         y, x = r0 - m0 * f, c0 - n0 * f
         return part[:, :, y : y + (r1 - r0), x : x + (c1 - c0)]
+
+
+def _flag_box(flag: torch.Tensor, r0: int, r1: int, c0: int, c1: int, f: int):
+    """Full-resolution box (y0, y1, x0, x1) inside the tile around its flagged working pixels, or None."""
+    h, w = flag.shape[-2:]
+    m0, m1 = r0 // f, min(-(-r1 // f), h)
+    n0, n1 = c0 // f, min(-(-c1 // f), w)
+    sub = flag[0, 0, m0:m1, n0:n1] > 0
+    if not bool(sub.any()):
+        return None
+    rows = torch.nonzero(sub.any(1)).flatten()
+    cols = torch.nonzero(sub.any(0)).flatten()
+    y0 = max(r0, (m0 + int(rows[0])) * f)
+    y1 = min(r1, (m0 + int(rows[-1]) + 1) * f)
+    x0 = max(c0, (n0 + int(cols[0])) * f)
+    x1 = min(c1, (n0 + int(cols[-1]) + 1) * f)
+    return y0, y1, x0, x1
 
 
 def _tiles(H: int, W: int, size: int):
@@ -112,9 +129,9 @@ def compose(
         subject: (1, 1, h, w) subject coverage at working resolution (> 0 where any pixel is subject).
         expected: (1, 3, h, w) expected backdrop (subject filled in) for the match test.
         match_tol: a protected pixel within this of the expected backdrop is backdrop.
-        fine: None, or dict(ref=(1,3,h,w) working image, flag=(1,1,h,w) where fine marks may be,
-            sigma=float, strength=float, grain=float, gain=(1,3,h,w) or None for the preview): the
-            correction of marks below the working resolution, added as free * k * gain * fine.
+        fine: None, or dict(ref=(1,3,h,w) expected backdrop at working resolution, flag=(1,1,h,w)
+            where fine marks may be, sigma=grain float, strength=float, grain=float): the correction
+            of marks below the working resolution, added as free * k * M * fine.
         tile: tile size in pixels (a multiple of the factor).
     Returns:
         name -> (1, 3, H, W) float32, channels-last memory (an HxWx3 buffer).
@@ -141,6 +158,7 @@ def compose(
     if fine is not None:
         fine_tiles = flags(fine["flag"]) if fine["grain"] >= 1.0 else torch.ones_like(near)
         fine_tiles &= flags(free)
+    partly_free = flags((free < 1.0).to(free.dtype))
     need = {name: flags(((M - 1.0).abs().amax(1, keepdim=True) > SKIP_BELOW).to(M.dtype)) for name, M in views.items()}
 
     for r0, r1, c0, c1 in _tiles(H, W, tile):
@@ -160,23 +178,35 @@ def compose(
             prot = up.tile(protect, r0, r1, c0, c1)
             dev = detail_norm(xc - up.tile(expected, r0, r1, c0, c1))
             k = (1.0 - prot * smoothstep(dev, match_tol, 2.0 * match_tol)) * (alpha[:, :, r0:r1, c0:c1] <= 0)
-        d0 = None
+        box = None
         if do_fine:
-            d0 = xc - up.tile(fine["ref"], r0, r1, c0, c1)
-            p0 = mark_weight(detail_norm(d0) / fine["sigma"])
-            d0 = d0 * ((-fine["strength"]) * (p0 + (1.0 - p0) * (1.0 - fine["grain"])) * up.tile(free, r0, r1, c0, c1))
+            # marks below the working resolution: only in the box around the flagged working pixels
+            box = _flag_box(fine["flag"], r0, r1, c0, c1, f)
+        if box is not None:
+            y0, y1, x0, x1 = box
+            xb = xc[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0]
+            d0 = xb - up.tile(fine["ref"], y0, y1, x0, x1)
+            # share of the detail to remove: a linear ramp from K_LO to K_HI grain sigmas
+            lo, span = K_LO * fine["sigma"], (K_HI - K_LO) * fine["sigma"]
+            p0 = detail_norm(d0).sub_(lo).div_(span).clamp_(0.0, 1.0)
+            if fine["grain"] < 1.0:
+                p0 = p0 + (1.0 - p0) * (1.0 - fine["grain"])
+            d0 = d0.mul_(p0.mul_(-fine["strength"]))
+            if bool(partly_free[ti, tj]):
+                d0 = d0.mul_(up.tile(free, y0, y1, x0, x1))
         for name, M in views.items():
             if name not in work:
                 outs[name][:, :, r0:r1, c0:c1] = xt
                 continue
             m = up.tile(M, r0, r1, c0, c1)
-            if d0 is None and k is None:
+            if box is None and k is None:
                 out = xc.mul(m)
             else:
                 delta = xc * m.sub_(1.0)
-                if d0 is not None and name != "shadows":
-                    g = fine.get("gain") if name == "preview" else None
-                    delta += d0 * up.tile(g, r0, r1, c0, c1) if g is not None else d0
+                if box is not None and name != "shadows":
+                    # the fine marks ride on the view's own ratio (the lift, in the preview)
+                    sub = delta[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0]
+                    sub.addcmul_(d0, m[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0].add(1.0))
                 out = torch.addcmul(xc, k, delta) if k is not None else delta.add_(xc)
             outs[name][:, :, r0:r1, c0:c1] = out.clamp_(0.0, 1.0)
     return outs

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import kornia
 import torch
 import torch.nn.functional as F
 
@@ -59,18 +60,12 @@ def area_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
 
 
-def _gauss_taps(sigma: float) -> list[float]:
-    r = max(1, int(math.ceil(3.0 * sigma)))
-    k = [math.exp(-0.5 * (t / sigma) ** 2) for t in range(-r, r + 1)]
-    total = sum(k)
-    return [v / total for v in k]
-
-
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur with mirrored edges; sigma in pixels (<= 0.3: identity).
 
-    Small sigmas are exact separable kernels done with shifted adds; larger ones are
-    done on a half-size copy (recursively) and upsampled: the result is smooth anyway.
+    Small sigmas use kornia's separable Gaussian; larger ones are done on a half-size
+    copy (recursively) and upsampled: the result is smooth anyway, and the cost stays
+    that of a small kernel.
 
     Args:
         x: (B, C, H, W).
@@ -87,8 +82,9 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
         # the 2x2 box and the bilinear upsampling add a variance of ~1/16 + 1/4 (half-size pixels)
         small = gaussian_blur(small, math.sqrt(max(sigma * sigma / 4.0 - 0.3125, 0.0)))
         return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
-    taps = _gauss_taps(sigma)
-    return _sep_axis(_sep_axis(x, taps, 1, -1), taps, 1, -2)
+    k = 2 * max(1, int(math.ceil(3.0 * sigma))) + 1
+    border = "reflect" if k // 2 < min(h, w) else "replicate"
+    return kornia.filters.gaussian_blur2d(x, (k, k), (sigma, sigma), border_type=border)
 
 
 def _sep_axis(x: torch.Tensor, taps: list[float], d: int, dim: int) -> torch.Tensor:

@@ -25,7 +25,7 @@ from .texture import texture_correction
 __all__ = ["clean", "Result", "VIEWS", "pick_device"]
 
 VIEWS = ("shadows", "texture", "preview")
-WORK_LONG_EDGE = 1536  # working resolution of the multi-scale passes
+WORK_LONG_EDGE = 1200  # working resolution of the multi-scale passes
 GRID_CELLS = 48  # illumination mesh cells along the long edge
 CELL = 8
 TILE = 512  # full-resolution tile size (pixels)
@@ -283,11 +283,11 @@ def clean(
     if f > 1 and strength > 0:
         fine = dict(
             ref=x_fill,  # never the subject's colours: nothing bleeds into the backdrop
-            flag=(fine_flag > 0.25).to(x_mid.dtype),
+            # where marks are (grown by two working pixels: they reach a little beyond)
+            flag=F.max_pool2d((fine_flag > 0.5).to(x_mid.dtype), 5, stride=1, padding=2),
             sigma=grain_full,
             strength=strength,
             grain=grain,
-            gain=gain if "preview" in want else None,
         )
     outs = compose(
         x_full3,
