@@ -19,7 +19,6 @@ __all__ = [
     "pushpull_fill",
     "smoothstep",
     "luminance",
-    "RowUpsampler",
 ]
 
 _LUMA = (0.2126, 0.7152, 0.0722)
@@ -161,39 +160,3 @@ def pushpull_fill(x: torch.Tensor, weight: torch.Tensor, *, levels: int | None =
         a = (den * 4.0).clamp(0.0, 1.0)
         filled = a * (num / den.clamp_min(1e-8)) + (1.0 - a) * up
     return filled
-
-
-class RowUpsampler:
-    """Bilinear upsampling (align_corners=False) of small maps to full size, a band of rows at a time.
-
-    Full-resolution work is done in horizontal bands so every pass stays in cache
-    and peak memory stays low; this gives, for rows ``r0:r1`` of the full image,
-    exactly what ``F.interpolate(map, size=(H, W), mode="bilinear")`` would.
-    """
-
-    def __init__(self, small_hw: tuple[int, int], full_hw: tuple[int, int], device, dtype=torch.float32):
-        self.h, self.w = small_hw
-        self.H, self.W = full_hw
-        self.x0, self.x1, self.fx = self._axis(self.w, self.W, device, dtype)
-        self.y0, self.y1, self.fy = self._axis(self.h, self.H, device, dtype)
-
-    @staticmethod
-    def _axis(n: int, N: int, device, dtype):
-        pos = (torch.arange(N, device=device, dtype=torch.float64) + 0.5) * (n / N) - 0.5
-        pos = pos.clamp(0, n - 1)
-        i0 = pos.floor().long()
-        i1 = (i0 + 1).clamp(max=n - 1)
-        f = (pos - i0).to(dtype)
-        return i0, i1, f
-
-    def rows(self, small: torch.Tensor, rows) -> torch.Tensor:
-        """small: (C, h, w) -> (C, n, W) for ``rows`` (a slice or an index tensor) of the full image."""
-        fy = self.fy[rows].view(1, -1, 1)
-        top = small[:, self.y0[rows], :]
-        bot = small[:, self.y1[rows], :]
-        band = torch.lerp(top, bot, fy)  # (C, n, w)
-        if self.w == self.W:
-            return band
-        left = band[:, :, self.x0]
-        right = band[:, :, self.x1]
-        return torch.lerp(left, right, self.fx.view(1, 1, -1))

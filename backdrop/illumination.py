@@ -10,8 +10,6 @@ from their neighbours.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -166,11 +164,11 @@ def shadow_gain(
     check_image(image)
     small = gaussian_blur(image, sigma_small)
     large = gaussian_blur(image, sigma_large)
-    level = torch.maximum(luminance(small), luminance(large))
-    ylum = luminance(surface)
-    deficit = (1.0 - level / ylum).clamp_min(0.0)
+    y_small, y_large = luminance(small), luminance(large)
+    local = torch.where(y_small >= y_large, small, large)
+    deficit = (1.0 - torch.maximum(y_small, y_large) / luminance(surface)).clamp_min(0.0)
     gate = smoothstep(deficit, 0.01, 0.035)
     # colour: scale the channels so the lifted level matches the surface's colour
-    ratio = (surface / torch.where(luminance(small) >= luminance(large), small, large).clamp_min(1e-4)).clamp(0.25, 8.0)
+    ratio = (surface / local.clamp_min(1e-4)).clamp(0.25, 8.0)
     gain = 1.0 + (lift * gate) * (ratio - 1.0)
     return gain, deficit * gate

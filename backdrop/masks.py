@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 from ._filters import check_image, gaussian_blur, luminance, smoothstep
 
-__all__ = ["subject_protection", "contact_zone", "detect_floor", "FloorInfo"]
+__all__ = ["subject_protection", "contact_zone", "detect_floor", "foreign_objects", "FloorInfo"]
 
-ALPHA_EPS = 0.0  # any subject coverage at all counts as subject: those pixels are never changed
 
 
 def _edt(outside: np.ndarray, sampling=None) -> np.ndarray:
@@ -75,6 +75,38 @@ def contact_zone(alpha: torch.Tensor, *, size: float) -> torch.Tensor:
     short = min(h, w)
     dist = torch.from_numpy(_edt(~feet, sampling=(1.6, 1.0))).to(alpha.device) / short
     return (1.0 - smoothstep(dist, 0.6 * size, size)).to(alpha.dtype)[None, None]
+
+
+def foreign_objects(image: torch.Tensor, surface: torch.Tensor, backdrop: torch.Tensor, *, bright: float = 3.0,
+                    dark: float = 0.3, min_size: float = 0.012) -> torch.Tensor:
+    """Where the frame shows something that is not backdrop at all: a large region far brighter
+    than the clean backdrop (a set edge, a window, a lamp) or far darker than any shadow (a
+    stand, a flag).
+
+    Marks and shadows stay well inside these ratios, and specks, lint and creases are thinner
+    than ``min_size`` (a fraction of the short edge), so they are still cleaned. Such regions
+    are kept as shot, with a soft edge a few working pixels wide, and the backdrop is modelled
+    without them.
+
+    Args:
+        image: (1, 3, h, w) working image; surface: (1, 3, h, w) clean backdrop.
+        backdrop: (1, 1, h, w) > 0 where the frame may be backdrop (not subject, not floor).
+    Returns:
+        (1, 1, h, w) in [0, 1].
+    """
+    check_image(image)
+    ratio = gaussian_blur(luminance(image), 1.0) / luminance(surface).clamp_min(1e-3)
+    hit = (((ratio > bright) | (ratio < dark)) & (backdrop > 0)).to(image.dtype)
+    if not bool(hit.any()):
+        return torch.zeros_like(hit)
+    k = max(3, int(round(min_size * min(image.shape[-2:]))) | 1)
+    # opening: what a k x k square does not fit in (specks, lint, creases) is not an object
+    hit = -F.max_pool2d(-hit, k, stride=1, padding=k // 2)
+    hit = F.max_pool2d(hit, k, stride=1, padding=k // 2)
+    if not bool(hit.any()):
+        return torch.zeros_like(hit)
+    hit = F.max_pool2d(hit, 5, stride=1, padding=2)  # reach over the blurred edge
+    return gaussian_blur(hit, 1.5).clamp_(0.0, 1.0)
 
 
 @dataclass

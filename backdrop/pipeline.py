@@ -18,7 +18,7 @@ from ._compose import Upsampler, compose, tile_noise
 from ._filters import area_resize, pushpull_fill
 from .illumination import backdrop_surface, shadow_gain
 from .io import BackdropError
-from .masks import ALPHA_EPS, FloorInfo, contact_zone, detect_floor, subject_protection
+from .masks import FloorInfo, contact_zone, detect_floor, foreign_objects, subject_protection
 from .params import Params
 from .texture import texture_correction
 
@@ -68,13 +68,14 @@ class Result:
     work: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     segmenter: str = "mask"
 
-    MASKS = ("subject", "protect", "floor", "contact", "shadow_map", "edit", "surface")
+    MASKS = ("subject", "protect", "floor", "contact", "foreign", "shadow_map", "edit", "surface")
 
     def mask(self, name: str, *, full: bool = True) -> torch.Tensor:
         """A mask or map used by the cleanup, (H, W) float32 (``surface`` is (3, H, W)).
 
         subject: subject coverage; protect: subject protection (grow + feather);
         floor: detected real floor with its ramp; contact: protected contact-shadow zone;
+        foreign: things far off the backdrop model that are kept as shot (set edges, stands);
         shadow_map: shadow depth below the clean wall; edit: how much each pixel may change;
         surface: the clean-backdrop model.
         """
@@ -121,20 +122,20 @@ def _as_chw(image) -> torch.Tensor:
 
 
 def _as_mask(mask, hw: tuple[int, int]) -> torch.Tensor:
+    """(H, W) mask as uint8/uint16/float array or tensor -> float32 (H, W) in [0, 1]."""
     if isinstance(mask, torch.Tensor):
         m = mask.float()
     else:
         a = np.asarray(mask)
-        if a.dtype == np.uint8:
-            m = torch.from_numpy(a).float() / 255.0
-        elif a.dtype == np.uint16:
-            m = torch.from_numpy(a.astype(np.float32)) / 65535.0
-        else:
-            m = torch.from_numpy(np.asarray(a, dtype=np.float32))
-    while m.ndim > 2:
-        m = m[..., 0] if m.shape[-1] in (1, 3, 4) and m.ndim == 3 and m.shape[0] not in (1,) else m[0]
-    if tuple(m.shape) != tuple(hw):
-        raise BackdropError(f"mask: size {m.shape[1]}x{m.shape[0]} does not match the image {hw[1]}x{hw[0]}")
+        scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype, 1.0)
+        m = torch.from_numpy(np.asarray(a, dtype=np.float32))
+        if scale != 1.0:
+            m = m / scale
+    if m.ndim == 3 and m.shape[-1] == 1:
+        m = m[..., 0]
+    if m.ndim != 2 or tuple(m.shape) != tuple(hw):
+        got = "x".join(str(v) for v in reversed(m.shape[:2])) if m.ndim >= 2 else str(tuple(m.shape))
+        raise BackdropError(f"mask: size {got} does not match the image {hw[1]}x{hw[0]}")
     return m.clamp(0.0, 1.0)
 
 
@@ -163,6 +164,15 @@ def _reduce(x: torch.Tensor, f: int) -> torch.Tensor:
         cols.append(r[:, W2:].mean(1, keepdim=True))
     out = torch.cat(cols, 1) if len(cols) > 1 else cols[0]
     return out.permute(2, 0, 1)[None].contiguous()
+
+
+def _surface(x_fill: torch.Tensor, weight: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]):
+    """The clean-backdrop surface at working resolution from the mesh at ``grid`` cells."""
+    gh, gw = grid
+    x_low = area_resize(x_fill, (gh * CELL, gw * CELL))
+    fit_weight = area_resize(weight, (gh * CELL, gw * CELL))
+    surface_low, _ = backdrop_surface(x_low, (fit_weight > 0.99).to(x_low.dtype), cell=CELL)
+    return area_resize(surface_low, size)
 
 
 def clean(
@@ -226,7 +236,6 @@ def clean(
         contact_zone(a_mid, size=params.contact_size) if params.protect_contact_shadows else torch.zeros_like(a_mid)
     )
     floor, floor_info = detect_floor(x_mid, 1.0 - protect, mode=params.floor, ramp=params.floor_ramp)
-    edit = (1.0 - protect) * (1.0 - floor) * (1.0 - contact)
     # the subject and its grow margin are filled from the backdrop around them; the feather zone
     # is backdrop as far as the model is concerned (pixels there that do not match it stay protected)
     known = ((protect < 0.999) & (floor < 0.01)).to(x_mid.dtype)
@@ -236,11 +245,16 @@ def clean(
     # ---------------------------------------------------------------- clean-backdrop model
     t = time.perf_counter()
     gl = max(8, min(GRID_CELLS, max(hm, wm) // CELL))
-    gh, gw = (max(2, round(gl * hm / wm)), gl) if wm >= hm else (gl, max(2, round(gl * wm / hm)))
-    x_low = area_resize(x_fill, (gh * CELL, gw * CELL))
-    fit_weight = area_resize(known * (1.0 - contact), (gh * CELL, gw * CELL))
-    surface_low, _ = backdrop_surface(x_low, (fit_weight > 0.99).to(x_low.dtype), cell=CELL)
-    surface = area_resize(surface_low, (hm, wm))
+    grid = (max(2, round(gl * hm / wm)), gl) if wm >= hm else (gl, max(2, round(gl * wm / hm)))
+    surface = _surface(x_fill, known * (1.0 - contact), grid, (hm, wm))
+    # what is far off the backdrop model is not backdrop (a set edge, a light stand, a window):
+    # keep it as shot and model the backdrop without it
+    foreign = foreign_objects(x_mid, surface, known)
+    if bool((foreign > 0).any()):
+        known = known * (foreign <= 0).to(known.dtype)
+        x_fill = pushpull_fill(x_mid, known)
+        surface = _surface(x_fill, known * (1.0 - contact), grid, (hm, wm))
+    edit = (1.0 - protect) * (1.0 - floor) * (1.0 - contact) * (1.0 - foreign)
     gain, shadow_map = shadow_gain(
         x_fill, surface, sigma_small=0.003 * short_m, sigma_large=0.015 * short_m, lift=lift
     )
@@ -263,7 +277,7 @@ def clean(
     t = time.perf_counter()
     up = Upsampler(f, (H, W))
     tile = f * max(1, TILE // f)
-    free = (1.0 - floor) * (1.0 - contact)
+    free = (1.0 - floor) * (1.0 - contact) * (1.0 - foreign)
     # each view is a per-channel ratio map: the lift's gain times the texture correction
     # taken as a ratio of the (lifted) backdrop, 1 wherever nothing may change
     maps: dict[str, torch.Tensor] = {}
@@ -317,6 +331,7 @@ def clean(
         "contact": contact,
         "shadow_map": shadow_map,
         "edit": edit,
+        "foreign": foreign,
         "surface": surface,
     }
     result = Result(

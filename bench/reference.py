@@ -16,7 +16,7 @@ def reference_clean(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """image: float32 HxWx3 in [0, 1]; alpha: float32 HxW (1 = subject) -> float32 HxWx3."""
     h, w = alpha.shape
     sigma = min(h, w) / 40.0
-    backdrop = (alpha <= 0.5 / 255).astype(np.float32)
+    backdrop = (alpha <= 0).astype(np.float32)
     lum = image @ np.array([0.2126, 0.7152, 0.0722], np.float32)
     wall = lum[backdrop > 0]
     bright = wall >= np.quantile(wall, 0.8)

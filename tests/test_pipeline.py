@@ -207,3 +207,32 @@ def test_reduced_working_resolution_keeps_quality_and_subject(get_scene, name, m
     # right next to the subject the backdrop is not smeared with the subject's colours
     ring = (ndimage.distance_transform_edt(~subject) <= 3) & ~subject & (s.floor == 0)
     assert np.abs(out - s.clean)[ring].mean() * 255 < 4.0
+
+
+def test_set_edge_beside_a_dark_backdrop_does_not_glow_into_it(get_scene):
+    """A bright set edge / window at the side of a dark backdrop is not backdrop: it is kept as
+    shot and the backdrop next to it is not brightened (no glow)."""
+    s = get_scene("dark_backdrop")
+    img = s.image.copy()
+    w = img.shape[1]
+    edge = slice(0, w // 12)
+    img[:, edge] = 0.97  # a white wall beside the black fabric
+    r = clean(img, FULL, s.alpha)
+    out = as_hwc(r.preview)
+    assert np.abs(out[:, edge] - img[:, edge]).max() * 255 < 1.0
+    beside = slice(w // 12 + 2, w // 12 + w // 20)  # the fabric right next to it
+    wall = s.wall[:, beside]
+    lift = (out[:, beside] - s.clean[:, beside]).mean(-1)[wall].mean() * 255
+    assert lift < 2.0, lift
+
+
+def test_a_dark_stand_on_white_paper_is_kept(get_scene):
+    s = get_scene("clean_nothing")
+    img = s.image.copy()
+    h, w = s.alpha.shape
+    pole = (slice(h // 10, h - h // 10), slice(w // 20, w // 20 + w // 40))
+    img[pole] = 0.08
+    r = clean(img, FULL, s.alpha)
+    out = as_hwc(r.preview)
+    assert np.abs(out[pole] - img[pole]).max() * 255 < 1.0
+    assert float(r.mask("foreign").max()) > 0.9
