@@ -160,21 +160,25 @@ def compose(
         fine_tiles &= flags(free)
     partly_free = flags((free < 1.0).to(free.dtype))
     need = {name: flags(((M - 1.0).abs().amax(1, keepdim=True) > SKIP_BELOW).to(M.dtype)) for name, M in views.items()}
+    # plain Python lists: cheap to index once per tile
+    near, inside, partly_free = near.tolist(), inside.tolist(), partly_free.tolist()
+    fine_tiles = fine_tiles.tolist() if fine_tiles is not None else None
+    need = {name: n.tolist() for name, n in need.items()}
 
     for r0, r1, c0, c1 in _tiles(H, W, tile):
         ti, tj = r0 // tile, c0 // tile
         xt = x[:, :, r0:r1, c0:c1]
-        do_fine = fine_tiles is not None and bool(fine_tiles[ti, tj])
+        do_fine = fine_tiles is not None and fine_tiles[ti][tj]
         work = []
-        if not bool(inside[ti, tj]):
-            work = [n for n in views if bool(need[n][ti, tj]) or (do_fine and n != "shadows")]
+        if not inside[ti][tj]:
+            work = [n for n in views if need[n][ti][tj] or (do_fine and n != "shadows")]
         if not work:  # nothing changes in this tile
             for name in views:
                 outs[name][:, :, r0:r1, c0:c1] = xt
             continue
         xc = xt.contiguous()  # the maps upsample fastest in plain (N, C, H, W) layout
         k = None
-        if bool(near[ti, tj]):
+        if near[ti][tj]:
             prot = up.tile(protect, r0, r1, c0, c1)
             dev = detail_norm(xc - up.tile(expected, r0, r1, c0, c1))
             k = (1.0 - prot * smoothstep(dev, match_tol, 2.0 * match_tol)) * (alpha[:, :, r0:r1, c0:c1] <= 0)
@@ -192,7 +196,7 @@ def compose(
             if fine["grain"] < 1.0:
                 p0 = p0 + (1.0 - p0) * (1.0 - fine["grain"])
             d0 = d0.mul_(p0.mul_(-fine["strength"]))
-            if bool(partly_free[ti, tj]):
+            if partly_free[ti][tj]:
                 d0 = d0.mul_(up.tile(free, y0, y1, x0, x1))
         for name, M in views.items():
             if name not in work:

@@ -77,6 +77,12 @@ def contact_zone(alpha: torch.Tensor, *, size: float) -> torch.Tensor:
     return (1.0 - smoothstep(dist, 0.6 * size, size)).to(alpha.dtype)[None, None]
 
 
+def _dilate(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Grey dilation by a k x k square (k odd), as two 1-D max filters."""
+    x = F.max_pool2d(x, (1, k), stride=1, padding=(0, k // 2))
+    return F.max_pool2d(x, (k, 1), stride=1, padding=(k // 2, 0))
+
+
 def foreign_objects(image: torch.Tensor, surface: torch.Tensor, backdrop: torch.Tensor, *, bright: float = 3.0,
                     dark: float = 0.3, min_size: float = 0.012) -> torch.Tensor:
     """Where the frame shows something that is not backdrop at all: a large region far brighter
@@ -101,11 +107,11 @@ def foreign_objects(image: torch.Tensor, surface: torch.Tensor, backdrop: torch.
         return torch.zeros_like(hit)
     k = max(3, int(round(min_size * min(image.shape[-2:]))) | 1)
     # opening: what a k x k square does not fit in (specks, lint, creases) is not an object
-    hit = -F.max_pool2d(-hit, k, stride=1, padding=k // 2)
-    hit = F.max_pool2d(hit, k, stride=1, padding=k // 2)
+    hit = -_dilate(-hit, k)
+    hit = _dilate(hit, k)
     if not bool(hit.any()):
         return torch.zeros_like(hit)
-    hit = F.max_pool2d(hit, 5, stride=1, padding=2)  # reach over the blurred edge
+    hit = _dilate(hit, 5)  # reach over the blurred edge
     return gaussian_blur(hit, 1.5).clamp_(0.0, 1.0)
 
 

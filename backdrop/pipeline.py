@@ -25,10 +25,10 @@ from .texture import texture_correction
 __all__ = ["clean", "Result", "VIEWS", "pick_device"]
 
 VIEWS = ("shadows", "texture", "preview")
-WORK_LONG_EDGE = 1200  # working resolution of the multi-scale passes
+WORK_LONG_EDGE = 1024  # working resolution of the multi-scale passes
 GRID_CELLS = 48  # illumination mesh cells along the long edge
 CELL = 8
-TILE = 512  # full-resolution tile size (pixels)
+TILE = 256  # full-resolution tile size (pixels)
 
 
 def pick_device(name: str = "auto") -> torch.device:

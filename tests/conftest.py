@@ -20,3 +20,15 @@ def scene(name: str, size=SMALL, seed: int = 0):
 @pytest.fixture
 def get_scene():
     return scene
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """The suite's images are tiny: one intra-op thread. On a small, busy CPU torch's OpenMP
+    threads wait on each other and a 240x160 frame takes seconds instead of tens of ms."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)

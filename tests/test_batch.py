@@ -31,18 +31,6 @@ GOOD = ("a", "b", "c")
 SUMMARY = re.compile(r"^done (\d+), skipped (\d+), failed (\d+), \d+\.\d\d s per image$")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny images: one intra-op thread. On a small, busy CPU torch's OpenMP threads
-    wait on each other and a 240x160 frame takes seconds instead of tens of ms."""
-    import torch
-
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 # --------------------------------------------------------------------------- helpers
 
 @functools.lru_cache(maxsize=None)
