@@ -19,6 +19,8 @@ __all__ = [
     "pushpull_fill",
     "smoothstep",
     "luminance",
+    "work_factor",
+    "reduce_by",
 ]
 
 _LUMA = (0.2126, 0.7152, 0.0722)
@@ -160,3 +162,30 @@ def pushpull_fill(x: torch.Tensor, weight: torch.Tensor, *, levels: int | None =
         a = (den * 4.0).clamp(0.0, 1.0)
         filled = a * (num / den.clamp_min(1e-8)) + (1.0 - a) * up
     return filled
+
+
+def work_factor(h: int, w: int, long_edge: int) -> int:
+    """Integer reduction from full to working resolution (1 for small images)."""
+    return max(1, math.ceil(max(h, w) / long_edge))
+
+
+def reduce_by(x: torch.Tensor, f: int) -> torch.Tensor:
+    """Box average by an integer factor; a partial last row/column averages the pixels it has.
+
+    (1, C, H, W) -> (1, C, ceil(H/f), ceil(W/f)), contiguous. Sums over reshaped blocks,
+    which is several times faster than pooling a channels-last frame.
+    """
+    if f == 1:
+        return x.contiguous()
+    hwc = x[0].permute(1, 2, 0)  # a view: H, W, C (contiguous for a channels-last frame)
+    H, W, C = hwc.shape
+    H2, W2 = H // f * f, W // f * f
+    rows = [hwc[:H2].reshape(H2 // f, f, W, C).sum(1) / f]
+    if H2 < H:
+        rows.append(hwc[H2:].mean(0, keepdim=True))
+    r = torch.cat(rows, 0) if len(rows) > 1 else rows[0]
+    cols = [r[:, :W2].reshape(r.shape[0], W2 // f, f, C).sum(2) / f]
+    if W2 < W:
+        cols.append(r[:, W2:].mean(1, keepdim=True))
+    out = torch.cat(cols, 1) if len(cols) > 1 else cols[0]
+    return out.permute(2, 0, 1)[None].contiguous()

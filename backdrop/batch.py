@@ -14,9 +14,9 @@ from typing import Callable, Iterable
 from .io import SUPPORTED_EXTENSIONS, BackdropError, output_path_for, read_image, write_image
 from .params import Params
 from .pipeline import clean
-from .segment import MaskFile
+from .segment import MaskFile, segment
 
-__all__ = ["find_images", "mask_for", "clean_file", "run_batch", "FileResult", "BatchReport", "SUFFIX"]
+__all__ = ["find_images", "mask_for", "subject_mask", "clean_file", "run_batch", "FileResult", "BatchReport", "SUFFIX"]
 
 SUFFIX = "_clean"
 MASK_SUFFIX = "_mask"
@@ -90,25 +90,30 @@ def mask_for(image_path: Path, masks_dir: Path | None = None) -> Path | None:
     return None
 
 
+def subject_mask(photo_pixels, params: Params, *, mask: Path | None = None, source: Path | None = None):
+    """The subject mask for a photo: the user's mask file when there is one, else the
+    segmenter of ``params`` (cached). Returns (mask, name of what made it)."""
+    rgb = photo_pixels if photo_pixels.shape[2] == 3 else photo_pixels[:, :, :1].repeat(3, axis=2)
+    if mask is None and source is not None:
+        mask = mask_for(source)
+    if mask is not None:
+        seg = MaskFile(mask)
+        return seg(rgb), seg.name
+    return segment(rgb, params.segmenter)
+
+
 def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None = None) -> FileResult:
-    """Clean one file and write the result atomically. Raises BackdropError for user errors."""
+    """Clean one file and write the result atomically. Raises BackdropError for user errors.
+
+    The subject comes from ``mask`` (a file), else ``NAME_mask.png`` beside the photo, else
+    the segmenter named in ``params``."""
     t = time.perf_counter()
     source, output = Path(source), Path(output)
-    if mask is None:
-        mask = mask_for(source)
-    if mask is None:
-        raise BackdropError(
-            f"{source}: no subject mask (pass --mask, or put {source.stem}{MASK_SUFFIX}.png beside it)"
-        )
     photo = read_image(source)
-    rgb = photo.pixels if photo.pixels.shape[2] == 3 else photo.pixels[:, :, :1].repeat(3, axis=2)
-    segmenter = MaskFile(mask)
-    subject = segmenter(rgb)
+    subject, used = subject_mask(photo.pixels, params, mask=mask, source=source)
     result = clean(photo.pixels, params, subject, views=("preview",))
     write_image(output, result.preview, like=photo, reference=photo.pixels, quality=params.jpeg_quality)
-    return FileResult(
-        source, output, "done", time.perf_counter() - t, size=photo.size, segmenter=segmenter.name
-    )
+    return FileResult(source, output, "done", time.perf_counter() - t, size=photo.size, segmenter=used)
 
 
 def run_batch(
@@ -141,14 +146,8 @@ def run_batch(
         if dst.exists() and not overwrite:
             row = FileResult(src, dst, "skipped")
         else:
-            mask = mask_for(src, masks_dir)
             try:
-                if mask is None:
-                    raise BackdropError(
-                        f"{src}: no subject mask (put {src.stem}{MASK_SUFFIX}.png beside it, "
-                        f"or in the masks folder given with --masks)"
-                    )
-                row = clean_file(src, dst, params, mask=mask)
+                row = clean_file(src, dst, params, mask=mask_for(src, masks_dir))
             except BackdropError as err:
                 row = FileResult(src, dst, "failed", error=str(err))
             except MemoryError:

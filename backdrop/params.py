@@ -18,6 +18,7 @@ __all__ = ["Params", "FLOOR_MODES", "DEVICES"]
 
 FLOOR_MODES = ("auto", "on", "off")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SEGMENTERS = ("auto", "embedded")
 
 # name -> (low, high) for numeric knobs
 _RANGES: dict[str, tuple[float, float]] = {
@@ -51,6 +52,8 @@ class Params:
         contact_size: radius of the protected contact-shadow zone around the feet.
         floor_ramp: height of the vertical ramp at the wall-to-floor boundary.
         device: "auto" (CUDA, else MPS, else CPU), or one of them explicitly.
+        segmenter: how the subject is found when no mask file is given: "auto" (the best
+            available) or "embedded" (the offline model that ships with the package).
         jpeg_quality: quality of JPEG and WebP outputs.
     """
 
@@ -64,6 +67,7 @@ class Params:
     contact_size: float = 0.08
     floor_ramp: float = 0.03
     device: str = "auto"
+    segmenter: str = "auto"
     jpeg_quality: int = 95
 
     def __post_init__(self) -> None:
@@ -88,6 +92,8 @@ class Params:
             raise BackdropError(f"parameter 'floor': {self.floor!r} is not one of {', '.join(FLOOR_MODES)}")
         if self.device not in DEVICES:
             raise BackdropError(f"parameter 'device': {self.device!r} is not one of {', '.join(DEVICES)}")
+        if self.segmenter not in SEGMENTERS:
+            raise BackdropError(f"parameter 'segmenter': {self.segmenter!r} is not one of {', '.join(SEGMENTERS)}")
         if not isinstance(self.protect_contact_shadows, bool):
             raise BackdropError(
                 f"parameter 'protect_contact_shadows': expected true or false, got {self.protect_contact_shadows!r}"

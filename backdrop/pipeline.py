@@ -6,7 +6,6 @@ the full-resolution work is a few per-pixel passes done in horizontal bands.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -15,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ._compose import Upsampler, compose, tile_noise
-from ._filters import area_resize, pushpull_fill
+from ._filters import area_resize, pushpull_fill, reduce_by, work_factor
 from .illumination import backdrop_surface, shadow_gain
 from .io import BackdropError
 from .masks import FloorInfo, contact_zone, detect_floor, foreign_objects, subject_protection
@@ -139,33 +138,6 @@ def _as_mask(mask, hw: tuple[int, int]) -> torch.Tensor:
     return m.clamp(0.0, 1.0)
 
 
-def _work_factor(h: int, w: int, long_edge: int) -> int:
-    """Integer reduction from full to working resolution (1 for small images)."""
-    return max(1, math.ceil(max(h, w) / long_edge))
-
-
-def _reduce(x: torch.Tensor, f: int) -> torch.Tensor:
-    """Box average by an integer factor; a partial last row/column averages the pixels it has.
-
-    (1, C, H, W) -> (1, C, ceil(H/f), ceil(W/f)), contiguous. Sums over reshaped blocks,
-    which is several times faster than pooling a channels-last frame.
-    """
-    if f == 1:
-        return x.contiguous()
-    hwc = x[0].permute(1, 2, 0)  # a view: H, W, C (contiguous for a channels-last frame)
-    H, W, C = hwc.shape
-    H2, W2 = H // f * f, W // f * f
-    rows = [hwc[:H2].reshape(H2 // f, f, W, C).sum(1) / f]
-    if H2 < H:
-        rows.append(hwc[H2:].mean(0, keepdim=True))
-    r = torch.cat(rows, 0) if len(rows) > 1 else rows[0]
-    cols = [r[:, :W2].reshape(r.shape[0], W2 // f, f, C).sum(2) / f]
-    if W2 < W:
-        cols.append(r[:, W2:].mean(1, keepdim=True))
-    out = torch.cat(cols, 1) if len(cols) > 1 else cols[0]
-    return out.permute(2, 0, 1)[None].contiguous()
-
-
 def _surface(x_fill: torch.Tensor, weight: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]):
     """The clean-backdrop surface at working resolution from the mesh at ``grid`` cells."""
     gh, gw = grid
@@ -226,9 +198,9 @@ def clean(
     grain = params.grain / 100.0
 
     # ---------------------------------------------------------------- working resolution
-    f = _work_factor(H, W, WORK_LONG_EDGE)
-    x_mid = _reduce(x_full3, f).contiguous()
-    a_mid = _reduce(alpha_dev, f)
+    f = work_factor(H, W, WORK_LONG_EDGE)
+    x_mid = reduce_by(x_full3, f)
+    a_mid = reduce_by(alpha_dev, f)
     hm, wm = x_mid.shape[-2:]
     short_m = min(hm, wm)
     protect = subject_protection(a_mid, grow=params.grow, feather=params.feather)

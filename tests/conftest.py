@@ -32,3 +32,17 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(saved)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_mask_cache(tmp_path_factory):
+    """Tests never write into the user's mask cache."""
+    import os
+
+    old = os.environ.get("BACKDROP_CACHE_DIR")
+    os.environ["BACKDROP_CACHE_DIR"] = str(tmp_path_factory.mktemp("mask-cache"))
+    yield
+    if old is None:
+        os.environ.pop("BACKDROP_CACHE_DIR", None)
+    else:
+        os.environ["BACKDROP_CACHE_DIR"] = old

@@ -185,18 +185,15 @@ def test_progress_bar_goes_to_stderr_and_failures_once(tmp_path, capsys):
     assert len(fails) == 1 and "broken.jpg" in fails[0]
 
 
-def test_image_without_a_mask_is_failed_and_says_how(tmp_path, capsys):
+def test_image_without_a_mask_is_segmented_by_the_embedded_model(tmp_path, capsys):
     shoot = make_shoot(tmp_path / "shoot", broken=False)
     save_photo(shoot / "nomask.jpg")
 
     code, out, err = batch(capsys, shoot, "--no-progress")
 
-    assert code == 1
-    assert summary_counts(out) == (3, 0, 1)
-    (line,) = failure_lines(err)
-    assert "nomask.jpg" in line
-    assert "nomask_mask.png" in line and "--masks" in line
-    assert not (shoot / "nomask_clean.jpg").exists()
+    assert code == 0, err
+    assert summary_counts(out) == (4, 0, 0)
+    assert (shoot / "nomask_clean.jpg").exists()
 
 
 def test_masks_folder(tmp_path, capsys):
@@ -271,16 +268,16 @@ def test_run_batch_report_rows(tmp_path):
     assert broken.status == "failed"
     assert broken.output == shoot / "broken_clean.jpg" and not broken.output.exists()
     assert "broken.jpg" in broken.error and "\n" not in broken.error
-    nomask = rows["nomask.jpg"]
-    assert nomask.status == "failed" and "nomask_mask.png" in nomask.error
-    assert report.failed == 2 and report.count("done") == 3
-    assert report.summary().startswith("done 3, skipped 0, failed 2, ")
+    nomask = rows["nomask.jpg"]  # no mask file: the embedded segmenter finds the subject
+    assert nomask.status == "done" and nomask.segmenter == "embedded" and nomask.output.is_file()
+    assert report.failed == 1 and report.count("done") == 4
+    assert report.summary().startswith("done 4, skipped 0, failed 1, ")
     assert report.seconds > 0
 
     again = run_batch(shoot, params=Params(), progress=False)
-    assert [r.status for r in again.rows] == ["skipped", "skipped", "failed", "skipped", "failed"]
+    assert [r.status for r in again.rows] == ["skipped", "skipped", "failed", "skipped", "skipped"]
     assert all(r.output.is_file() for r in again.rows if r.status == "skipped")
-    assert again.summary().startswith("done 0, skipped 3, failed 2, ")
+    assert again.summary().startswith("done 0, skipped 4, failed 1, ")
 
 
 def test_run_batch_out_dir_and_missing_folders(tmp_path):

@@ -322,10 +322,16 @@ def test_missing_mask_file(tmp_path, capsys):
     run_user_error(capsys, ["clean", src, "--mask", tmp_path / "absent_mask.png"], tmp_path, "absent_mask.png")
 
 
-def test_no_mask_says_how_to_give_one(tmp_path, capsys):
+def test_no_mask_uses_the_embedded_segmenter_offline(tmp_path, capsys):
     src = save_jpeg(tmp_path / "lonely.jpg")
-    line = run_user_error(capsys, ["clean", src], tmp_path, "lonely.jpg")
-    assert "--mask" in line and "lonely_mask.png" in line
+    assert main(["clean", str(src)]) == 0
+    assert (tmp_path / "lonely_clean.jpg").exists()
+
+
+def test_unknown_segmenter_is_a_one_line_error(tmp_path, capsys):
+    src = save_jpeg(tmp_path / "a.jpg")
+    line = run_user_error(capsys, ["clean", src, "--set", "segmenter=magic"], tmp_path, "segmenter")
+    assert "magic" in line
 
 
 @pytest.mark.parametrize(

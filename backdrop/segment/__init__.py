@@ -14,7 +14,7 @@ import numpy as np
 
 from ..io import BackdropError, read_mask
 
-__all__ = ["Segmenter", "MaskFile", "register", "get_segmenter", "available"]
+__all__ = ["Segmenter", "MaskFile", "register", "get_segmenter", "available", "segment"]
 
 _REGISTRY: dict[str, Callable[..., "Segmenter"]] = {}
 
@@ -23,6 +23,7 @@ class Segmenter(ABC):
     """Image in, float mask out."""
 
     name: str = "segmenter"
+    version: str = "1"
 
     @abstractmethod
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -71,3 +72,37 @@ class MaskFile(Segmenter):
     def __call__(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         return self.check(image, read_mask(self.path, size=(w, h)))
+
+
+def segment(image: np.ndarray, name: str = "auto", *, use_cache: bool = True) -> tuple[np.ndarray, str]:
+    """Subject mask of ``image`` (float32 HxWx3) by the backend ``name``, through the mask cache.
+
+    ``auto`` picks the best backend available here (the embedded model for now).
+    Returns the mask and the name of the backend that made it.
+    """
+    from . import cache
+
+    seg = get_segmenter(name)
+    if isinstance(seg, Auto):
+        seg = seg.pick()
+    k = cache.key(image, seg.name, seg.version) if use_cache else None
+    mask = cache.load(k) if k else None
+    if mask is None or mask.shape != image.shape[:2]:
+        mask = seg(image)
+        if k:
+            cache.store(k, mask)
+    return mask, seg.name
+
+
+@register("auto")
+class Auto(Segmenter):
+    """The best backend available here: the embedded model (BiRefNet joins when installed)."""
+
+    def pick(self) -> Segmenter:
+        return get_segmenter("embedded")
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.pick()(image)
+
+
+from . import embedded  # noqa: E402,F401  (registers "embedded")
