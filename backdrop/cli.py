@@ -1,4 +1,5 @@
-"""Command line: ``backdrop clean`` for one file, ``backdrop batch`` for a shoot folder."""
+"""Command line: ``backdrop clean`` for one file, ``backdrop batch`` for a shoot folder,
+``backdrop cache clear`` to empty the subject-mask cache."""
 from __future__ import annotations
 
 import argparse
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--overwrite", action="store_true", help="redo images whose output already exists")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_param_options(b)
+
+    k = sub.add_parser("cache", help="the subject-mask cache")
+    k.add_argument("action", choices=("clear", "path"), help="clear: delete every cached mask; path: print the folder")
     return parser
 
 
@@ -100,12 +104,24 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from .segment import cache
+
+    if args.action == "path":
+        print(cache.cache_dir())
+    else:
+        print(f"removed {cache.clear()} cached masks from {cache.cache_dir()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "clean":
             return _cmd_clean(args)
+        if args.command == "cache":
+            return _cmd_cache(args)
         return _cmd_batch(args)
     except BackdropError as err:
         print(f"backdrop: error: {err}", file=sys.stderr)

@@ -86,3 +86,14 @@ def test_unknown_segmenter_is_named():
         Params(segmenter="magic")
     with pytest.raises(BackdropError, match="magic"):
         get_segmenter("magic")
+
+
+def test_cache_clear_from_the_command_line(get_scene, monkeypatch, tmp_path, capsys):
+    from backdrop.cli import main
+
+    monkeypatch.setenv("BACKDROP_CACHE_DIR", str(tmp_path))
+    s = get_scene("coloured_paper")
+    segment(s.image, "embedded")
+    assert main(["cache", "path"]) == 0 and str(tmp_path) in capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0 and "removed 1" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.png"))
