@@ -12,7 +12,11 @@ and the engine at lift 100 / texture 100 with the true mask:
   floor   mean error on the real floor (levels)
   fcorr   correlation of the floor's texture with the truth
 
-Run: python bench/quality.py [--size 960x640] [--scenes a,b] [--save DIR]
+With --segmenter NAME the engine also runs end to end on that backend's mask (no true mask),
+and a second table gives the mask IoU on the subject, the share of hair-strand pixels
+(alpha > 0.5) changed by the cleanup, and the cleanup figures.
+
+Run: python bench/quality.py [--size 960x640] [--scenes a,b] [--save DIR] [--segmenter embedded]
 """
 from __future__ import annotations
 
@@ -76,6 +80,29 @@ def metrics(scene: Scene, out: np.ndarray) -> dict[str, float]:
 def engine_output(scene: Scene, params: Params) -> np.ndarray:
     r = clean(scene.image, params, scene.alpha, views=("preview",))
     return r.preview.permute(1, 2, 0).numpy()
+
+
+def segmented_run(size, names, segmenter: str):
+    """The engine end to end with a segmenter's mask: (scene, figures) rows."""
+    from backdrop.segment import segment
+
+    params = Params(lift=100, texture=100)
+    rows = []
+    for name in names:
+        scene = make_scene(name, size=size)
+        t = time.perf_counter()
+        mask, used = segment(scene.image, segmenter, use_cache=False)
+        t_seg = time.perf_counter() - t
+        out = clean(scene.image, params, mask, views=("preview",)).preview.permute(1, 2, 0).numpy()
+        gt, pr = scene.alpha > 0.5, mask > 0.5
+        m = metrics(scene, out)
+        m["iou"] = float((gt & pr).sum() / max((gt | pr).sum(), 1))
+        hair = scene.hair & (scene.alpha > 0.5)
+        changed = np.abs(out - scene.image).max(-1) > 0.5 / 255
+        m["hair"] = float(100.0 * changed[hair].mean()) if hair.any() else float("nan")
+        m["seconds"] = t_seg
+        rows.append((name, used, m))
+    return rows
 
 
 def run(size=(960, 640), names=SCENE_NAMES, save: Path | None = None, params: Params | None = None):
@@ -148,6 +175,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="960x640", help="WIDTHxHEIGHT of the scenes")
     ap.add_argument("--scenes", default=",".join(SCENE_NAMES))
     ap.add_argument("--save", type=Path, help="write a contact sheet per scene (input | reference | engine | error x8)")
+    ap.add_argument("--segmenter", help="also run end to end with this segmenter's mask (e.g. embedded)")
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split("x"))
     table = run((w, h), [s for s in args.scenes.split(",") if s], args.save)
@@ -162,6 +190,14 @@ def main(argv=None) -> int:
     print("targets: " + ("all met" if not misses else f"{len(misses)} missed"))
     for line in misses:
         print("  missed: " + line)
+    if args.segmenter:
+        names = [s for s in args.scenes.split(",") if s]
+        print(f"\nend to end with the '{args.segmenter}' segmenter (no true mask); iou: mask IoU on the subject,"
+              " hair: % of hair-strand pixels (alpha > 0.5) changed by the cleanup")
+        cols = ("iou", "hair", "left", "bg", "band", "subj", "contact", "floor")
+        print(f"{'scene':22s} {'backend':10s} " + " ".join(f"{c:>7s}" for c in cols) + "  seg s")
+        for scene, used, m in segmented_run((w, h), names, args.segmenter):
+            print(f"{scene:22s} {used:10s} " + " ".join(f"{_fmt(m[c]):>7s}" for c in cols) + f"  {m['seconds']:.2f}")
     return 0
 
 
