@@ -419,17 +419,10 @@ class _Figure:
     # --- coverage only (for planning and cast shadows) -----------------------
     def coverage(self, yy, xx, px):
         """Union coverage of the body (no strands) at pixel coords; ``px`` = pixel size."""
-        bx = (xx - _F32(self.xc)) / _F32(self.hs)
-        bv = (_F32(self.yf) - yy) / _F32(self.hs)
-        d = None
-        for p in self.parts:
-            if p.tex == "flat":
-                continue
-            s = p.sdf(bx, bv)
-            d = s if d is None else np.minimum(d, s)
-        return np.clip(0.5 - d * _F32(self.hs / px), 0, 1).astype(_F32)
+        return np.clip(0.5 - self.sdf_px(yy, xx) / _F32(px), 0, 1).astype(_F32)
 
     def sdf_px(self, yy, xx):
+        """Signed distance to the body (no strands), in pixels."""
         bx = (xx - _F32(self.xc)) / _F32(self.hs)
         bv = (_F32(self.yf) - yy) / _F32(self.hs)
         d = None
