@@ -148,6 +148,16 @@ def _child(rng):
     return np.random.default_rng(int(rng.integers(0, 2**63 - 1)))
 
 
+def _sub_box(sb, y0, x0):
+    """A clipped box further limited to start at (y0, x0); None when empty."""
+    if sb is None:
+        return None
+    sy0, sy1, sx0, sx1 = max(sb[0], y0), sb[1], max(sb[2], x0), sb[3]
+    if sy1 <= sy0 or sx1 <= sx0:
+        return None
+    return sy0, sy1, sx0, sx1
+
+
 def _clip_box(y0, y1, x0, x1, H, W):
     y0 = max(0, int(math.floor(y0)))
     x0 = max(0, int(math.floor(x0)))
@@ -446,12 +456,10 @@ class _Figure:
         for p in self.parts:
             px0, py1 = self.to_px(p.bbox[0], p.bbox[2])
             px1, py0 = self.to_px(p.bbox[1], p.bbox[3])
-            sb = _clip_box(py0 - 2, py1 + 2, px0 - 2, px1 + 2, y1, x1)
+            sb = _sub_box(_clip_box(py0 - 2, py1 + 2, px0 - 2, px1 + 2, y1, x1), y0, x0)
             if sb is None:
                 continue
-            sy0, sy1, sx0, sx1 = max(sb[0], y0), sb[1], max(sb[2], x0), sb[3]
-            if sy1 <= sy0 or sx1 <= sx0:
-                continue
+            sy0, sy1, sx0, sx1 = sb
             yy, xx = _coords((sy0, sy1, sx0, sx1))
             bx = (xx - _F32(self.xc)) / _F32(hs)
             bv = (_F32(self.yf) - yy) / _F32(hs)
@@ -497,12 +505,10 @@ class _Figure:
             c2, c3 = st["c2"], st["c3"]
             gx, gy = _stroke_geom(root, ang, L, c2, c3)
             wpx = st["width"] * s
-            sb = _clip_box(gy.min() - wpx - 2, gy.max() + wpx + 2, gx.min() - wpx - 2, gx.max() + wpx + 2, y1, x1)
+            sb = _sub_box(_clip_box(gy.min() - wpx - 2, gy.max() + wpx + 2, gx.min() - wpx - 2, gx.max() + wpx + 2, y1, x1), y0, x0)
             if sb is None:
                 continue
-            sy0, sy1, sx0, sx1 = max(sb[0], y0), sb[1], max(sb[2], x0), sb[3]
-            if sy1 <= sy0 or sx1 <= sx0:
-                continue
+            sy0, sy1, sx0, sx1 = sb
             yy, xx = _coords((sy0, sy1, sx0, sx1))
             cov, tt = _stroke(yy, xx, root, ang, L, c2, c3, wpx, taper=0.5)
             cov *= _F32(st["opacity"]) * (1 - 0.6 * tt * tt)
