@@ -18,7 +18,7 @@ __all__ = ["Params", "FLOOR_MODES", "DEVICES"]
 
 FLOOR_MODES = ("auto", "on", "off")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-SEGMENTERS = ("auto", "embedded")
+SEGMENTERS = ("auto", "embedded", "birefnet")
 
 # name -> (low, high) for numeric knobs
 _RANGES: dict[str, tuple[float, float]] = {
@@ -53,7 +53,8 @@ class Params:
         floor_ramp: height of the vertical ramp at the wall-to-floor boundary.
         device: "auto" (CUDA, else MPS, else CPU), or one of them explicitly.
         segmenter: how the subject is found when no mask file is given: "auto" (the best
-            available) or "embedded" (the offline model that ships with the package).
+            available), "embedded" (the offline model that ships with the package) or
+            "birefnet" (BiRefNet-Portrait, the optional extra ``[birefnet]``).
         jpeg_quality: quality of JPEG and WebP outputs.
     """
 

@@ -96,9 +96,16 @@ def segment(image: np.ndarray, name: str = "auto", *, use_cache: bool = True) ->
 
 @register("auto")
 class Auto(Segmenter):
-    """The best backend available here: the embedded model (BiRefNet joins when installed)."""
+    """The best backend available here: BiRefNet where its weights are on this machine and
+    it can run, else the embedded model."""
 
     def pick(self) -> Segmenter:
+        """BiRefNet when its weights are local (``$BACKDROP_BIREFNET`` or the Hugging Face
+        cache) and its packages import, else the embedded model. Never downloads, never
+        loads a model to decide."""
+        birefnet = get_segmenter("birefnet")
+        if birefnet.can_run():
+            return birefnet
         return get_segmenter("embedded")
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -106,3 +113,4 @@ class Auto(Segmenter):
 
 
 from . import embedded  # noqa: E402,F401  (registers "embedded")
+from . import birefnet  # noqa: E402,F401  (registers "birefnet"; imports transformers only when used)

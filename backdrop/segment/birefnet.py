@@ -1,0 +1,383 @@
+"""BiRefNet-Portrait: a sharp 1024x1024 portrait matte, through ``transformers``.
+
+``ZhengPeng7/BiRefNet-portrait`` (MIT) is loaded with
+``AutoModelForImageSegmentation`` and ``trust_remote_code=True`` from a local folder, a
+hub id already in the Hugging Face cache, or (online) a download. ``BACKDROP_BIREFNET``
+or the ``source`` option names the folder or hub id. It needs the optional extra
+``pip install -e .[birefnet]`` (transformers, safetensors, huggingface_hub and what the
+model's own code imports: timm, einops, torchvision, kornia). The model is loaded once
+per process; it runs in float16 on CUDA and float32 elsewhere.
+
+Nothing here imports ``transformers`` until the backend is used or asked whether it can
+run; deciding that (:meth:`BiRefNet.can_run`, used by ``auto``) never loads the model.
+
+Its output is already sharp at 1024x1024 and soft where hair is partly subject, so it
+is not re-decided against the backdrop model as the coarse embedded mask is (the
+engine already protects, pixel by pixel, edge pixels that do not match the expected
+backdrop, and a colour test would cut a white shirt out of a subject on white paper).
+It is only tidied: holes inside the subject are filled (a shirt the colour of the
+paper stays protected) and small islands on the backdrop dropped (a dark scuff the
+model took for subject still gets cleaned), then resized to the photo.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from ..io import BackdropError
+from . import Segmenter, register
+
+__all__ = ["BiRefNet", "DEFAULT_MODEL", "ENV_VAR", "INPUT_SIZE", "tidy"]
+
+DEFAULT_MODEL = "ZhengPeng7/BiRefNet-portrait"
+ENV_VAR = "BACKDROP_BIREFNET"
+INPUT_SIZE = 1024  # BiRefNet's training and inference resolution
+MEAN = (0.485, 0.456, 0.406)  # ImageNet normalisation, as the model was trained
+STD = (0.229, 0.224, 0.225)
+LOW = 0.02  # coverage below this is backdrop (the engine protects any coverage > 1e-3)
+MIN_ISLAND = 0.002  # subject parts smaller than this share of the frame are dropped
+TIDY_VERSION = "tidy1"
+EXTRA = "pip install -e .[birefnet]"
+
+# what the loading code needs, and what BiRefNet's remote code imports (for a hub id whose
+# code is not on disk yet); for a folder or cached snapshot its *.py files are read instead
+_LOADER_PACKAGES = ("transformers", "safetensors", "huggingface_hub")
+_BIREFNET_CODE_PACKAGES = ("timm", "einops", "torchvision", "kornia")
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+_MODELS: dict[tuple[str, str, str], torch.nn.Module] = {}
+_LOCK = threading.Lock()
+_IMPORTS_OK: dict[frozenset, str | None] = {}
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def _offline() -> bool:
+    return _truthy("HF_HUB_OFFLINE") or _truthy("TRANSFORMERS_OFFLINE")
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache, by huggingface_hub's own rule, read at call time."""
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(name):
+            return Path(os.environ[name]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "huggingface" / "hub"
+
+
+def _has_weights(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any((folder / n).is_file() for n in _WEIGHT_FILES)
+
+
+def _looks_like_hub_id(src: str) -> bool:
+    parts = src.split("/")
+    return (
+        len(parts) == 2
+        and all(parts)
+        and not src.startswith((".", "~"))
+        and all(c.isalnum() or c in "-_." for c in src.replace("/", ""))
+    )
+
+
+def _code_imports(folder: Path) -> set[str]:
+    """Top-level packages the model's own code imports (as transformers checks them: not
+    relative imports, not the standard library, not imports guarded by try)."""
+    names: set[str] = set()
+    for py in folder.glob("*.py"):
+        try:
+            tree = ast.parse(py.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue
+        guarded = {id(n) for t in ast.walk(tree) if isinstance(t, ast.Try) for b in t.body for n in ast.walk(b)}
+        for node in ast.walk(tree):
+            if id(node) in guarded:
+                continue
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names}
+
+
+def tidy(prob: np.ndarray, *, min_island: float = MIN_ISLAND) -> np.ndarray:
+    """Holes in the subject filled, small islands on the backdrop dropped, faint coverage cleared.
+
+    Args:
+        prob: float32 (h, w) subject probability in [0, 1] (the model's resolution).
+        min_island: subject parts smaller than this share of the frame are dropped,
+            the largest part always stays.
+    Returns:
+        float32 (h, w) in [0, 1]; soft edges (hair) kept as the model gave them.
+    """
+    if prob.ndim != 2:
+        raise ValueError(f"prob: expected a (h, w) map, got shape {prob.shape}")
+    p = np.where(prob >= LOW, np.clip(prob, 0.0, 1.0), 0.0).astype(np.float32)
+    core = p > 0.5
+    if not core.any():
+        return np.zeros_like(p)
+    filled = ndimage.binary_fill_holes(core)
+    p[filled & ~core] = 1.0
+    # a part is its soft support (hair around a head belongs to the head); its size is its core
+    labels, n = ndimage.label(p > 0.0, structure=np.ones((3, 3), bool))
+    if n > 1:
+        idx = np.arange(1, n + 1)
+        area = ndimage.sum(filled, labels, idx)
+        keep = area >= min_island * p.size
+        keep[np.argmax(area)] = True
+        p[(labels > 0) & ~keep[np.maximum(labels - 1, 0)]] = 0.0
+    return p
+
+
+@register("birefnet")
+class BiRefNet(Segmenter):
+    """BiRefNet-Portrait (1024x1024) through transformers; holes filled, islands dropped.
+
+    Args:
+        source: a local model folder or a hub id (default: ``$BACKDROP_BIREFNET``, else
+            ``ZhengPeng7/BiRefNet-portrait``).
+        device: "auto" (the engine's rule: CUDA, else MPS, else CPU), "cpu", "cuda" or "mps".
+    """
+
+    def __init__(self, source: str | os.PathLike | None = None, *, device: str = "auto"):
+        env = os.environ.get(ENV_VAR, "").strip()
+        self.source = str(source) if source is not None else (env or DEFAULT_MODEL)
+        self._from = "source" if source is not None else (ENV_VAR if env else None)
+        self.device_name = device
+
+    # ------------------------------------------------------------- where the weights are
+    def _label(self) -> str:
+        return f"{self._from}={self.source}" if self._from else self.source
+
+    def _locate(self) -> tuple[Path | None, str | None]:
+        """(local folder with the weights or None, hub id or None). A missing folder is an error."""
+        p = Path(self.source).expanduser()
+        if p.is_dir():
+            if not _has_weights(p):
+                raise BackdropError(
+                    f"segmenter 'birefnet': {self._label()}: not a model folder "
+                    "(config.json and model.safetensors expected)"
+                )
+            return p.resolve(), None
+        if not _looks_like_hub_id(self.source) or p.exists():
+            raise BackdropError(f"segmenter 'birefnet': {self._label()}: model folder not found")
+        return self._cached_snapshot(self.source), self.source
+
+    @staticmethod
+    def _cached_snapshot(repo: str) -> Path | None:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            return None
+        hit = try_to_load_from_cache(repo, "config.json", cache_dir=hub_cache_dir())
+        if isinstance(hit, str):
+            folder = Path(hit).parent
+            if _has_weights(folder):
+                return folder
+        return None
+
+    def _needed_packages(self, folder: Path | None) -> list[str]:
+        code = _code_imports(folder) if folder is not None else set(_BIREFNET_CODE_PACKAGES)
+        return sorted(set(_LOADER_PACKAGES) | code)
+
+    def problem(self, *, download: bool = False) -> str | None:
+        """Why this backend cannot run here, as one line (None: it can). Cheap: looks at
+        files and installed packages, never loads the model. ``download``: a hub id not in
+        the cache counts as runnable when a download is allowed (not offline)."""
+        try:
+            folder, repo = self._locate()
+        except BackdropError as err:
+            return str(err)
+        missing = [m for m in self._needed_packages(folder) if importlib.util.find_spec(m) is None]
+        packages = f"the packages {', '.join(missing)}: {EXTRA}" if missing else ""
+        if folder is None and not (download and not _offline()):
+            return (
+                f"segmenter 'birefnet': weights for {repo} are not in the local Hugging Face cache "
+                f"({hub_cache_dir()}); run once online, or `hf download {repo}`, "
+                f"or set {ENV_VAR} to a local folder" + (f"; it also needs {packages}" if missing else "")
+            )
+        if missing:
+            return f"segmenter 'birefnet' needs {packages}"
+        return None
+
+    def can_run(self) -> bool:
+        """For ``auto``: the weights are on this machine and what the model imports imports.
+        Never downloads and never loads the model."""
+        if self.problem() is not None:
+            return False
+        folder, _ = self._locate()
+        return _import_problem(self._needed_packages(folder)) is None
+
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        """The model's identity (folder contents or hub commit) for the mask cache key."""
+        folder, repo = self._locate()
+        if folder is None:  # a hub id about to be downloaded: load it first, then it is cached
+            self.model()
+            folder = self._cached_snapshot(repo) if repo else None
+            if folder is None:
+                return f"{repo}@unresolved+{TIDY_VERSION}"
+        if repo is not None:
+            return f"{repo}@{folder.name}+{TIDY_VERSION}"
+        h = hashlib.blake2b(digest_size=12)
+        h.update(str(folder).encode())
+        h.update((folder / "config.json").read_bytes())
+        for name in sorted(_WEIGHT_FILES):
+            f = folder / name
+            if f.is_file():
+                st = f.stat()
+                h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return f"folder-{h.hexdigest()}+{TIDY_VERSION}"
+
+    # ------------------------------------------------------------------------ the model
+    def _device(self) -> torch.device:
+        from ..pipeline import pick_device
+
+        return pick_device(self.device_name)
+
+    def model(self) -> torch.nn.Module:
+        """The loaded model, once per process per (source, device, dtype)."""
+        why = self.problem(download=True)
+        if why:
+            raise BackdropError(why)
+        folder, repo = self._locate()
+        device = self._device()
+        dtype = torch.float16 if device.type == "cuda" else torch.float32
+        key = (str(folder) if repo is None else repo, str(device), str(dtype))
+        with _LOCK:
+            model = _MODELS.get(key)
+            if model is None:
+                why = _import_problem(self._needed_packages(folder))
+                if why:
+                    raise BackdropError(why)
+                local_only = _offline() or folder is not None
+                src = repo if repo is not None else str(folder)
+                model = _load(src, local_only=local_only, label=self._label())
+                model = model.to(device=device, dtype=dtype).eval()
+                _MODELS[key] = model
+        return model
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        """The model's own subject probability, float32 (INPUT_SIZE, INPUT_SIZE)."""
+        model = self.model()
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else self._device()
+        dtype = p.dtype if p is not None else torch.float32
+        x = torch.from_numpy(np.ascontiguousarray(image[..., :3], dtype=np.float32)).permute(2, 0, 1)[None]
+        h, w = x.shape[-2:]
+        if min(h, w) >= INPUT_SIZE:
+            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="area")
+        else:
+            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+        mean = torch.tensor(MEAN, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(STD, dtype=x.dtype).view(1, 3, 1, 1)
+        x = ((x - mean) / std).to(device=device, dtype=dtype)
+        with torch.inference_mode():
+            out = model(x)
+            while isinstance(out, (list, tuple)):  # BiRefNet: logits per scale, the last is final
+                out = out[-1]
+            logits = getattr(out, "logits", out)
+            prob = logits.float().sigmoid()
+        if prob.ndim != 4 or prob.shape[:2] != (1, 1):
+            raise BackdropError(
+                f"segmenter 'birefnet': {self._label()}: the model returned shape {tuple(prob.shape)}, "
+                "not a one-channel map"
+            )
+        return prob[0, 0].cpu().numpy()
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        p = tidy(self.probability(image))
+        up = F.interpolate(torch.from_numpy(p)[None, None], size=(h, w), mode="bilinear", align_corners=False)
+        return self.check(image, up[0, 0].clamp_(0.0, 1.0).numpy())
+
+
+def _import_problem(packages: list[str]) -> str | None:
+    """Import what the model needs (once per process): a broken install is caught here."""
+    key = frozenset(packages)
+    if key not in _IMPORTS_OK:
+        why = None
+        for name in packages:
+            try:
+                importlib.import_module(name)
+            except Exception as err:  # a broken package raises anything on import
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                why = f"segmenter 'birefnet': the package {name} does not import ({first}); {EXTRA}"
+                break
+        _IMPORTS_OK[key] = why
+    return _IMPORTS_OK[key]
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _load(src: str, *, local_only: bool, label: str) -> torch.nn.Module:
+    """``AutoModelForImageSegmentation.from_pretrained(src, trust_remote_code=True)``, one line on failure."""
+    from transformers.utils import logging as hf_logging
+
+    errors: tuple[type[BaseException], ...] = (OSError, ValueError, ImportError, KeyError)
+    try:
+        from safetensors import SafetensorError
+
+        errors += (SafetensorError,)
+    except ImportError:  # pragma: no cover
+        pass
+    bar = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        return _from_pretrained(src, local_only=local_only)
+    except errors as err:
+        raise BackdropError(f"segmenter 'birefnet': cannot load {label}: {_first_line(err)}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
+def _from_pretrained(src: str, *, local_only: bool) -> torch.nn.Module:
+    from transformers import AutoConfig, AutoModelForImageSegmentation, PreTrainedModel
+
+    kw = dict(local_files_only=local_only, cache_dir=str(hub_cache_dir()))
+    config = AutoConfig.from_pretrained(src, trust_remote_code=True, **kw)
+    ref = (getattr(config, "auto_map", None) or {}).get("AutoModelForImageSegmentation")
+    if ref and hasattr(PreTrainedModel, "get_expanded_tied_weights_keys"):
+        # transformers >= 5 expects a model's __init__ to end with post_init(), which
+        # BiRefNet's remote code (written for 4.x) never calls: loading then fails with
+        # "'BiRefNet' object has no attribute 'all_tied_weights_keys'". The same class,
+        # resolved as AutoModelForImageSegmentation resolves it, with that call added.
+        from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+        cls = _ending_with_post_init(get_class_from_dynamic_module(ref, src, **kw))
+        return cls.from_pretrained(src, config=config, **kw)
+    return AutoModelForImageSegmentation.from_pretrained(src, config=config, trust_remote_code=True, **kw)
+
+
+def _ending_with_post_init(cls: type) -> type:
+    if getattr(cls, "_backdrop_post_init", False):
+        return cls
+
+    def __init__(self, *args, **kwargs):
+        cls.__init__(self, *args, **kwargs)
+        if not hasattr(self, "all_tied_weights_keys"):
+            self.post_init()
+
+    return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__, "_backdrop_post_init": True})
