@@ -1,0 +1,320 @@
+"""BiRefNet-Portrait backend: the real loading code (transformers, trust_remote_code) run
+offline on tiny stand-in model folders built here, auto's choice, the one-line errors.
+
+A stand-in is laid out like the real model on the hub (config.json with ``auto_map``, the
+config and model modules, model.safetensors) and, like BiRefNet's remote code, its model
+never calls ``post_init()`` and returns a list of logits whose last entry is the final map.
+Its one 1x1 convolution makes a predictable mask: subject = pixels darker than a threshold
+(after the ImageNet normalisation the backend applies). It accepts only a 1024x1024 input.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from backdrop import BackdropError, Params
+from backdrop.batch import subject_mask
+from backdrop.cli import main
+from backdrop.segment import cache, get_segmenter, segment
+from backdrop.segment.birefnet import DEFAULT_MODEL, BiRefNet, tidy
+
+ROOT = Path(__file__).resolve().parents[1]
+MEAN = np.array([0.485, 0.456, 0.406])
+STD = np.array([0.229, 0.224, 0.225])
+HAVE_EXTRA = all(
+    __import__("importlib").util.find_spec(m) is not None for m in ("transformers", "safetensors", "huggingface_hub")
+)
+needs_extra = pytest.mark.skipif(not HAVE_EXTRA, reason="the [birefnet] extra is not installed")
+
+CONFIG_PY = '''
+from transformers import PretrainedConfig
+
+
+class TinyConfig(PretrainedConfig):
+    model_type = "tiny_birefnet"
+
+    def __init__(self, size=1024, **kwargs):
+        self.size = size
+        super().__init__(**kwargs)
+'''
+
+MODEL_PY = '''
+import torch
+from transformers import PreTrainedModel
+{extra_import}
+from .tiny_config import TinyConfig
+
+
+class TinySeg(PreTrainedModel):
+    config_class = TinyConfig
+    built = 0  # how many times a model was constructed in this process
+
+    def __init__(self, config=TinyConfig()):  # like BiRefNet: no post_init()
+        super().__init__(config)
+        TinySeg.built += 1
+        self.head = torch.nn.Conv2d(3, 1, 1)
+
+    def forward(self, x):
+        if tuple(x.shape[-2:]) != (self.config.size, self.config.size):
+            raise ValueError(f"expects {{self.config.size}}x{{self.config.size}}, got {{tuple(x.shape)}}")
+        final = self.head(x)
+        return [final * 0.25, final]  # like BiRefNet in eval mode: per-scale logits, last = final
+'''
+
+
+def make_standin(folder: Path, *, threshold: float = 0.5, extra_import: str = "") -> Path:
+    """A model folder whose mask is 'subject = mean(RGB) < threshold'."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tiny_config.py").write_text(CONFIG_PY)
+    (folder / "tiny_model.py").write_text(MODEL_PY.format(extra_import=extra_import))
+    config = {
+        "architectures": ["TinySeg"],
+        "model_type": "tiny_birefnet",
+        "size": 1024,
+        "auto_map": {"AutoConfig": "tiny_config.TinyConfig", "AutoModelForImageSegmentation": "tiny_model.TinySeg"},
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    # logit = k * (threshold - mean(rgb)) on the normalised input x_c = (rgb_c - mean_c) / std_c
+    k = 60.0
+    w = torch.tensor(-k * STD / 3.0, dtype=torch.float32).view(1, 3, 1, 1)
+    b = torch.tensor([k * threshold - k * MEAN.mean()], dtype=torch.float32)
+    # the layout save_pretrained writes for a one-file model
+    save_file({"head.weight": w.contiguous(), "head.bias": b}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline_hf(tmp_path_factory):
+    """No network, an empty Hugging Face home of our own (transformers copies remote code
+    into its modules folder)."""
+    home = tmp_path_factory.mktemp("hf-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HOME", str(home))
+        mp.setenv("HF_MODULES_CACHE", str(home / "modules"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+        for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "BACKDROP_BIREFNET"):
+            mp.delenv(name, raising=False)
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, offline_hf):
+    monkeypatch.delenv("BACKDROP_BIREFNET", raising=False)
+    monkeypatch.setenv("HF_HOME", str(offline_hf))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    if not HAVE_EXTRA:
+        pytest.skip("the [birefnet] extra is not installed")
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "a": make_standin(root / "tiny_birefnet_a", threshold=0.5),
+        "b": make_standin(root / "tiny_birefnet_b", threshold=0.3),
+        "needs_pkg": make_standin(root / "tiny_birefnet_pkg", extra_import="import backdrop_no_such_package  # noqa"),
+    }
+
+
+def portrait(h: int = 200, w: int = 300) -> np.ndarray:
+    """Light paper (0.8) with a dark subject (0.2) and a mid-grey sleeve (0.4)."""
+    img = np.full((h, w, 3), 0.8, np.float32)
+    img[50:190, 100:200] = 0.2
+    img[120:170, 200:240] = 0.4
+    return img
+
+
+@needs_extra
+def test_mask_follows_the_model_at_image_size(models, monkeypatch):
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models["a"]))
+    img = portrait()
+    mask, used = segment(img, "birefnet", use_cache=False)
+    assert used == "birefnet"
+    assert mask.shape == (200, 300) and mask.dtype == np.float32
+    assert mask[60:180, 110:190].min() > 0.99  # subject
+    assert mask[125:165, 205:235].min() > 0.99  # the sleeve, darker than 0.5
+    assert mask[:40].max() == 0.0 and mask[:, :90].max() == 0.0  # paper: no coverage at all
+
+
+@needs_extra
+def test_holes_filled_and_scuffs_dropped(models):
+    """A shirt the colour of the paper inside the subject stays protected; a dark scuff on
+    the paper that the model took for subject is dropped, so the cleanup still removes it."""
+    seg = BiRefNet(models["a"])
+    img = portrait()
+    img[90:130, 130:170] = 0.8  # white shirt front inside the dark subject
+    img[15:19, 20:24] = 0.1  # a scuff on the paper
+    raw = seg.probability(img)  # the model's own 1024x1024 view
+    sy, sx = 1024 / 200, 1024 / 300
+    assert raw[int(110 * sy), int(150 * sx)] < 0.5  # the model sees the shirt as backdrop ...
+    assert raw[int(17 * sy), int(22 * sx)] > 0.5  # ... and the scuff as subject
+    mask = seg(img)
+    assert mask[95:125, 135:165].min() > 0.99
+    assert mask[10:25, 15:30].max() == 0.0
+
+
+def test_tidy_keeps_hair_attached_to_the_subject():
+    p = np.zeros((100, 100), np.float32)
+    p[40:90, 30:70] = 1.0  # head and shoulders
+    p[30:40, 45:50] = 0.3  # a wisp of hair, partly subject, touching the head
+    p[5:12, 80:95] = 0.3  # faint blob on its own on the paper
+    p[60:62, 5:7] = 0.9  # a speck
+    p[0:100, 0:3] = 0.01  # faint noise the engine would otherwise protect
+    out = tidy(p)
+    assert np.allclose(out[30:40, 45:50], 0.3)
+    assert out[5:12, 80:95].max() == 0 and out[60:62, 5:7].max() == 0 and out[:, :3].max() == 0
+    assert out[40:90, 30:70].min() == 1.0
+
+
+@needs_extra
+def test_model_loaded_once_per_process(models, monkeypatch):
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models["a"]))
+    first, second = BiRefNet(), get_segmenter("birefnet")
+    img = portrait()
+    first(img)
+    second(img)
+    assert first.model() is second.model()
+    assert first.model().built == 1  # constructed (and its weights read) once
+    assert next(first.model().parameters()).dtype.is_floating_point
+
+
+@needs_extra
+def test_auto_picks_birefnet_when_its_weights_are_local(models, monkeypatch):
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models["a"]))
+    mask, used = segment(portrait(), "auto", use_cache=False)
+    assert used == "birefnet"
+    assert mask[60:180, 110:190].min() > 0.99
+    monkeypatch.delenv("BACKDROP_BIREFNET")
+    assert get_segmenter("auto").pick().name == "embedded"  # nothing in the (empty) HF cache
+
+
+@needs_extra
+def test_hub_id_found_in_the_hugging_face_cache(models, monkeypatch, tmp_path):
+    """The default hub id, already downloaded: found offline, auto picks it, the commit is
+    part of the mask cache key."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / ("models--" + DEFAULT_MODEL.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(models["a"], repo / "snapshots" / commit)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    seg = get_segmenter("auto").pick()
+    assert seg.name == "birefnet" and seg.source == DEFAULT_MODEL
+    assert commit in seg.version
+    mask = seg(portrait())
+    assert mask[60:180, 110:190].min() > 0.99 and mask[:40].max() == 0.0
+
+
+@needs_extra
+def test_two_models_never_share_cached_masks(models, monkeypatch, tmp_path):
+    monkeypatch.setenv("BACKDROP_CACHE_DIR", str(tmp_path))
+    img = portrait()
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models["a"]))
+    a, _ = segment(img, "birefnet")
+    key_a = cache.key(img, "birefnet", BiRefNet().version)
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models["b"]))
+    b, _ = segment(img, "birefnet")
+    key_b = cache.key(img, "birefnet", BiRefNet().version)
+    emb = get_segmenter("embedded")
+    assert len({key_a, key_b, cache.key(img, emb.name, emb.version)}) == 3
+    assert a[130:160, 210:230].min() > 0.99  # the sleeve (0.4) is subject for model a ...
+    assert b[130:160, 210:230].max() == 0.0  # ... and not for b (threshold 0.3): not a's cached mask
+    assert len(list(tmp_path.glob("*.png"))) == 2
+
+
+def test_missing_folder_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(tmp_path / "nope"))
+    with pytest.raises(BackdropError) as err:
+        segment(portrait(), "birefnet", use_cache=False)
+    msg = str(err.value)
+    assert "\n" not in msg and "BACKDROP_BIREFNET" in msg and str(tmp_path / "nope") in msg and "not found" in msg
+    assert get_segmenter("auto").pick().name == "embedded"
+
+    empty = tmp_path / "empty"
+    (empty / "config.json").parent.mkdir()
+    (empty / "config.json").write_text("{}")
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(empty))
+    with pytest.raises(BackdropError, match="not a model folder"):
+        segment(portrait(), "birefnet", use_cache=False)
+
+
+def test_offline_without_weights_cli_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
+    src, dst = tmp_path / "x.png", tmp_path / "y.png"
+    cv2.imwrite(str(src), (portrait() * 255).astype(np.uint8))
+    assert main(["clean", str(src), "-o", str(dst), "--set", "segmenter=birefnet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("backdrop: error: segmenter 'birefnet': weights for ZhengPeng7/BiRefNet-portrait")
+    assert f"hf download {DEFAULT_MODEL}" in err and "BACKDROP_BIREFNET" in err
+    assert not dst.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+
+
+@needs_extra
+def test_missing_package_is_one_line_and_auto_falls_back(models, monkeypatch):
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models["needs_pkg"]))
+    assert get_segmenter("auto").pick().name == "embedded"
+    with pytest.raises(BackdropError) as err:
+        segment(portrait(), "birefnet", use_cache=False)
+    msg = str(err.value)
+    assert "\n" not in msg and "backdrop_no_such_package" in msg and "pip install -e .[birefnet]" in msg
+
+
+def test_user_mask_file_wins(tmp_path, monkeypatch):
+    """A mask file is used as is: the segmenter is never asked (here it could not run)."""
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(tmp_path / "nope"))
+    img = portrait()
+    drawn = np.zeros((200, 300), np.uint8)
+    drawn[10:60, 10:60] = 255
+    src = tmp_path / "shot.png"
+    cv2.imwrite(str(src), (img * 255).astype(np.uint8))
+    cv2.imwrite(str(tmp_path / "shot_mask.png"), drawn)
+    for name in ("birefnet", "auto"):
+        mask, used = subject_mask(img, Params(segmenter=name), source=src)
+        assert used == "mask" and np.array_equal(mask > 0.5, drawn > 0)
+
+
+def test_params_accept_birefnet():
+    assert Params(segmenter="birefnet").segmenter == "birefnet"
+    with pytest.raises(BackdropError, match="segmenter"):
+        Params(segmenter="birefnet-hr")
+
+
+def test_importing_and_auto_do_not_import_transformers(tmp_path):
+    """Start-up stays cheap: no transformers unless BiRefNet's weights are on this machine."""
+    code = (
+        "import sys; from backdrop.segment import get_segmenter;"
+        "print(get_segmenter('auto').pick().name, 'transformers' in sys.modules)"
+    )
+    env = {"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["embedded", "False"]
+
+
+@needs_extra
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA GPU")
+def test_cuda_runs_in_float16_and_matches_cpu(models):
+    gpu, cpu = BiRefNet(models["a"], device="cuda"), BiRefNet(models["a"], device="cpu")
+    img = portrait()
+    assert next(gpu.model().parameters()).dtype == __import__("torch").float16
+    assert np.abs(gpu(img) - cpu(img)).max() < 0.02
+
+
+def test_environment_yml_names_the_birefnet_extra():
+    """environment.yml (no extras in conda) lists the [birefnet] extra where it says how to add it."""
+    import tomllib
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["birefnet"]
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    at = next(i for i, ln in enumerate(lines) if "extra [birefnet]" in ln)
+    assert sorted(lines[at + 1].strip().lstrip("#").split()) == sorted(extra)
