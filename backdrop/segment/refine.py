@@ -1,10 +1,19 @@
 """Refine a coarse subject mask against the image: edges better than the model.
 
 A person-segmentation model gives a coarse, blobby mask (MediaPipe's is 256x256).
-Around its edge, a pixel that departs from the expected clean backdrop is subject
-(a strand of hair, a sleeve the model missed) and one that matches it is backdrop
-(a patch of wall the model swallowed). Holes inside the subject are filled and
-small islands on the backdrop dropped, unless they are clearly not backdrop.
+Around its edge, each pixel is judged against the expected clean backdrop (filled
+in from the sure backdrop around it, as the engine models it):
+
+- a pixel the backdrop explains is backdrop: the backdrop itself, or the backdrop
+  darkened by a smooth grey gain (a cast shadow, a seam, light fall-off);
+- a pixel it does not explain is subject: detail far above the local paper grain
+  (a hair strand, an edge), a colour no grey gain gives (skin, cloth, brown hair),
+  brighter than the backdrop, or darker than any cast shadow.
+
+Subject evidence reaches out past the model's edge only through pixels connected to
+the subject (hair strands); marks elsewhere on the backdrop stay backdrop. Holes
+inside the subject are filled unless they are clearly backdrop (the gap under an arm
+on the hip); small islands are dropped unless they are clearly not backdrop.
 """
 from __future__ import annotations
 
@@ -15,14 +24,25 @@ from scipy import ndimage
 
 from .._compose import Upsampler
 from .._filters import gaussian_blur, pushpull_fill, reduce_by, smoothstep, work_factor
+from ..masks import detect_floor
 from ..texture import detail_norm
 
-__all__ = ["refine_mask"]
+__all__ = ["refine_mask", "subject_evidence"]
 
 WORK_LONG_EDGE = 1024
-BAND = 0.04  # half-width of the band around the coarse edge, fraction of the short edge
+BAND = 0.04  # band judged around the model's edge, fraction of the short edge (outside)
+SURE = 0.95  # inside the model's edge, pixels it is less sure of than this are judged too
+REACH = 0.2  # strands connected to the subject are followed this far out ...
+GAP = 0.003  # ... across gaps this wide
+K = 4.0  # evidence threshold, in local noise levels
+REL = 0.03  # ... plus this share of the backdrop's brightness (a hue shift in a shadow)
+MATCH = 0.08  # inside the model's edge, a pixel this close to the backdrop's brightness is backdrop
+DEEPEST_SHADOW = 0.3  # a grey gain below this is not a cast shadow
 MIN_ISLAND = 0.002  # islands smaller than this share of the frame are dropped ...
-CLEAR = 3.0  # ... unless they stand this many tolerances off the backdrop
+MIN_HOLE = 0.0001  # ... and holes smaller than this filled ...
+CLEAR = 1.5  # ... unless their mean evidence says otherwise
+CELL = 8  # working pixels per cell of the local noise maps
+_EIGHT = np.ones((3, 3), bool)  # a diagonal hair strand is one piece
 
 
 def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np.ndarray:
@@ -33,37 +53,61 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         coarse: float32 hxw subject probability at any resolution (resized here).
     Returns:
         float32 HxW in [0, 1]: 1 = subject; soft only where a pixel is partly subject.
+    Example:
+        >>> img = np.full((64, 64, 3), 0.8, np.float32); img[16:48, 24:40] = 0.1
+        >>> coarse = np.zeros((16, 16), np.float32); coarse[4:12, 6:10] = 1
+        >>> bool(refine_mask(img, coarse)[32, 32] == 1.0)
+        True
     """
     H, W = image.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+    x = torch.from_numpy(np.ascontiguousarray(image[..., :3], dtype=np.float32)).permute(2, 0, 1)[None]
     f = work_factor(H, W, WORK_LONG_EDGE)
     xm = reduce_by(x, f)
     hm, wm = xm.shape[-2:]
     short = min(hm, wm)
     p = F.interpolate(torch.from_numpy(np.asarray(coarse, np.float32))[None, None], size=(hm, wm),
                       mode="bilinear", align_corners=False)[0, 0].numpy()
-    core = ndimage.binary_fill_holes(p > 0.5)
+    core = p > 0.5
     if not core.any():
         return np.zeros((H, W), np.float32)
-    inside = ndimage.distance_transform_edt(core)
-    outside = ndimage.distance_transform_edt(~core)
-    band = np.where(core, inside, outside) <= BAND * short
-    sure_bd = ~core & ~band
-    # the expected backdrop: the sure backdrop, filled across the band from both sides
-    known = torch.from_numpy(sure_bd.astype(np.float32))[None, None]
-    expected = gaussian_blur(pushpull_fill(xm, known), 1.0)
-    dev = detail_norm(xm - expected)[0, 0].numpy()
-    sel = dev[sure_bd]
-    sigma = float(np.median(sel)) if sel.size else 0.01
-    t1 = 3.0 * sigma + 0.02
-    t2 = 2.0 * t1
-    # at working resolution: the band decided by the backdrop model, the rest by the model
-    work = np.where(band, dev > t1, core)
-    work = ndimage.binary_fill_holes(work)
-    work = _drop_islands(work, dev, t2 * CLEAR / 2.0, MIN_ISLAND * hm * wm)
-    # full resolution: the same decision per pixel in the band, soft where partly subject
-    band_t = torch.from_numpy(ndimage.binary_dilation(band, iterations=1).astype(np.float32))[None, None]
-    work_t = torch.from_numpy(work.astype(np.float32))[None, None]
+    d_out = ndimage.distance_transform_edt(~core)
+    band = np.where(core, p < SURE, d_out <= BAND * short)
+    sure_bd = ~core & (d_out > BAND * short)
+    if sure_bd.sum() < 0.02 * hm * wm:  # the subject fills the frame: trust the model
+        return _upsample(core.astype(np.float32), f, (H, W))
+    expected = _expected_backdrop(xm, sure_bd)
+    noise = _noise_maps(xm, expected, sure_bd)
+    ev_t = subject_evidence(xm, expected, noise)
+    ev = ev_t[0, 0].numpy()
+    cand = ev > 1.0
+
+    # inside the model's edge: off where the backdrop explains the pixel (where the model is
+    # unsure), or where the pixel is the clean backdrop itself (deeper in, a gap between the legs)
+    lum_e = expected.mean(1, keepdim=True)
+    plain = ((xm.mean(1, keepdim=True) - lum_e).abs() / (K * noise["lum"] + MATCH * lum_e))[0, 0].numpy()
+    deep = core & (ndimage.distance_transform_edt(core) <= 2 * BAND * short) & (plain <= 1.0) & ~cand
+    subject = core & ~(band & ~cand) & ~deep
+    # outside: on where it does not, and only through pixels connected to the subject
+    reach = ~core & (d_out <= REACH * short)
+    grown = subject | (cand & (band | reach))
+    # a strand whose evidence fades for a pixel or two is still one strand
+    gap = max(1, round(GAP * short))
+    lab, _ = ndimage.label(ndimage.binary_dilation(grown, iterations=gap), structure=_EIGHT)
+    touching = np.unique(lab[subject & (lab > 0)])
+    subject = np.isin(lab, touching[touching > 0]) & grown
+    subject = _fill_holes(subject, sure_bd & ~cand, MIN_HOLE * hm * wm)
+    subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm)
+
+    # full resolution: the work decision inside, each pixel decides at its edge
+    work_t = torch.from_numpy(subject.astype(np.float32))[None, None]
+    interior = (-F.max_pool2d(-work_t, 3, stride=1, padding=1))  # eroded by one working pixel
+    near = F.max_pool2d(work_t, 5, stride=1, padding=2)  # grown by two
+    edge_t = ((near - interior) > 0).float()
+    if f == 1:
+        soft = smoothstep(subject_evidence(xm, expected, noise), 1.0, 2.0)
+        out = torch.where(interior > 0.5, torch.ones_like(soft), torch.where(edge_t > 0, soft, torch.zeros_like(soft)))
+        return out[0, 0].numpy().astype(np.float32)
+    hf_scale = _full_res_grain(x, f, sure_bd, noise["hf"], tile)
     up = Upsampler(f, (H, W))
     out = np.empty((H, W), np.float32)
     out_t = torch.from_numpy(out)
@@ -71,34 +115,133 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         r1 = min(H, r0 + tile)
         for c0 in range(0, W, tile):
             c1 = min(W, c0 + tile)
-            base = up.tile(work_t, r0, r1, c0, c1)[0, 0]
-            b = up.tile(band_t, r0, r1, c0, c1)[0, 0]
-            if not bool((b > 0).any()):
-                out_t[r0:r1, c0:c1] = (base > 0.5).float()
+            inner = up.tile(interior, r0, r1, c0, c1)[0, 0] > 0.5
+            e = up.tile(edge_t, r0, r1, c0, c1)[0, 0] > 0
+            if not bool(e.any()):
+                out_t[r0:r1, c0:c1] = inner.float()
                 continue
-            xt = x[:, :, r0:r1, c0:c1]
-            d = detail_norm(xt - up.tile(expected, r0, r1, c0, c1))[0, 0]
-            soft = smoothstep(d, t1, t2)
-            # in the band, the pixel decides; keep the working decision's connectivity:
-            # nothing far from the refined subject is taken in
-            near = up.tile(_grow(work_t, 2), r0, r1, c0, c1)[0, 0] > 0
-            refined = torch.where(near, soft, torch.zeros_like(soft))
-            out_t[r0:r1, c0:c1] = torch.where(b > 0.5, refined, (base > 0.5).float())
+            n = {k: up.tile(v, r0, r1, c0, c1) for k, v in noise.items()}
+            n["hf"] = n["hf"] * hf_scale
+            ev_t = subject_evidence(x[:, :, r0:r1, c0:c1], up.tile(expected, r0, r1, c0, c1), n,
+                                    lowpass=f / 2.0)[0, 0]
+            soft = smoothstep(ev_t, 1.0, 2.0)
+            out_t[r0:r1, c0:c1] = torch.where(inner, torch.ones_like(soft), torch.where(e, soft, torch.zeros_like(soft)))
     return out
 
 
-def _grow(m: torch.Tensor, r: int) -> torch.Tensor:
-    return F.max_pool2d(m, 2 * r + 1, stride=1, padding=r)
+def _expected_backdrop(x: torch.Tensor, sure: np.ndarray) -> torch.Tensor:
+    """The clean backdrop across the band, filled from the sure backdrop; a real floor and the
+    wall are filled each from its own pixels, so the floor's colour does not bleed up the wall."""
+    known = torch.from_numpy(sure.astype(np.float32))[None, None]
+    floor, info = detect_floor(x, known)
+    if not info.found:
+        return gaussian_blur(pushpull_fill(x, known), 1.0)
+    on_floor = (floor > 0.5).to(x.dtype)
+    wall = pushpull_fill(x, known * (1.0 - on_floor))
+    ground = pushpull_fill(x, known * on_floor)
+    return gaussian_blur(on_floor * ground + (1.0 - on_floor) * wall, 1.0)
 
 
-def _drop_islands(mask: np.ndarray, dev: np.ndarray, clear: float, min_area: float) -> np.ndarray:
+def subject_evidence(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, torch.Tensor], *,
+                     lowpass: float = 0.0) -> torch.Tensor:
+    """How far each pixel is from anything the backdrop explains, in tolerances (> 1: subject).
+
+    Args:
+        x: (1, 3, H, W) image; expected: (1, 3, H, W) clean backdrop there.
+        noise: local noise levels, (1, 1, H, W) each: ``hf`` (fine detail), ``col``
+            (colour off a grey gain), ``lum`` (brightness above the backdrop).
+        lowpass: blur (sigma, pixels) before the colour and brightness tests, so a
+            full-resolution tile is judged at the noise level of the working image.
+    Returns:
+        (1, 1, H, W) evidence.
+    """
+    # fine detail counts only where the pixel also departs from the backdrop: the backdrop
+    # just outside a sharp edge stands out from its blur too
+    hf = torch.minimum(detail_norm(x - gaussian_blur(x, 1.0)), detail_norm(x - expected))
+    xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
+    lum_e = expected.mean(1, keepdim=True).clamp_min(1e-3)
+    lum_x = xs.mean(1, keepdim=True)
+    gain = lum_x / lum_e
+    col = detail_norm(xs - gain * expected)
+    tol = REL * lum_e
+    ev = torch.maximum(hf / (K * noise["hf"] + tol), col / (K * noise["col"] + tol))
+    return torch.maximum(ev, DEEPEST_SHADOW / gain.clamp_min(1e-3))
+
+
+def _noise_maps(x: torch.Tensor, expected: torch.Tensor, sure: np.ndarray) -> dict[str, torch.Tensor]:
+    """Local noise levels over the sure backdrop (cell medians, filled in elsewhere)."""
+    lum_e = expected.mean(1, keepdim=True).clamp_min(1e-3)
+    gain = x.mean(1, keepdim=True) / lum_e
+    raw = {
+        "hf": detail_norm(x - gaussian_blur(x, 1.0)),
+        "col": detail_norm(x - gain * expected),
+        "lum": (x.mean(1, keepdim=True) - lum_e).abs(),
+    }
+    w = torch.from_numpy(sure.astype(np.float32))[None, None]
+    return {k: _cell_median(v, w) for k, v in raw.items()}
+
+
+def _cell_median(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Median of ``v`` over the pixels where ``w`` is 1, per CELL x CELL cell, filled and upsampled."""
+    h, wd = v.shape[-2:]
+    ph, pw = -h % CELL, -wd % CELL
+    vv = F.pad(torch.where(w > 0.5, v, torch.full_like(v, float("nan"))), (0, pw, 0, ph), value=float("nan"))
+    ch, cw = vv.shape[-2] // CELL, vv.shape[-1] // CELL
+    cells = vv.reshape(ch, CELL, cw, CELL).permute(0, 2, 1, 3).reshape(ch, cw, CELL * CELL)
+    med = cells.nanmedian(-1).values
+    count = (~cells.isnan()).sum(-1)
+    ok = count >= CELL * CELL // 4
+    floor = float(med[ok].median()) if bool(ok.any()) else 0.01
+    med = torch.where(ok, med, torch.zeros_like(med))[None, None]
+    filled = pushpull_fill(med, ok.float()[None, None])
+    out = F.interpolate(filled, size=(ch * CELL, cw * CELL), mode="bilinear", align_corners=False)
+    return out[..., :h, :wd].clamp_min(max(floor * 0.5, 1e-4))
+
+
+def _full_res_grain(x: torch.Tensor, f: int, sure: np.ndarray, hf_work: torch.Tensor, tile: int) -> float:
+    """Ratio of the fine-detail noise at full resolution to the working one, on sure-backdrop tiles."""
+    H, W = x.shape[-2:]
+    ratios = []
+    t = tile // f
+    for r in range(0, sure.shape[0] - t + 1, t):
+        for c in range(0, sure.shape[1] - t + 1, t):
+            if sure[r : r + t, c : c + t].all():
+                xt = x[:, :, r * f : r * f + tile, c * f : c * f + tile]
+                full = float(detail_norm(xt - gaussian_blur(xt, 1.0)).median())
+                ratios.append(full / max(float(hf_work[0, 0, r : r + t, c : c + t].median()), 1e-4))
+            if len(ratios) >= 8:
+                break
+        if len(ratios) >= 8:
+            break
+    return float(np.median(ratios)) if ratios else 1.0
+
+
+def _upsample(m: np.ndarray, f: int, size: tuple[int, int]) -> np.ndarray:
+    t = torch.from_numpy(m)[None, None]
+    if f > 1:
+        t = F.interpolate(t, scale_factor=f, mode="bilinear", align_corners=False)
+    return (t[0, 0, : size[0], : size[1]] > 0.5).float().numpy()
+
+
+def _fill_holes(subject: np.ndarray, seeds: np.ndarray, min_area: float) -> np.ndarray:
+    """Fill the subject's small holes; big ones are backdrop (every pixel in them is explained by it)."""
+    lab, n = ndimage.label(~subject)
+    if n == 0:
+        return subject
+    idx = np.arange(1, n + 1)
+    area = ndimage.sum(np.ones_like(lab), lab, idx)
+    keep_bd = np.isin(idx, np.unique(lab[seeds & (lab > 0)])) | (area >= min_area)
+    return subject | ~keep_bd[np.maximum(lab - 1, 0)] & (lab > 0)
+
+
+def _drop_islands(mask: np.ndarray, ev: np.ndarray, min_area: float) -> np.ndarray:
     """Keep big components, and small ones that are clearly not backdrop."""
-    labels, n = ndimage.label(mask)
+    labels, n = ndimage.label(mask, structure=_EIGHT)
     if n <= 1:
         return mask
     idx = np.arange(1, n + 1)
     area = ndimage.sum(mask, labels, idx)
-    mean_dev = ndimage.mean(dev, labels, idx)
-    keep = (area >= min_area) | (mean_dev >= clear)
+    mean_ev = ndimage.mean(ev, labels, idx)
+    keep = (area >= min_area) | (mean_ev >= CLEAR)
     keep[np.argmax(area)] = True
     return keep[labels - 1] & mask
