@@ -1,0 +1,245 @@
+"""The Gradio app, driven through gradio_client the way a script or a second page would.
+
+One app is started for the module on a free local port. Every test talks to it over
+HTTP: upload, sliders, the four views, the full-resolution download, presets, errors,
+and two sessions side by side.
+"""
+import os
+import socket
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image, ImageCms
+
+gradio = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+ROOT = Path(__file__).resolve().parents[1]
+# gradio 6.31 queueing calls deprecated pandas options: not ours
+pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
+SAMPLE = ROOT / "samples" / "studio_grey_wall_wood_floor.jpg"  # 1800x1200: previews are 1500x1000
+MAX_FILE = "3mb"  # upload limit of the test app (the real default is 200 MB)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gradio")
+    env = dict(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1",
+               GRADIO_TEMP_DIR=str(tmp / "cache"))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import app_gradio
+
+    demo = app_gradio.build_demo()
+    demo.queue()
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
+                            quiet=True, max_file_size=MAX_FILE)
+    yield url, app_gradio, tmp
+    demo.close()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _client(app, name):
+    from gradio_client import Client
+
+    url, _, tmp = app
+    return Client(url, verbose=False, download_files=str(tmp / f"client-{name}"))
+
+
+def _rgb(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
+
+
+def _icc_srgb() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.fixture(scope="module")
+def tiff16(tmp_path_factory, app):
+    """A 16-bit TIFF portrait (480x320) with an ICC profile and EXIF, and its subject mask."""
+    from backdrop import Photo, write_image
+    from bench.scenes import make_scene
+
+    s = make_scene("white_seamless", size=(480, 320), seed=0)
+    folder = tmp_path_factory.mktemp("photos")
+    exif = Image.Exif()
+    exif[271], exif[272] = "TestCam", "Studio 1"
+    like = Photo(None, s.image, None, 16, "TIFF", _icc_srgb(), exif.tobytes())
+    photo = write_image(folder / "portrait.tif", s.image, like=like)
+    mask = folder / "portrait_mask.png"
+    Image.fromarray((s.alpha > 0).astype(np.uint8) * 255).save(mask)
+    return photo, mask, s
+
+
+def test_upload_sliders_four_views_and_full_resolution_download(app, tiff16):
+    from backdrop import read_image
+    from gradio_client import handle_file
+
+    photo_path, mask_path, s = tiff16
+    c = _client(app, "main")
+    *views, status, mask_out = c.predict(handle_file(str(photo_path)), api_name="/upload")
+    assert len(views) == 4 and all(Path(v).is_file() for v in views)
+    assert "portrait.tif" in status and "16-bit TIFF" in status and "ICC" in status and "EXIF" in status
+    orig = _rgb(views[0])
+    assert orig.shape == (320, 480, 3)
+    assert np.abs(orig - s.image * 255).mean() < 2.0  # the Original tab shows the photo
+
+    # the true subject mask replaces the segmenter's
+    *views, status = c.predict(handle_file(str(mask_path)), api_name="/set_mask")
+    assert "portrait_mask.png" in status
+    backdrop = (s.alpha == 0) & (s.defects > 0.02)  # the marks and shadows on the backdrop
+
+    *off, _ = c.predict(lift=0, texture=0, api_name="/update")
+    *full, _ = c.predict(lift=100, texture=100, api_name="/update")
+    orig, off_prev, full_prev = _rgb(off[0]), _rgb(off[3]), _rgb(full[3])
+    assert np.abs(off_prev - orig)[backdrop].mean() < 1.0  # sliders at 0: nothing changes
+    assert np.abs(full_prev - orig)[backdrop].mean() > 4.0  # at 100 the marks go
+    assert np.abs(full_prev - s.clean * 255)[backdrop].mean() < np.abs(orig - s.clean * 255)[backdrop].mean() / 2
+    shadows, texture = _rgb(full[1]), _rgb(full[2])  # each alone differs from both together
+    assert np.abs(shadows - full_prev).mean() > 0.2 and np.abs(texture - full_prev).mean() > 0.2
+
+    out, status = c.predict(lift=100, texture=100, api_name="/download")
+    assert Path(out).name == "portrait_clean.tif"
+    got, src = read_image(out), read_image(photo_path)
+    assert got.size == src.size == (480, 320) and got.bit_depth == 16 and got.format == "TIFF"
+    assert got.icc_profile == src.icc_profile
+    exif = Image.Exif()
+    exif.load(got.exif)
+    assert exif[271] == "TestCam" and exif[272] == "Studio 1"
+    subject = s.alpha > 0
+    assert np.array_equal(got.pixels[subject], src.pixels[subject])  # 16-bit subject pixels kept exactly
+    assert np.abs(got.pixels - s.clean)[backdrop].mean() < np.abs(src.pixels - s.clean)[backdrop].mean() / 2
+
+
+def test_preview_is_downscaled_and_the_overlay_marks_subject_and_floor(app):
+    from gradio_client import handle_file
+
+    c = _client(app, "sample")
+    *views, status, _ = c.predict(handle_file(str(SAMPLE)), api_name="/upload")
+    assert "1800×1200" in status and "preview 1500×1000" in status
+    assert all(_rgb(v).shape == (1000, 1500, 3) for v in views)
+    *tinted, _ = c.predict(True, api_name="/overlay")
+    plain, over = _rgb(views[3]), _rgb(tinted[3])
+    changed = np.abs(over - plain).max(axis=2) > 20
+    assert 0.03 < changed.mean() < 0.9  # subject and floor tinted, the wall not
+    assert "floor: found" in status
+    bottom, top = changed[-80:].mean(), changed[:80].mean()  # the wooden floor is at the bottom
+    assert bottom > 0.9 and top < 0.1
+
+
+def test_user_errors_are_one_readable_line_and_the_app_keeps_running(app, tiff16, tmp_path):
+    from gradio_client import handle_file
+
+    c = _client(app, "errors")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(SAMPLE.read_bytes()[:5000])
+    with pytest.raises(Exception, match=r"broken\.jpg: .*(truncated|corrupt)") as err:
+        c.predict(handle_file(str(broken)), api_name="/upload")
+    assert "\n" not in str(err.value).strip() and "/tmp" not in str(err.value)
+
+    huge = tmp_path / "huge.png"  # 120 MP of black: a small file over the pixel limit
+    Image.new("1", (12000, 10000)).save(huge)
+    with pytest.raises(Exception, match=r"huge\.png: .*120\.0 MP.*limit"):
+        c.predict(handle_file(str(huge)), api_name="/upload")
+
+    big = tmp_path / "big.jpg"  # over the upload size limit
+    big.write_bytes(b"\xff\xd8\xff" + os.urandom(4_000_000))
+    with pytest.raises(Exception, match=r"(?i)(size|large|limit)"):
+        c.predict(handle_file(str(big)), api_name="/upload")
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lift: 70\nshadow: 3\n")
+    with pytest.raises(Exception, match=r"bad\.yaml: unknown parameter 'shadow'"):
+        c.predict(handle_file(str(bad)), api_name="/load_preset")
+
+    *views, status, _ = c.predict(handle_file(str(tiff16[0])), api_name="/upload")  # still answers
+    assert Path(views[3]).is_file() and "portrait.tif" in status
+
+
+def test_preset_save_and_load_use_the_params_file_format(app, tmp_path):
+    from backdrop import Params
+    from gradio_client import handle_file
+
+    c = _client(app, "presets")
+    path = c.predict(lift=35, texture=80, floor="off", contact=False, feather=0.05, api_name="/save_preset")
+    saved = Params.load(path)
+    assert saved == Params(lift=35, texture=80, floor="off", protect_contact_shadows=False, feather=0.05)
+    default_keys = list(yaml.safe_load((ROOT / "params" / "default.yaml").read_text()))
+    assert list(yaml.safe_load(Path(path).read_text())) == default_keys
+
+    mine = tmp_path / "shoot.yaml"
+    Params(lift=12, texture=90, grain=40, floor="on", jpeg_quality=80, segmenter="embedded").save(mine)
+    knobs = c.predict(handle_file(str(mine)), api_name="/load_preset")
+    assert list(knobs) == [12, 90, 40, 0.02, "on", True, "embedded"]
+    # knobs the page has no control for (jpeg_quality) stay in the session
+    again = Params.load(c.predict(*knobs, api_name="/save_preset"))
+    assert again == Params.load(mine)
+
+
+def test_two_sessions_keep_separate_photos_and_settings(app, tiff16):
+    from gradio_client import handle_file
+
+    a, b = _client(app, "a"), _client(app, "b")
+    *va, _, _ = a.predict(handle_file(str(tiff16[0])), lift=0, texture=0, api_name="/upload")
+    *vb, _, _ = b.predict(handle_file(str(SAMPLE)), api_name="/upload")
+    assert _rgb(va[0]).shape == (320, 480, 3) and _rgb(vb[0]).shape == (1000, 1500, 3)
+    with ThreadPoolExecutor(2) as pool:  # at the same time
+        ja = pool.submit(a.predict, lift=5, texture=0, api_name="/update")
+        jb = pool.submit(b.predict, lift=95, texture=60, api_name="/update")
+        ra, rb = ja.result(), jb.result()
+    assert _rgb(ra[0]).shape == (320, 480, 3) and "portrait.tif" in ra[4]
+    assert _rgb(rb[0]).shape == (1000, 1500, 3) and SAMPLE.name in rb[4]
+    pa = yaml.safe_load(Path(a.predict(lift=5, texture=0, api_name="/save_preset")).read_text())
+    pb = yaml.safe_load(Path(b.predict(lift=95, texture=60, api_name="/save_preset")).read_text())
+    assert (pa["lift"], pa["texture"]) == (5, 0) and (pb["lift"], pb["texture"]) == (95, 60)
+    out_a = a.predict(api_name="/download")[0]
+    assert Path(out_a).name == "portrait_clean.tif"
+
+
+def test_named_clean_endpoint_returns_the_full_resolution_file(app, tiff16, tmp_path):
+    from backdrop import Params, read_image
+    from gradio_client import handle_file
+
+    c = _client(app, "api")
+    preset = tmp_path / "p.yaml"
+    Params(floor="off").save(preset)
+    out = c.predict(handle_file(str(tiff16[0])), 100, 100, handle_file(str(preset)), api_name="/clean")
+    got = read_image(out)
+    assert Path(out).name == "portrait_clean.tif" and got.size == (480, 320) and got.bit_depth == 16
+    assert not np.array_equal(got.pixels, read_image(tiff16[0]).pixels)
+
+
+def test_command_line_and_environment_choose_host_port_and_share(app):
+    opts = app[1].launch_options
+    o = opts([], {})
+    assert (o["server_name"], o["server_port"], o["share"]) == ("127.0.0.1", 7860, False)
+    o = opts([], {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7000"})
+    assert (o["server_name"], o["server_port"], o["share"]) == ("0.0.0.0", 7000, False)
+    o = opts(["--host", "10.0.0.2", "--port", "8080", "--share"], {"GRADIO_SERVER_NAME": "0.0.0.0"})
+    assert (o["server_name"], o["server_port"], o["share"]) == ("10.0.0.2", 8080, True)
+    assert opts([], {"BACKDROP_SHARE": "1"})["share"] is True
+
+
+def test_space_requirements_follow_pyproject():
+    """The Hugging Face Space installs requirements.txt (gradio itself comes from the README's
+    sdk_version): CPU torch and the package's dependencies."""
+    reqs = [r.strip() for r in (ROOT / "requirements.txt").read_text().splitlines()
+            if r.strip() and not r.startswith("#")]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in reqs
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert sorted(r for r in reqs if not r.startswith("-")) == sorted(project["dependencies"])
+    assert any(r.startswith("gradio") for r in project["optional-dependencies"]["app"])
