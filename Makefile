@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-quality bench-speed clean-out
+.PHONY: install demo test bench bench-quality bench-speed clean-out app screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## The Gradio app on http://127.0.0.1:7860 (--share, --host, --port: see app_gradio.py)
+app: $(STAMP)
+	$(BIN)/python app_gradio.py
+
+## Refresh docs/screenshot-app.png from the browser test (needs Debian's chromium)
+screenshot: $(STAMP)
+	BACKDROP_REQUIRE_BROWSER=1 BACKDROP_SCREENSHOT=docs/screenshot-app.png $(BIN)/python -m pytest -q tests/test_app_browser.py
 
 bench: bench-quality bench-speed
 
