@@ -147,19 +147,22 @@ def test_mask_follows_the_model_at_image_size(models, monkeypatch):
 
 
 @needs_extra
-def test_holes_filled_and_scuffs_dropped(models):
-    """A shirt the colour of the paper inside the subject stays protected; a dark scuff on
-    the paper that the model took for subject is dropped, so the cleanup still removes it."""
+def test_pinholes_filled_gaps_kept_scuffs_dropped(models):
+    """A highlight on the dark jacket (bright as the paper) stays subject; a real gap in the
+    subject (under an arm) stays backdrop and is cleaned; a dark scuff on the paper that the
+    model took for subject is dropped, so the cleanup still removes it."""
     seg = BiRefNet(models["a"])
     img = portrait()
-    img[90:130, 130:170] = 0.8  # white shirt front inside the dark subject
-    img[15:19, 20:24] = 0.1  # a scuff on the paper
+    img[80:82, 150:152] = 0.8  # highlight, 2x2 px
+    img[130:150, 130:160] = 0.8  # the gap between arm and body
+    img[15:19, 20:24] = 0.1  # a scuff on the paper, 4x4 px
     raw = seg.probability(img)  # the model's own 1024x1024 view
     sy, sx = 1024 / 200, 1024 / 300
-    assert raw[int(110 * sy), int(150 * sx)] < 0.5  # the model sees the shirt as backdrop ...
+    assert raw[int(81 * sy), int(151 * sx)] < 0.5  # the model sees the highlight as backdrop ...
     assert raw[int(17 * sy), int(22 * sx)] > 0.5  # ... and the scuff as subject
     mask = seg(img)
-    assert mask[95:125, 135:165].min() > 0.99
+    assert mask[79:83, 149:153].min() > 0.99
+    assert mask[133:147, 133:157].max() == 0.0
     assert mask[10:25, 15:30].max() == 0.0
 
 
