@@ -8,13 +8,14 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-quality bench-speed clean-out app screenshot
+.PHONY: install demo test bench bench-quality bench-speed clean-out app screenshot lab readme-images screenshot-lab
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name backdrop --display-name "Python (backdrop)"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,6 +35,21 @@ app: $(STAMP)
 ## Refresh docs/screenshot-app.png from the browser test (needs Debian's chromium)
 screenshot: $(STAMP)
 	BACKDROP_REQUIRE_BROWSER=1 BACKDROP_SCREENSHOT=docs/screenshot-app.png $(BIN)/python -m pytest -q tests/test_app_browser.py
+
+## JupyterLab on notebooks/: tune.ipynb (sliders, histograms, Save) and batch.ipynb (the papermill report)
+lab: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[notebooks]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name backdrop --display-name "Python (backdrop)"
+	$(BIN)/jupyter lab notebooks/
+
+## Before/after pairs of the bundled samples for the README (docs/before-after-*.jpg), from make demo's real outputs
+readme-images: demo
+	$(BIN)/python docs/make_readme_images.py
+
+## Refresh docs/screenshot-tune.png: JupyterLab in headless Chromium running tune.ipynb (needs Debian's chromium)
+screenshot-lab: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[notebooks]"
+	$(BIN)/python docs/screenshot_lab.py docs/screenshot-tune.png
 
 bench: bench-quality bench-speed
 
