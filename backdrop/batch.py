@@ -31,6 +31,12 @@ class FileResult:
     error: str = ""
     size: tuple[int, int] | None = None  # (width, height)
     segmenter: str = ""
+    # backdrop luminance spread (2nd-98th percentile) and defect score (mean departure from the
+    # clean-backdrop model), before and after, in levels of 255 (see backdrop.report.backdrop_stats)
+    spread_before: float | None = None
+    spread_after: float | None = None
+    defects_before: float | None = None
+    defects_after: float | None = None
 
 
 @dataclass
@@ -113,7 +119,10 @@ def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None 
     subject, used = subject_mask(photo.pixels, params, mask=mask, source=source)
     result = clean(photo.pixels, params, subject, views=("preview",))
     write_image(output, result.preview, like=photo, reference=photo.pixels, quality=params.jpeg_quality)
-    return FileResult(source, output, "done", time.perf_counter() - t, size=photo.size, segmenter=used)
+    from .report import backdrop_stats
+
+    return FileResult(source, output, "done", time.perf_counter() - t, size=photo.size, segmenter=used,
+                      **backdrop_stats(result))
 
 
 def run_batch(
@@ -125,10 +134,14 @@ def run_batch(
     overwrite: bool = False,
     progress: bool = True,
     on_result: Callable[[FileResult], None] | None = None,
+    limit: int = 0,
 ) -> BatchReport:
-    """Clean every image of ``folder``; outputs ``NAME_clean.EXT`` beside the originals or in ``out_dir``."""
+    """Clean every image of ``folder``; outputs ``NAME_clean.EXT`` beside the originals or in ``out_dir``.
+    ``limit``: only the first ``limit`` images (by name; 0 = all)."""
     t0 = time.perf_counter()
     images = find_images(folder)
+    if limit:
+        images = images[:limit]
     if out_dir is not None:
         out_dir = Path(out_dir)
         if not out_dir.is_dir():

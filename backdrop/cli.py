@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--masks", type=Path, help="folder with NAME_mask.png subject masks (default: beside the images)")
     b.add_argument("--overwrite", action="store_true", help="redo images whose output already exists")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.add_argument(
+        "--report",
+        type=Path,
+        metavar="NOTEBOOK",
+        help="run the batch through notebooks/batch.ipynb with papermill and keep the executed "
+        "notebook here as the report (per-image table, before/after thumbnails, failures)",
+    )
     _add_param_options(b)
 
     k = sub.add_parser("cache", help="the subject-mask cache")
@@ -88,6 +95,14 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     from .batch import run_batch
 
     params = _params_from(args)
+    if args.report is not None:
+        from .batch import find_images
+        from .report import run_report
+
+        find_images(args.folder)  # a missing folder is one line, before a kernel is started
+        return run_report(args.report, input_dir=args.folder, params=params,
+                          params_file=Path(args.params) if args.params else None, output_dir=args.out_dir,
+                          masks_dir=args.masks, overwrite=args.overwrite, progress=not args.no_progress)
     report = run_batch(
         args.folder,
         params=params,
