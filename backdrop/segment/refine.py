@@ -37,7 +37,9 @@ GAP = 0.003  # ... across gaps this wide
 K = 4.0  # evidence threshold, in local noise levels
 REL = 0.03  # ... plus this share of the backdrop's brightness (a hue shift in a shadow)
 MATCH = 0.08  # inside the model's edge, a pixel this close to the backdrop's brightness is backdrop
-DEEPEST_SHADOW = 0.3  # a grey gain below this is not a cast shadow
+DEEPEST_SHADOW = 0.3  # a grey gain below this is not a cast shadow ...
+DEEP_STEP = 0.06  # ... when the backdrop is at least this much brighter than the pixel
+QUANT = 0.004  # tolerance floor: one level of an 8-bit file, and then some
 MIN_ISLAND = 0.002  # islands smaller than this share of the frame are dropped ...
 MIN_HOLE = 0.0001  # ... and holes smaller than this filled ...
 CLEAR = 1.5  # ... unless their mean evidence says otherwise
@@ -163,9 +165,11 @@ def subject_evidence(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, t
     lum_x = xs.mean(1, keepdim=True)
     gain = lum_x / lum_e
     col = detail_norm(xs - gain * expected)
-    tol = REL * lum_e
+    tol = REL * lum_e + QUANT
     ev = torch.maximum(hf / (K * noise["hf"] + tol), col / (K * noise["col"] + tol))
-    return torch.maximum(ev, DEEPEST_SHADOW / gain.clamp_min(1e-3))
+    # too dark for a cast shadow, by a step that a near-black backdrop cannot show
+    deep = torch.minimum(DEEPEST_SHADOW / gain.clamp_min(1e-3), (lum_e - lum_x) / DEEP_STEP)
+    return torch.maximum(ev, deep)
 
 
 def _noise_maps(x: torch.Tensor, expected: torch.Tensor, sure: np.ndarray) -> dict[str, torch.Tensor]:
