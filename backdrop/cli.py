@@ -87,7 +87,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         raise BackdropError(f"{src}: file not found")
     dst = args.output or output_path_for(src)
     row = clean_file(src, dst, params, mask=args.mask)
-    print(f"{row.output}  ({row.size[0]}x{row.size[1]}, {row.seconds:.2f} s)")
+    print(f"{row.output}  ({row.size[0]}x{row.size[1]}, subject by {row.segmenter}, {row.seconds:.2f} s)")
     return 0
 
 

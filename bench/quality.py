@@ -177,6 +177,18 @@ def main(argv=None) -> int:
     ap.add_argument("--save", type=Path, help="write a contact sheet per scene (input | reference | engine | error x8)")
     ap.add_argument("--segmenter", help="also run end to end with this segmenter's mask (e.g. embedded)")
     args = ap.parse_args(argv)
+    if args.segmenter:  # an unknown or unavailable backend is one line, before anything runs
+        from backdrop.io import BackdropError
+        from backdrop.segment import get_segmenter
+
+        try:
+            seg = get_segmenter(args.segmenter)
+            problem = getattr(seg, "problem", None)
+            if problem is not None and (msg := problem(download=True)):
+                raise BackdropError(msg)
+        except BackdropError as e:
+            print(f"quality.py: {e}", file=sys.stderr)
+            return 2
     w, h = (int(v) for v in args.size.lower().split("x"))
     table = run((w, h), [s for s in args.scenes.split(",") if s], args.save)
     print(f"scenes {w}x{h}; engine at lift 100 / texture 100 with the true mask; errors in levels of 255")
