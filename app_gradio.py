@@ -385,7 +385,7 @@ def on_download(session: Session, lift, texture, grain, feather, floor, contact,
         raise user_error(err, (session.source, session.name)) from None
     w, h = session.size
     note = f"{status_line(session)}  \nfull resolution {w}×{h} written in {time.perf_counter() - t:.1f} s: **{out.name}**"
-    return gr.File(str(out), visible=True), note, session
+    return str(out), note, session
 
 
 def on_save_preset(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
@@ -400,7 +400,7 @@ def on_save_preset(session: Session, lift, texture, grain, feather, floor, conta
     session.params = params
     folder = session.dir(request) / "preset"
     folder.mkdir(exist_ok=True)
-    return gr.File(str(params.save(folder / "backdrop_params.yaml")), visible=True), session
+    return str(params.save(folder / "backdrop_params.yaml")), session
 
 
 def on_load_preset(session: Session, preset_file):
@@ -539,14 +539,20 @@ def build_demo() -> gr.Blocks:
               trigger_mode="always_last", show_progress="minimal")
         show_overlay.input(on_overlay, [session, show_overlay], shown, api_name="overlay",
                            show_progress="hidden")
-        download_btn.click(on_download, [session, *knobs], [full_file, status, session], api_name="download")
-        save_btn.click(on_save_preset, [session, *knobs], [preset_file, session], api_name="save_preset")
+        download_btn.click(on_download, [session, *knobs], [full_file, status, session], api_name="download").then(
+            _reveal, None, full_file, api_visibility="private")
+        save_btn.click(on_save_preset, [session, *knobs], [preset_file, session], api_name="save_preset").then(
+            _reveal, None, preset_file, api_visibility="private")
         load_btn.upload(on_load_preset, [session, load_btn], [*knobs, session], api_name="load_preset").then(
             on_change, [session, *knobs, show_overlay], shown, api_visibility="private")
         api_btn.click(api_clean, [api_image, api_lift, api_texture, api_params], api_out, api_name="clean",
                       concurrency_limit=1)
         demo.unload(on_unload)
     return demo
+
+
+def _reveal():
+    return gr.File(visible=True)
 
 
 def _clear(session: Session | None):
@@ -568,7 +574,12 @@ def launch_options(argv: list[str] | None = None, env: dict[str, str] | None = N
     ap.add_argument("--host", help="address to serve on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
     ap.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT or 7860)")
     ap.add_argument("--share", action="store_true", help="ask Gradio for a public link (also BACKDROP_SHARE=1)")
+    ap.add_argument("--measure", metavar="PHOTO",
+                    help="no server: time slider release -> four previews on PHOTO, and print the medians")
+    ap.add_argument("--repeat", type=int, default=10, help="runs for --measure (default 10)")
     args = ap.parse_args(argv)
+    if args.measure:
+        return dict(measure=args.measure, repeat=max(1, args.repeat))
     port = args.port or env.get("GRADIO_SERVER_PORT") or 7860
     try:
         port = int(port)
@@ -583,8 +594,60 @@ def launch_options(argv: list[str] | None = None, env: dict[str, str] | None = N
     )
 
 
+def measure(photo: str, repeat: int = 10) -> None:
+    """Slider-release-to-preview latency on this machine: the handler alone (clean the
+    preview-size copy, write the four previews), then end to end through gradio_client
+    against a local server. Prints medians over ``repeat`` releases."""
+    import socket
+    import statistics
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    lifts = [40.0 + 5 * (i % 8) for i in range(repeat)]
+    s = new_session()
+    t = time.perf_counter()
+    load_photo(s, photo, None, Params())
+    seg = time.perf_counter() - t
+    h, w = s.preview.shape[:2]
+
+    def release(lift: float) -> float:
+        t = time.perf_counter()
+        render(s, Params(lift=lift))
+        show(s, False)
+        return time.perf_counter() - t
+
+    with ThreadPoolExecutor(1) as pool:  # in a worker thread, as Gradio runs its handlers
+        times = list(pool.map(release, lifts))
+    s.close()
+    print(f"photo {Path(photo).name} {s.size[0]}x{s.size[1]}, preview {w}x{h}, torch threads {torch.get_num_threads()}")
+    print(f"upload (read + subject mask + preview copy): {seg:.2f} s")
+    print(f"handler (worker thread), slider release -> 4 previews: median {statistics.median(times):.3f} s "
+          f"(min {min(times):.3f}, max {max(times):.3f}, {repeat} runs)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo.queue()
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False, download_files=tempfile.mkdtemp(prefix="measure-"))
+        client.predict(handle_file(photo), api_name="/upload")
+        times = []
+        for lift in lifts:
+            t = time.perf_counter()
+            client.predict(lift=lift, api_name="/update")
+            times.append(time.perf_counter() - t)
+        print(f"end to end (gradio_client /update, 4 previews downloaded): median {statistics.median(times):.3f} s "
+              f"(min {min(times):.3f}, max {max(times):.3f})")
+    finally:
+        demo.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     opts = launch_options(argv)
+    if "measure" in opts:
+        measure(opts["measure"], opts["repeat"])
+        return
     demo.queue(default_concurrency_limit=1)
     # offline, Gradio prints why it could not make a share link and keeps the local server
     demo.launch(**opts)

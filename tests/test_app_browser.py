@@ -1,8 +1,8 @@
 """The Gradio page in a real browser: Debian's headless Chromium driven by Playwright.
 
 It loads the page, uploads a bundled sample, moves the shadow-lift slider, waits for
-the Preview tab to change, picks a sample from the examples (with its subject mask)
-and saves a screenshot. Without /usr/bin/chromium (a
+the Preview tab to change, picks a sample from the examples (with its subject mask),
+downloads the full-resolution file and saves a screenshot. Without /usr/bin/chromium (a
 developer's machine) it skips with the reason; with BACKDROP_REQUIRE_BROWSER=1 (CI)
 it fails instead. BACKDROP_SCREENSHOT=PATH keeps the screenshot there
 (``make screenshot`` refreshes docs/screenshot-app.png).
@@ -10,6 +10,7 @@ it fails instead. BACKDROP_SCREENSHOT=PATH keeps the screenshot there
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,7 @@ def _preview_src(page) -> str | None:
 
 
 def test_page_upload_slider_preview_changes_and_screenshot(url, tmp_path):
+    import app_gradio
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -120,10 +122,25 @@ def test_page_upload_slider_preview_changes_and_screenshot(url, tmp_path):
                 " return i && i.getAttribute('src') !== old && i.complete && i.naturalWidth > 0; }",
                 arg=before, timeout=60_000)
 
+            # the full-resolution file appears under the button, named NAME_clean.EXT
+            page.locator("#download").click()
+            link = page.locator("#full-file a[href*='studio_white_seamless_clean.jpg']").first
+            link.wait_for(timeout=60_000)
+            href = link.get_attribute("href")
+            full_res = Image.open(_fetch(page, href))
+            assert full_res.size == (1800, 1200) and full_res.format == "JPEG"
+
             shot = tmp_path / "screenshot-app.png"
             page.screenshot(path=str(shot), full_page=True)
+            sessions = list(app_gradio.session_root().glob("session-*"))
+            assert sessions  # the page's session keeps its files in a folder of its own ...
+            page.close(run_before_unload=True)
         finally:
             browser.close()
+    deadline = time.monotonic() + 20  # ... removed once the page is gone
+    while any(p.exists() for p in sessions) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(p.exists() for p in sessions)
     assert shot.stat().st_size > 20_000
     keep = os.environ.get("BACKDROP_SCREENSHOT")
     if keep:
