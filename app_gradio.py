@@ -26,11 +26,15 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import copy  # noqa: E402
+import functools  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass, field, fields  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -81,6 +85,11 @@ class Session:
     floor_found: bool = False
     shown: list[Path] = field(default_factory=list)  # preview files now shown in the page
     counter: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # one event at a time
+
+    def __deepcopy__(self, memo):  # gr.State copies its initial value; a lock is made anew
+        values = {f.name: copy.deepcopy(getattr(self, f.name), memo) for f in fields(self) if f.name != "lock"}
+        return Session(**values)
 
     @property
     def loaded(self) -> bool:
@@ -290,9 +299,23 @@ def status_line(session: Session, seconds: float | None = None) -> str:
 
 # ============================================================================ event handlers
 
+
+def _per_session(fn):
+    """Run a handler with its session locked: a slider release and an overlay click of the
+    same page never change one session's files at the same time (other sessions go on)."""
+
+    @functools.wraps(fn)
+    def inner(session, *args, **kwargs):
+        with session.lock if isinstance(session, Session) else contextlib.nullcontext():
+            return fn(session, *args, **kwargs)
+
+    return inner
+
+
 _EMPTY = [None] * 4
 
 
+@_per_session
 def on_upload(session: Session, photo_file, lift, texture, grain, feather, floor, contact,
               segmenter, show_overlay, request: gr.Request):
     """A photo was uploaded: the subject comes from the segmenter. Four views and the status."""
@@ -300,6 +323,7 @@ def on_upload(session: Session, photo_file, lift, texture, grain, feather, floor
                  show_overlay, request) + [None]
 
 
+@_per_session
 def on_example(session: Session, photo_file, mask_file, lift, texture, grain, feather, floor,
                contact, segmenter, show_overlay, request: gr.Request):
     """A bundled sample was picked: it comes with its subject mask."""
@@ -313,6 +337,7 @@ def _load(session, photo_file, mask_file, knobs, show_overlay, request):
     if not photo_file:
         session.close()
         return _EMPTY + ["Upload a photo (JPEG, PNG, TIFF or WebP).", session]
+    _sweep("session-", older_than=SESSION_TTL)  # folders a stopped server left behind
     try:
         params = params_from(session.params, *knobs)
     except BackdropError as err:
@@ -322,6 +347,7 @@ def _load(session, photo_file, mask_file, knobs, show_overlay, request):
     return show(session, show_overlay, request) + [status_line(session, seconds), session]
 
 
+@_per_session
 def on_mask(session: Session, mask_file, lift, texture, grain, feather, floor, contact, segmenter,
             show_overlay, request: gr.Request):
     """A subject mask file was given (or removed: back to the segmenter)."""
@@ -339,6 +365,7 @@ def on_mask(session: Session, mask_file, lift, texture, grain, feather, floor, c
     return show(session, show_overlay, request) + [status_line(session, seconds), session]
 
 
+@_per_session
 def on_change(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
               show_overlay, request: gr.Request):
     """A slider was released or a setting changed: clean the preview-size copy again."""
@@ -358,6 +385,7 @@ def on_change(session: Session, lift, texture, grain, feather, floor, contact, s
     return show(session, show_overlay, request) + [status_line(session, seconds), session]
 
 
+@_per_session
 def on_overlay(session: Session, show_overlay, request: gr.Request):
     """The overlay was switched on or off: no new cleanup, only new pictures."""
     if session is None or not session.views:
@@ -365,6 +393,7 @@ def on_overlay(session: Session, show_overlay, request: gr.Request):
     return show(session, show_overlay, request) + [gr.skip(), session]
 
 
+@_per_session
 def on_download(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
                 request: gr.Request):
     """The cleaned photo at full resolution, in its own format, bit depth and metadata."""
@@ -388,6 +417,7 @@ def on_download(session: Session, lift, texture, grain, feather, floor, contact,
     return str(out), note, session
 
 
+@_per_session
 def on_save_preset(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
                    request: gr.Request):
     """The current settings as a YAML parameter file (the format of params/*.yaml)."""
@@ -403,6 +433,7 @@ def on_save_preset(session: Session, lift, texture, grain, feather, floor, conta
     return str(params.save(folder / "backdrop_params.yaml")), session
 
 
+@_per_session
 def on_load_preset(session: Session, preset_file):
     """A YAML parameter file: its values go to the knobs (and the hidden ones to the session)."""
     if session is None:
