@@ -231,8 +231,9 @@ def _figure(cols: int, rows: int, size: tuple[float, float]):
 
     fig = Figure(figsize=size, dpi=72)
     axes = fig.subplots(rows, cols, squeeze=False,
-                        gridspec_kw=dict(left=0.02, right=0.99, top=0.92 if rows == 1 else 0.95,
-                                         bottom=0.02 if rows == 1 else 0.05, wspace=0.06, hspace=0.16))
+                        gridspec_kw=dict(left=0.01 if rows == 1 else 0.045, right=0.99,
+                                         top=0.92 if rows == 1 else 0.95, bottom=0.02 if rows == 1 else 0.05,
+                                         wspace=0.06, hspace=0.16))
     return fig, axes
 
 
@@ -389,7 +390,7 @@ class Tuner:
         *,
         params: Params | None = None,
         params_file: str | os.PathLike[str] | None = None,
-        long_edge: int = 1024,
+        long_edge: int = 768,
         params_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         import ipywidgets as w
