@@ -84,10 +84,10 @@ class Params:
                 want_int = f.type in ("int", int)
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise BackdropError(f"parameter '{f.name}': expected a number, got {value!r}")
+                if not (low <= value <= high):  # also rejects NaN (and infinity, before int() sees it)
+                    raise BackdropError(f"parameter '{f.name}': {value!r} is outside {low:g}..{high:g}")
                 if want_int and value != int(value):
                     raise BackdropError(f"parameter '{f.name}': expected a whole number, got {value!r}")
-                if not (low <= value <= high):  # also rejects NaN
-                    raise BackdropError(f"parameter '{f.name}': {value!r} is outside {low:g}..{high:g}")
                 setattr(self, f.name, int(value) if want_int else float(value))
         if self.floor not in FLOOR_MODES:
             raise BackdropError(f"parameter 'floor': {self.floor!r} is not one of {', '.join(FLOOR_MODES)}")
