@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-quality bench-speed clean-out app screenshot lab readme-images screenshot-lab
+.PHONY: fresh-check install demo test bench bench-quality bench-speed clean-out app screenshot lab readme-images screenshot-lab
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## A fresh clone of the committed HEAD in a temp folder runs the README's two set-up commands as written
+## (make demo: new .venv, install, clean the samples; make test) and checks the outputs; .ci/run runs it
+fresh-check:
+	.ci/fresh-check
 
 ## The Gradio app on http://127.0.0.1:7860 (--share, --host, --port: see app_gradio.py)
 app: $(STAMP)
