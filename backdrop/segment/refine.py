@@ -31,12 +31,13 @@ __all__ = ["refine_mask", "subject_evidence"]
 
 WORK_LONG_EDGE = 1024
 BAND = 0.04  # band judged around the model's edge, fraction of the short edge (outside)
+P_LOW = 0.25  # where the model leans to subject (above this) the pixel must plainly be backdrop to be one
 SURE = 0.95  # inside the model's edge, pixels it is less sure of than this are judged too
 REACH = 0.2  # strands connected to the subject are followed this far out ...
 GAP = 0.003  # ... across gaps this wide
 K = 4.0  # evidence threshold, in local noise levels
 REL = 0.03  # ... plus this share of the backdrop's brightness (a hue shift in a shadow)
-MATCH = 0.08  # inside the model's edge, a pixel this close to the backdrop's brightness is backdrop
+MATCH = 0.04  # inside the model's edge, a pixel this close to the backdrop's brightness is backdrop
 DEEPEST_SHADOW = 0.3  # a grey gain below this is not a cast shadow ...
 DEEP_STEP = 0.06  # ... when the backdrop is at least this much brighter than the pixel
 QUANT = 0.004  # tolerance floor: one level of an 8-bit file, and then some
@@ -83,12 +84,13 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     ev = ev_t[0, 0].numpy()
     cand = ev > 1.0
 
-    # inside the model's edge: off where the backdrop explains the pixel (where the model is
-    # unsure), or where the pixel is the clean backdrop itself (deeper in, a gap between the legs)
+    # inside the model's edge, where it is unsure: off only where the pixel is the clean backdrop
+    # itself (a gap under an arm). A shadow-explained pixel stays subject there: white clothes on
+    # white paper look like the backdrop in shade, and cleaning them is the harm to avoid
     lum_e = expected.mean(1, keepdim=True)
-    plain = ((xm.mean(1, keepdim=True) - lum_e).abs() / (K * noise["lum"] + MATCH * lum_e))[0, 0].numpy()
-    deep = core & (ndimage.distance_transform_edt(core) <= 2 * BAND * short) & (plain <= 1.0) & ~cand
-    subject = core & ~(band & ~cand) & ~deep
+    plain = ((xm.mean(1, keepdim=True) - lum_e).abs() / (K * noise["lum"] + MATCH * lum_e + QUANT))[0, 0].numpy()
+    unsure = (p > P_LOW) & (p < SURE)
+    subject = (core | unsure) & ~(unsure & ~cand & (plain <= 1.0))
     # outside: on where it does not, and only through pixels connected to the subject
     reach = ~core & (d_out <= REACH * short)
     grown = subject | (cand & (band | reach))
