@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: fresh-check install demo test bench bench-quality bench-speed clean-out app screenshot lab readme-images screenshot-lab
+.PHONY: fresh-check install demo test bench bench-quality bench-speed clean-out app screenshot lab readme-images screenshot-lab strip-notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,13 @@ lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[notebooks]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name backdrop --display-name "Python (backdrop)"
 	$(BIN)/jupyter lab notebooks/
+
+## Notebooks are committed without outputs (tests/test_notebooks.py checks): strip them after a Lab session
+strip-notebooks: $(STAMP)
+	$(BIN)/python -m jupyter nbconvert --clear-output --inplace --log-level=WARN \
+	  --ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.preserve_cell_metadata_mask=tags \
+	  --ClearMetadataPreprocessor.preserve_nb_metadata_mask=kernelspec \
+	  --ClearMetadataPreprocessor.preserve_nb_metadata_mask=language_info notebooks/*.ipynb
 
 ## Before/after pairs of the bundled samples for the README (docs/before-after-*.jpg), from make demo's real outputs
 readme-images: demo

@@ -125,8 +125,8 @@ def test_notebooks_are_committed_without_outputs(path):
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert code, path.name
     for cell in code:
-        assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name}: strip the outputs"
-    assert "widgets" not in nb["metadata"], f"{path.name}: strip the widget state"
+        assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name}: strip the outputs (make strip-notebooks)"
+    assert "widgets" not in nb["metadata"], f"{path.name}: strip the widget state (make strip-notebooks)"
     assert nb["metadata"]["kernelspec"]["name"] == "backdrop"
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: one cell tagged 'parameters'"
