@@ -543,7 +543,7 @@ def build_demo() -> gr.Blocks:
                                                    buttons=["fullscreen"], elem_id=f"view-{name}"))
                 samples = sorted(p for p in SAMPLES.glob("*.jpg"))
                 examples = gr.Examples(
-                    [[str(p), str(p.with_name(p.stem + "_mask.png"))] for p in samples],
+                    [[str(p), str(p.parent / "masks" / (p.stem + "_mask.png"))] for p in samples],
                     inputs=[photo, mask], label="Samples (with their subject masks)",
                     cache_examples=False,
                 )

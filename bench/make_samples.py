@@ -29,9 +29,11 @@ def main() -> int:
         s = make_scene(scene_name, size=size, seed=1)
         rgb = (np.clip(s.image, 0, 1) * 255 + 0.5).astype(np.uint8)
         Image.fromarray(rgb).save(out / f"{name}.jpg", quality=92, subsampling=0)
-        # the mask is the true matte: white = subject (any coverage)
+        # the true matte (white = subject, any coverage), kept apart so the demo segments the
+        # photos itself; `backdrop batch samples --masks samples/masks` uses them
         mask = np.where(s.alpha > 0, np.maximum(s.alpha * 255 + 0.5, 1), 0).astype(np.uint8)
-        Image.fromarray(mask).save(out / f"{name}_mask.png", optimize=True)
+        (out / "masks").mkdir(exist_ok=True)
+        Image.fromarray(mask).save(out / "masks" / f"{name}_mask.png", optimize=True)
         print(out / f"{name}.jpg")
     return 0
 
