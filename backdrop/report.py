@@ -745,17 +745,23 @@ def run_report(
     }
     try:
         pm.execute_notebook(str(nb), str(report), parameters=parameters, kernel_name=kernel_name(),
-                            cwd=str(nb.parent.parent), progress_bar=progress, log_output=False)
+                            cwd=str(nb.parent.parent), progress_bar=progress, log_output=False,
+                            # the kernel's own log (a local TCP warning, its shutdown) is not the user's
+                            # business: what went wrong in a cell is in the report and raised here
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except pm.PapermillExecutionError as err:
-        if err.ename == "FilesFailed":
-            print(f"failed: {err.evalue}", file=sys.stderr)
-            return 1
-        raise BackdropError(f"{err.evalue} (report: {report})") from None
+        if err.ename != "FilesFailed":
+            raise BackdropError(f"{err.evalue} (report: {report})") from None
+        failed = err.evalue
+    else:
+        failed = ""
     summary = _summary_from(report)
     if summary:
         print(summary)
+    if failed:
+        print(f"failed: {failed}", file=sys.stderr)
     print(f"report: {report}")
-    return 0
+    return 1 if failed else 0
 
 
 def _summary_from(report: Path) -> str:

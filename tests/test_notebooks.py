@@ -224,20 +224,37 @@ def test_wrong_parameter_fails_readably_and_writes_nothing(tmp_path, kernel, cas
 
 # --------------------------------------------------------------------------- backdrop batch --report
 def test_cli_report_route(tmp_path, kernel, capsys):
-    shoot = make_shoot(tmp_path / "shoot", broken=False)
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    _save(shoot / "a_white.jpg", "white_seamless")
+    _save(shoot / "b_paper.png", "coloured_paper")
     out = tmp_path / "out"
     report = tmp_path / "report.ipynb"
     code = main(["batch", str(shoot), "-o", str(out), "--report", str(report), "--lift", "90", "--no-progress"])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "3 images: done 3, skipped 0, failed 0" in printed and str(report) in printed
-    assert {p.name for p in cleaned(out)} == {"a_white_clean.jpg", "b_paper_clean.png", "c_dark_clean.jpg"}
+    assert "2 images: done 2, skipped 0, failed 0" in printed and str(report) in printed
+    assert {p.name for p in cleaned(out)} == {"a_white_clean.jpg", "b_paper_clean.png"}
     assert cleaned(shoot) == []
     # --lift changed the parameter set: the set the run used is kept beside the report, and recorded in it
     used = Params.load(tmp_path / "report.params.yaml")
     assert used == Params(lift=90)
     md = markdown(json.loads(report.read_text()))
-    assert "| lift | 90.0 |" in md and set(table_rows(md)) == {"a_white.jpg", "b_paper.png", "c_dark.jpg"}
+    assert "| lift | 90.0 |" in md and set(table_rows(md)) == {"a_white.jpg", "b_paper.png"}
+
+
+def test_cli_report_route_exits_1_when_an_image_failed(tmp_path, kernel, capsys):
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    data = _save(shoot / "a_white.jpg", "white_seamless").read_bytes()
+    (shoot / "b_broken.jpg").write_bytes(data[: len(data) // 3])
+    report = tmp_path / "report.ipynb"
+    assert main(["batch", str(shoot), "--report", str(report), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "2 images: done 1, skipped 0, failed 1" in captured.out
+    assert "failed: 1 of 2 images failed: b_broken.jpg" in captured.err
+    assert [p.name for p in cleaned(shoot)] == ["a_white_clean.jpg"]
+    assert table_rows(markdown(json.loads(report.read_text())))["b_broken.jpg"]["status"] == "failed"
 
 
 @pytest.mark.parametrize(
