@@ -78,7 +78,8 @@ def repo_root() -> Path | None:
     """The clone this package runs from (the folder with ``pyproject.toml`` and ``notebooks/``),
     or ``None`` for an installed copy outside a clone."""
     here = Path(__file__).resolve().parent.parent
-    for cand in (here, *Path.cwd().resolve().parents, Path.cwd().resolve()):
+    cwd = Path.cwd().resolve()
+    for cand in (here, cwd, *cwd.parents):
         if (cand / "pyproject.toml").is_file() and (cand / "backdrop").is_dir():
             return cand
     return None
