@@ -1,25 +1,89 @@
 """Folder in, folder out: clean every image of a shoot.
 
-One bad file is reported and skipped; outputs that already exist are skipped,
-so an interrupted run resumes where it stopped. Originals are never written.
+Guarantees (``backdrop batch``, :func:`run_batch`, the papermill report, ``--jobs N`` alike):
+
+* **Inputs.** Every JPEG, PNG, TIFF and WebP of the folder (not recursive), by name. Hidden
+  files (``.name``, ``._name``), sidecars (``.xmp``, ``.json``) and other types (``.gif``,
+  ``.txt`` ...) are no input and are skipped silently; so are our own outputs
+  (``NAME_clean.EXT``) and masks (``NAME_mask.EXT``): a file already called ``x_clean.jpg``
+  is never cleaned again.
+* **One bad file is one line.** A file that cannot be read (zero bytes, truncated, not an
+  image, over :data:`MAX_PIXELS`, a layout we cannot decode) is reported with a one-line
+  reason naming it, nothing is written for it, and the rest of the folder is done.
+* **Atomic outputs.** Each output is written to a hidden temporary file
+  (``.NAME_clean.EXT.tmp-PID-XXXXXXXX``) in the output folder and renamed when complete.
+  On an error, Ctrl-C (SIGINT) or SIGTERM the temporary file is removed; after a SIGKILL it
+  may stay, hidden, and the next run removes it. An output that exists is always whole.
+* **Resume.** Outputs that exist are skipped (``--overwrite`` redoes them), so a re-run after
+  an interruption does only the missing images.
+* **Originals are never written**; an output path that would be the original is refused.
+* **The output folder must exist.** A read-only folder is refused before any work; a write
+  that fails because the folder cannot take files (full disk, read-only, no permission)
+  stops the batch with one line (:class:`OutputError`): the images done so far are kept.
+* **GPU out of memory**: the image is cleaned on the CPU instead, with a one-line warning.
+* **Parallel** (``jobs=N``): N worker processes (spawned), each with ``cpu_count // N`` torch
+  threads; results, failures and the progress bar come in input order, with the same
+  guarantees; Ctrl-C / SIGTERM stop the workers cleanly (their temporary files removed).
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import re
+import secrets
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterator
 
 from .io import SUPPORTED_EXTENSIONS, BackdropError, output_path_for, read_image, write_image
 from .params import Params
 from .pipeline import clean
 from .segment import MaskFile, segment
 
-__all__ = ["find_images", "mask_for", "subject_mask", "clean_file", "run_batch", "FileResult", "BatchReport", "SUFFIX"]
+__all__ = [
+    "find_images",
+    "mask_for",
+    "subject_mask",
+    "clean_file",
+    "run_batch",
+    "stop_on_sigterm",
+    "FileResult",
+    "BatchReport",
+    "OutputError",
+    "Stopped",
+    "SUFFIX",
+    "MAX_PIXELS",
+]
 
 SUFFIX = "_clean"
 MASK_SUFFIX = "_mask"
+MAX_PIXELS = 200_000_000  # images with more pixels are refused (decompression bombs)
+
+# errors of a write that say the output folder cannot take files: stop, do not try the rest
+_FOLDER_ERRNOS = frozenset(
+    e for e in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, getattr(errno, "EDQUOT", None)) if e
+)
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")  # io.atomic_write's temporaries
+
+
+class OutputError(BackdropError):
+    """The output folder cannot take files (full disk, read-only, no permission): the batch
+    stops. ``report`` holds the rows done before it stopped."""
+
+    report: "BatchReport | None" = None
+
+
+class Stopped(KeyboardInterrupt):
+    """The batch was asked to stop by a signal (SIGTERM); handled like Ctrl-C."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = int(signum)
 
 
 @dataclass
@@ -37,12 +101,14 @@ class FileResult:
     spread_after: float | None = None
     defects_before: float | None = None
     defects_after: float | None = None
+    warning: str = ""  # one line, e.g. the GPU ran out of memory and the CPU did the image
 
 
 @dataclass
 class BatchReport:
     rows: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
+    planned: int = 0  # images found (done, skipped or failed once the batch is through)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.rows)
@@ -108,21 +174,162 @@ def subject_mask(photo_pixels, params: Params, *, mask: Path | None = None, sour
     return segment(rgb, params.segmenter)
 
 
-def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None = None) -> FileResult:
+# --------------------------------------------------------------------------- one file
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    """A GPU (CUDA, MPS) allocation failure: torch.cuda.OutOfMemoryError or its message."""
+    import torch
+
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(err, oom):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def _free_gpu_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    mps = getattr(torch, "mps", None)
+    if mps is not None and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        mps.empty_cache()
+
+
+def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None = None,
+               max_pixels: int = MAX_PIXELS) -> FileResult:
     """Clean one file and write the result atomically. Raises BackdropError for user errors.
 
     The subject comes from ``mask`` (a file), else ``NAME_mask.png`` beside the photo, else
-    the segmenter named in ``params``."""
+    the segmenter named in ``params``. When the GPU runs out of memory, the image is cleaned
+    on the CPU and the returned row carries a one-line ``warning``."""
     t = time.perf_counter()
     source, output = Path(source), Path(output)
-    photo = read_image(source)
+    photo = read_image(source, max_pixels=max_pixels)
     subject, used = subject_mask(photo.pixels, params, mask=mask, source=source)
-    result = clean(photo.pixels, params, subject, views=("preview",))
+    warning = ""
+    try:
+        result = clean(photo.pixels, params, subject, views=("preview",))
+    except RuntimeError as err:
+        if not _is_out_of_memory(err):
+            raise
+        if params.device == "cpu":
+            raise BackdropError(f"{source}: out of memory") from None
+        result = None  # retried below, outside the except block (its traceback holds GPU tensors)
+    if result is None:
+        _free_gpu_memory()
+        warning = f"{source}: the GPU ran out of memory; cleaned on the CPU instead"
+        try:
+            result = clean(photo.pixels, params.replace(device="cpu"), subject, views=("preview",))
+        except RuntimeError as err:
+            if not _is_out_of_memory(err):
+                raise
+            raise BackdropError(f"{source}: out of memory on the GPU and on the CPU") from None
     write_image(output, result.preview, like=photo, reference=photo.pixels, quality=params.jpeg_quality)
     from .report import backdrop_stats
 
     return FileResult(source, output, "done", time.perf_counter() - t, size=photo.size, segmenter=used,
-                      **backdrop_stats(result))
+                      warning=warning, **backdrop_stats(result))
+
+
+def _folder_error(err: BackdropError) -> bool:
+    cause = err.__cause__
+    return isinstance(cause, OSError) and cause.errno in _FOLDER_ERRNOS
+
+
+def _process(src: Path, dst: Path, params: Params, mask: Path | None) -> FileResult:
+    """One image: a row, or OutputError when the output folder cannot take the file."""
+    try:
+        return clean_file(src, dst, params, mask=mask)
+    except BackdropError as err:
+        if _folder_error(err):
+            raise OutputError(str(err)) from None
+        return FileResult(src, dst, "failed", error=str(err))
+    except MemoryError:
+        return FileResult(src, dst, "failed", error=f"{src}: out of memory")
+
+
+# --------------------------------------------------------------------------- signals
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Stopped` (a KeyboardInterrupt), so a batch stopped
+    by ``kill`` cleans up like one stopped by Ctrl-C (no temporary file left behind).
+
+    Only in the main thread, and only when SIGTERM still has its default action (a handler
+    someone else installed is left alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):  # pragma: no cover - no signals here
+        yield
+        return
+    if previous not in (signal.SIG_DFL, None):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# --------------------------------------------------------------------------- the folder
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path, names: set[str]) -> list[Path]:
+    """Remove the temporary files a killed run left for the outputs ``names`` in ``folder``
+    (``.NAME.tmp-PID-XXXXXXXX`` whose process is gone). Returns what was removed."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _TEMP_NAME.match(p.name)
+        if not m or m["name"] not in names or _pid_alive(int(m["pid"])):
+            continue
+        try:
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+def _check_writable(folder: Path) -> None:
+    """Create and remove a hidden probe file: a read-only folder is one line before any work."""
+    probe = folder / f".backdrop-probe-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except OSError as err:
+        raise OutputError(f"{folder}: cannot write to the output folder ({err.strerror or err})") from None
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
 
 
 def run_batch(
@@ -135,10 +342,22 @@ def run_batch(
     progress: bool = True,
     on_result: Callable[[FileResult], None] | None = None,
     limit: int = 0,
+    jobs: int = 1,
 ) -> BatchReport:
     """Clean every image of ``folder``; outputs ``NAME_clean.EXT`` beside the originals or in ``out_dir``.
-    ``limit``: only the first ``limit`` images (by name; 0 = all)."""
+
+    ``limit``: only the first ``limit`` images (by name; 0 = all). ``jobs``: worker processes
+    (1: in this process). Rows come in input order. See the module docstring for what is
+    guaranteed on bad files, interruptions and full or read-only folders.
+
+    Raises:
+        BackdropError: missing input or output folder, a bad ``jobs``.
+        OutputError: the output folder cannot take files (``.report``: the rows done).
+        KeyboardInterrupt: Ctrl-C, or :class:`Stopped` for SIGTERM (``.report``: the rows done).
+    """
     t0 = time.perf_counter()
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise BackdropError(f"jobs: expected a whole number >= 1, got {jobs!r}")
     images = find_images(folder)
     if limit:
         images = images[:limit]
@@ -146,29 +365,173 @@ def run_batch(
         out_dir = Path(out_dir)
         if not out_dir.is_dir():
             raise BackdropError(f"{out_dir}: output folder not found")
-    report = BatchReport()
-    items: Iterable[Path] = images
+    plan = [(src, output_path_for(src, suffix=SUFFIX, out_dir=out_dir)) for src in images]
+    for dest in {dst.parent for _, dst in plan}:
+        remove_stale_temps(dest, {dst.name for _, dst in plan if dst.parent == dest})
+    todo = [i for i, (_, dst) in enumerate(plan) if overwrite or not dst.exists()]
+    for dest in sorted({plan[i][1].parent for i in todo}):
+        _check_writable(dest)
+
+    report = BatchReport(planned=len(plan))
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(images, unit="image", desc="cleaning", dynamic_ncols=True)
-        items = bar
-    for src in items:
-        dst = output_path_for(src, suffix=SUFFIX, out_dir=out_dir)
-        if dst.exists() and not overwrite:
-            row = FileResult(src, dst, "skipped")
+        bar = tqdm(total=len(plan), unit="image", desc="cleaning", dynamic_ncols=True)
+
+    def say(line: str) -> None:
+        if bar is not None:
+            bar.write(line, file=sys.stderr)
         else:
+            print(line, file=sys.stderr)
+
+    masks = {i: mask_for(plan[i][0], masks_dir) for i in todo}
+    if jobs > 1 and len(todo) > 1:
+        rows = _rows_parallel(plan, todo, masks, params, jobs)
+    else:
+        rows = _rows_sequential(plan, todo, masks, params)
+    try:
+        with stop_on_sigterm():
             try:
-                row = clean_file(src, dst, params, mask=mask_for(src, masks_dir))
-            except BackdropError as err:
-                row = FileResult(src, dst, "failed", error=str(err))
-            except MemoryError:
-                row = FileResult(src, dst, "failed", error=f"{src}: out of memory")
-        report.rows.append(row)
-        if bar is not None and row.status == "failed":
-            bar.write(f"failed: {row.error}", file=sys.stderr)
-        if on_result is not None:
-            on_result(row)
+                for row in rows:
+                    report.rows.append(row)
+                    if bar is not None:
+                        bar.update(1)
+                        if row.status == "failed":
+                            say(f"failed: {row.error}")
+                    if row.warning:
+                        say(f"warning: {row.warning}")
+                    if on_result is not None:
+                        on_result(row)
+            except KeyboardInterrupt as err:
+                _throw_into(rows, err)  # the workers stop their images too
+                raise
+            finally:
+                rows.close()
+    except (OutputError, KeyboardInterrupt) as err:
+        report.seconds = time.perf_counter() - t0
+        err.report = report
+        err.outputs = sum(dst.is_file() for _, dst in plan)  # whole files, done now or before
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _throw_into(rows, err: BaseException) -> None:
+    """Raise ``err`` inside a suspended row generator, so its clean-up knows why it stops."""
+    try:
+        rows.throw(err)
+    except BaseException:
+        pass
+
+
+def _rows_sequential(plan, todo, masks, params) -> Iterator[FileResult]:
+    todo = set(todo)
+    for i, (src, dst) in enumerate(plan):
+        yield _process(src, dst, params, masks[i]) if i in todo else FileResult(src, dst, "skipped")
+
+
+# --------------------------------------------------------------------------- --jobs N
+
+_WORKER = {"parent": None, "busy": False, "stopping": False}
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    """Linux: have the kernel send ``signum`` to this process when its parent dies (a batch
+    killed with SIGKILL must not leave workers running)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signum), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover
+        pass
+
+
+def _worker_signal(signum, frame):
+    """SIGINT/SIGTERM in a worker: stop the image in progress (its temporary file is removed as
+    the exception unwinds), refuse any further one; exit at once when the parent is gone."""
+    first = not _WORKER["stopping"]
+    _WORKER["stopping"] = True
+    if _WORKER["busy"] and first:
+        raise Stopped(signum)
+    if os.getppid() != _WORKER["parent"]:
+        os._exit(1)
+
+
+def _worker_init(threads: int, parent: int) -> None:
+    _WORKER["parent"] = parent
+    signal.signal(signal.SIGINT, _worker_signal)
+    signal.signal(signal.SIGTERM, _worker_signal)
+    _set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
+def _worker_process(src: Path, dst: Path, params: Params, mask: Path | None) -> FileResult:
+    if _WORKER["stopping"]:
+        raise Stopped(signal.SIGINT)
+    _WORKER["busy"] = True
+    try:
+        return _process(src, dst, params, mask)
+    except Stopped:
+        if os.getppid() != _WORKER["parent"]:
+            os._exit(1)
+        raise
+    finally:
+        _WORKER["busy"] = False
+
+
+def _rows_parallel(plan, todo, masks, params, jobs: int) -> Iterator[FileResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    workers = min(jobs, len(todo))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init, initargs=(threads, os.getpid()))
+    futures = {}
+    interrupted: int | None = None
+    try:
+        for i in todo:
+            src, dst = plan[i]
+            futures[i] = pool.submit(_worker_process, src, dst, params, masks[i])
+        for i, (src, dst) in enumerate(plan):
+            if i not in futures:
+                yield FileResult(src, dst, "skipped")
+                continue
+            try:
+                row = futures[i].result()
+            except BrokenProcessPool:
+                raise BackdropError(f"{src}: a worker process died while cleaning it (out of memory?); "
+                                    f"run again to finish the rest") from None
+            yield row
+    except KeyboardInterrupt as err:
+        interrupted = getattr(err, "signum", signal.SIGINT)
+        raise
+    finally:
+        for f in futures.values():
+            f.cancel()
+        if interrupted is not None:  # the images in progress stop too (their temporaries removed)
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                with contextlib.suppress(OSError):
+                    os.kill(proc.pid, interrupted)
+        _shutdown(pool)
+
+
+def _shutdown(pool) -> None:
+    """Wait for the workers to exit; a second Ctrl-C while waiting does not leave them behind."""
+    while True:
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+            return
+        except KeyboardInterrupt:
+            continue

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--masks", type=Path, help="folder with NAME_mask.png subject masks (default: beside the images)")
     b.add_argument("--overwrite", action="store_true", help="redo images whose output already exists")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="clean N images at a time in N worker processes (default 1)")
     b.add_argument(
         "--report",
         type=Path,
@@ -79,22 +81,36 @@ def _params_from(args: argparse.Namespace) -> Params:
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
-    from .batch import clean_file
+    from .batch import clean_file, stop_on_sigterm
 
     params = _params_from(args)
     src = args.input
     if not src.exists():
         raise BackdropError(f"{src}: file not found")
     dst = args.output or output_path_for(src)
-    row = clean_file(src, dst, params, mask=args.mask)
+    with stop_on_sigterm():
+        row = clean_file(src, dst, params, mask=args.mask)
+    if row.warning:
+        print(f"warning: {row.warning}", file=sys.stderr)
     print(f"{row.output}  ({row.size[0]}x{row.size[1]}, subject by {row.segmenter}, {row.seconds:.2f} s)")
     return 0
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import run_batch
+    from .batch import run_batch, stop_on_sigterm
 
     params = _params_from(args)
+    if args.jobs < 1:
+        raise BackdropError(f"--jobs {args.jobs}: expected a whole number >= 1")
+    if args.report is not None and args.jobs != 1:
+        raise BackdropError("--jobs: the --report run cleans one image at a time; leave --jobs out")
+    with stop_on_sigterm():
+        return _run_batch_command(args, params)
+
+
+def _run_batch_command(args: argparse.Namespace, params: Params) -> int:
+    from .batch import run_batch
+
     if args.report is not None:
         from .batch import find_images
         from .report import run_report
@@ -110,11 +126,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         masks_dir=args.masks,
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        jobs=args.jobs,
     )
     if args.no_progress:  # with a progress bar, run_batch has already named each failure
         for row in report.rows:
             if row.status == "failed":
                 print(f"failed: {row.error}", file=sys.stderr)
+    # (warnings, e.g. a GPU out of memory, are printed by run_batch as they happen)
     print(report.summary())
     return 1 if report.failed else 0
 
@@ -139,11 +157,31 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_cache(args)
         return _cmd_batch(args)
     except BackdropError as err:
-        print(f"backdrop: error: {err}", file=sys.stderr)
+        print(f"backdrop: error: {err}{_progress_note(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("backdrop: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        signum = getattr(err, "signum", None)  # backdrop.batch.Stopped: SIGTERM
+        how = "interrupted" if signum is None else f"stopped by {_signal_name(signum)}"
+        print(f"backdrop: {how}{_progress_note(err)}", file=sys.stderr)
+        return 130 if signum is None else 128 + signum
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _progress_note(err: BaseException) -> str:
+    """For a batch that stopped part-way: how far it got, and that a re-run finishes it."""
+    report = getattr(err, "report", None)
+    if report is None:
+        return ""
+    return (f"; {getattr(err, 'outputs', 0)} of {report.planned} images have their output, "
+            f"run the same command again to finish the rest")
 
 
 if __name__ == "__main__":  # pragma: no cover

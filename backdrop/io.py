@@ -296,15 +296,16 @@ def _sniff(head: bytes) -> str | None:
 def _pil_open(path: Path, fmt: str, max_pixels: int | None) -> Image.Image:
     """Open lazily (header only); the pixel limit is ours, not Pillow's global one.
 
-    Pillow refuses images above 2 x ``Image.MAX_IMAGE_PIXELS`` on its own; that limit is
-    raised to ``max_pixels`` for the duration of the (header-only) open and checked here.
+    Pillow refuses images above 2 x ``Image.MAX_IMAGE_PIXELS`` on its own, with a message of
+    its own; its check is off for the duration of the (header-only) open, and the caller checks
+    ``max_pixels`` on the header (:func:`_check_pixels`) before any pixel is decoded, so an
+    oversized file always gets the same one-line reason whatever its size.
     """
     formats = ["JPEG", "MPO"] if fmt == "JPEG" else [fmt]
     with _PIL_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         saved = Image.MAX_IMAGE_PIXELS
-        if saved is not None and (max_pixels is None or max_pixels > saved):
-            Image.MAX_IMAGE_PIXELS = max_pixels
+        Image.MAX_IMAGE_PIXELS = None
         try:
             return Image.open(path, formats=formats)
         finally:
