@@ -35,6 +35,7 @@ P_LOW = 0.25  # where the model leans to subject (above this) the pixel must pla
 SURE = 0.95  # inside the model's edge, pixels it is less sure of than this are judged too
 REACH = 0.2  # strands connected to the subject are followed this far out ...
 GAP = 0.003  # ... across gaps this wide
+WEAK = 0.4  # evidence at the working resolution that a strand finer than it may leave
 K = 4.0  # evidence threshold, in local noise levels
 REL = 0.03  # ... plus this share of the backdrop's brightness (a hue shift in a shadow)
 MATCH = 0.04  # inside the model's edge, a pixel this close to the backdrop's brightness is backdrop
@@ -106,7 +107,15 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     work_t = torch.from_numpy(subject.astype(np.float32))[None, None]
     interior = (-F.max_pool2d(-work_t, 3, stride=1, padding=1))  # eroded by one working pixel
     near = F.max_pool2d(work_t, 5, stride=1, padding=2)  # grown by two
-    edge_t = ((near - interior) > 0).float()
+    edge = (near - interior)[0, 0].numpy() > 0
+    if f > 1:
+        # strands too fine for the working image: weak evidence connected to the subject is
+        # judged again at full resolution, where a strand stands out
+        weak = subject | ((ev > WEAK) & reach)
+        lab, _ = ndimage.label(ndimage.binary_dilation(weak, iterations=gap), structure=_EIGHT)
+        touching = np.unique(lab[subject & (lab > 0)])
+        edge |= np.isin(lab, touching[touching > 0]) & weak & ~subject
+    edge_t = torch.from_numpy(edge.astype(np.float32))[None, None]
     if f == 1:
         soft = smoothstep(subject_evidence(xm, expected, noise), 1.0, 2.0)
         out = torch.where(interior > 0.5, torch.ones_like(soft), torch.where(edge_t > 0, soft, torch.zeros_like(soft)))
