@@ -6,6 +6,7 @@ the batch: what a user saves in one is applied unchanged by the others.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,8 @@ class Params:
             if f.name in _RANGES:
                 low, high = _RANGES[f.name]
                 want_int = f.type in ("int", int)
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                # any real number (numpy scalars from a notebook too), stored as a plain int / float
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
                     raise BackdropError(f"parameter '{f.name}': expected a number, got {value!r}")
                 if not (low <= value <= high):  # also rejects NaN (and infinity, before int() sees it)
                     raise BackdropError(f"parameter '{f.name}': {value!r} is outside {low:g}..{high:g}")

@@ -369,3 +369,30 @@ def test_a_valid_parameter_set_round_trips_through_yaml(params, floor, device, s
     p = params.replace(floor=floor, device=device, segmenter=segmenter)
     with tempfile.TemporaryDirectory() as tmp:
         assert Params.load(p.save(Path(tmp) / "set.yaml")) == p
+
+
+NUMERIC = sorted(_RANGES)
+
+
+@_settings(60)
+@given(name=st.sampled_from(NUMERIC), frac=st.floats(0, 1),
+       kind=st.sampled_from([np.float32, np.float64, np.int64, np.int32, np.uint8]))
+# found by this test: numpy scalars (a slider value computed in a notebook) were refused with
+# "expected a number, got np.float32(50.0)" (fixed in backdrop/params.py: any real number)
+@example(name="lift", frac=0.5, kind=np.float32)
+@example(name="jpeg_quality", frac=0.9, kind=np.int64)
+def test_numpy_numbers_are_numbers(name, frac, kind):
+    """A parameter given as a numpy scalar means the same as the plain number, and saves as YAML."""
+    low, high = _RANGES[name]
+    value = kind(low + frac * (high - low))
+    plain = float(value)
+    if not (low <= plain <= high) or (name == "jpeg_quality" and plain != int(plain)):
+        with pytest.raises(BackdropError) as err:
+            Params(**{name: value})
+        _one_line_naming(err.value, f"'{name}'")
+        return
+    p = Params(**{name: value})
+    assert p == Params(**{name: int(plain) if name == "jpeg_quality" else plain})
+    assert type(getattr(p, name)) is (int if name == "jpeg_quality" else float)
+    with tempfile.TemporaryDirectory() as tmp:
+        assert Params.load(p.save(Path(tmp) / "set.yaml")) == p
