@@ -97,3 +97,75 @@ def test_cache_clear_from_the_command_line(get_scene, monkeypatch, tmp_path, cap
     assert main(["cache", "path"]) == 0 and str(tmp_path) in capsys.readouterr().out
     assert main(["cache", "clear"]) == 0 and "removed 1" in capsys.readouterr().out
     assert not list(tmp_path.glob("*.png"))
+
+
+def _coarse(alpha: np.ndarray, sigma: float = 3.0) -> np.ndarray:
+    """What a low-resolution model gives: the body, blurred (no strands)."""
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter((alpha >= 1.0).astype(np.float32), sigma)
+
+
+def test_refinement_keeps_a_cast_shadow_beside_the_subject_as_backdrop(get_scene):
+    """The shadow beside the subject is darker than the wall, but only by a smooth grey gain:
+    the refinement must not swallow it into the subject (it would never be lifted)."""
+    from scipy import ndimage
+
+    from backdrop.segment.refine import refine_mask
+
+    s = get_scene("white_seamless")
+    m = refine_mask(s.image, _coarse(s.alpha))
+    near = ndimage.distance_transform_edt(s.alpha <= 0) <= 0.04 * min(s.alpha.shape)
+    shadow = near & (s.alpha <= 0) & ((s.clean - s.image).mean(-1) > 0.05) & ~ndimage.binary_dilation(s.alpha > 0, iterations=2)
+    assert shadow.sum() > 200
+    assert (m[shadow] < 0.5).mean() > 0.95
+
+
+def test_refinement_follows_hair_strands_past_the_model_edge(get_scene):
+    """Strands the model does not see are subject: connected to the head, unlike the backdrop."""
+    from backdrop.segment.refine import refine_mask
+
+    s = get_scene("coloured_paper")
+    m = refine_mask(s.image, _coarse(s.alpha))
+    strands = s.hair & (s.alpha > 0.5) & (_coarse(s.alpha) < 0.25)
+    assert strands.sum() > 20
+    assert (m[strands] > 0.5).mean() > 0.85
+
+
+def test_refinement_leaves_marks_near_the_subject_as_backdrop(get_scene):
+    """Scuffs, lint and chalk are not connected to the subject: they stay backdrop and get cleaned."""
+    from backdrop.segment.refine import refine_mask
+
+    s = get_scene("dark_backdrop")
+    m = refine_mask(s.image, _coarse(s.alpha))
+    from scipy import ndimage
+
+    marks = (s.defects > 0.5) & ~ndimage.binary_dilation(s.alpha > 0, iterations=3)
+    assert marks.sum() > 100
+    assert (m[marks] < 0.5).mean() > 0.95
+
+
+def test_refinement_keeps_white_cloth_in_shade_where_the_model_leans_to_subject():
+    """Do no harm: a white hood on light paper, in shade, looks like backdrop in a shadow. Where
+    the model leans to subject, it stays subject (cleaning it would lift the cloth's shading)."""
+    from backdrop.segment.refine import refine_mask
+
+    h, w = 240, 160
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.full((h, w, 3), 0.82, np.float32)
+    rng = np.random.default_rng(0)
+    img += rng.normal(0, 0.004, img.shape).astype(np.float32)
+    face = ((yy - 110) / 40) ** 2 + ((xx - 80) / 25) ** 2 <= 1
+    hood = (((yy - 110) / 62) ** 2 + ((xx - 80) / 42) ** 2 <= 1) & ~face
+    shade = 0.97 - 0.35 * np.clip((xx - 38) / 84, 0, 1)  # white cloth, shaded to one side
+    img[hood] = shade[hood, None]
+    img[face] = (0.75, 0.55, 0.45)
+    coarse = np.where(face, 1.0, np.where(hood, 0.6, 0.0)).astype(np.float32)  # unsure over the hood
+    m = refine_mask(np.clip(img, 0, 1), coarse)
+    # in shade the cloth is darker than the paper, as a shadow would be: it stays subject (only
+    # a pixel of the paper's own brightness, with nothing to tell them apart, may go)
+    shaded = hood & (img.mean(-1) < 0.82 - 0.06)
+    bright = hood & (img.mean(-1) > 0.82 + 0.06)
+    assert shaded.sum() > 500 and bright.sum() > 500
+    assert (m[shaded] > 0.5).mean() > 0.97 and (m[bright] > 0.5).mean() > 0.97
+    assert (m[face] > 0.5).all()

@@ -88,8 +88,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     # inside the model's edge, where it is unsure: off only where the pixel is the clean backdrop
     # itself (a gap under an arm). A shadow-explained pixel stays subject there: white clothes on
     # white paper look like the backdrop in shade, and cleaning them is the harm to avoid
-    lum_e = expected.mean(1, keepdim=True)
-    plain = ((xm.mean(1, keepdim=True) - lum_e).abs() / (K * noise["lum"] + MATCH * lum_e + QUANT))[0, 0].numpy()
+    plain = _plain(xm, expected, noise)[0, 0].numpy()
     unsure = (p > P_LOW) & (p < SURE)
     subject = (core | unsure) & ~(unsure & ~cand & (plain <= 1.0))
     # outside: on where it does not, and only through pixels connected to the subject
@@ -117,9 +116,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         edge |= np.isin(lab, touching[touching > 0]) & weak & ~subject
     edge_t = torch.from_numpy(edge.astype(np.float32))[None, None]
     if f == 1:
-        soft = smoothstep(subject_evidence(xm, expected, noise), 1.0, 2.0)
-        out = torch.where(interior > 0.5, torch.ones_like(soft), torch.where(edge_t > 0, soft, torch.zeros_like(soft)))
-        return out[0, 0].numpy().astype(np.float32)
+        return _decide(xm, expected, noise, interior > 0.5, edge_t > 0, work_t > 0.5)[0, 0].numpy()
     hf_scale = _full_res_grain(x, f, sure_bd, noise["hf"], tile)
     up = Upsampler(f, (H, W))
     out = np.empty((H, W), np.float32)
@@ -128,18 +125,34 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         r1 = min(H, r0 + tile)
         for c0 in range(0, W, tile):
             c1 = min(W, c0 + tile)
-            inner = up.tile(interior, r0, r1, c0, c1)[0, 0] > 0.5
-            e = up.tile(edge_t, r0, r1, c0, c1)[0, 0] > 0
+            inner = up.tile(interior, r0, r1, c0, c1) > 0.5
+            e = up.tile(edge_t, r0, r1, c0, c1) > 0
             if not bool(e.any()):
-                out_t[r0:r1, c0:c1] = inner.float()
+                out_t[r0:r1, c0:c1] = inner[0, 0].float()
                 continue
             n = {k: up.tile(v, r0, r1, c0, c1) for k, v in noise.items()}
             n["hf"] = n["hf"] * hf_scale
-            ev_t = subject_evidence(x[:, :, r0:r1, c0:c1], up.tile(expected, r0, r1, c0, c1), n,
-                                    lowpass=f / 2.0)[0, 0]
-            soft = smoothstep(ev_t, 1.0, 2.0)
-            out_t[r0:r1, c0:c1] = torch.where(inner, torch.ones_like(soft), torch.where(e, soft, torch.zeros_like(soft)))
+            out_t[r0:r1, c0:c1] = _decide(x[:, :, r0:r1, c0:c1], up.tile(expected, r0, r1, c0, c1), n, inner, e,
+                                          up.tile(work_t, r0, r1, c0, c1) > 0.5, lowpass=f / 2.0)[0, 0]
     return out
+
+
+def _decide(x, expected, noise, inner, edge, work, *, lowpass: float = 0.0) -> torch.Tensor:
+    """Full-resolution decision: 1 inside, each pixel's evidence at the edge, 0 outside. At the
+    edge, a pixel the working decision calls subject stays subject unless it plainly is the
+    backdrop (the outer ring of a shaded white sleeve is not given away pixel by pixel)."""
+    soft = smoothstep(subject_evidence(x, expected, noise, lowpass=lowpass), 1.0, 2.0)
+    keep = work & (_plain(x, expected, noise, lowpass=lowpass) > 1.0)
+    soft = torch.where(keep, torch.ones_like(soft), soft)
+    return torch.where(inner, torch.ones_like(soft), torch.where(edge, soft, torch.zeros_like(soft)))
+
+
+def _plain(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, torch.Tensor], *,
+           lowpass: float = 0.0) -> torch.Tensor:
+    """Brightness departure from the clean backdrop in tolerances (<= 1: plainly the backdrop)."""
+    xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
+    lum_e = expected.mean(1, keepdim=True)
+    return (xs.mean(1, keepdim=True) - lum_e).abs() / (K * noise["lum"] + MATCH * lum_e + QUANT)
 
 
 def _expected_backdrop(x: torch.Tensor, sure: np.ndarray) -> torch.Tensor:
