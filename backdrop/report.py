@@ -383,6 +383,10 @@ class Tuner:
         params: starting settings (default: ``params_file``, else the defaults).
         long_edge: preview size in pixels.
         params_dir: where Save writes (default: the repository's ``params/``).
+        threads: torch threads for a redraw (``None``: torch's own choice). A preview is small,
+            and on a busy machine several threads wait on each other: on the project's shared
+            2-core machine a redraw took about 1 s on one thread and 4-5 s on two
+            (``bench/tune_speed.py``).
     """
 
     def __init__(
@@ -393,6 +397,7 @@ class Tuner:
         params_file: str | os.PathLike[str] | None = None,
         long_edge: int = 768,
         params_dir: str | os.PathLike[str] | None = None,
+        threads: int | None = 1,
     ) -> None:
         import ipywidgets as w
 
@@ -420,6 +425,7 @@ class Tuner:
         self.params_dir = Path(params_dir) if params_dir else (repo_root() or Path.cwd()) / "params"
         self.result: Result | None = None
         self.seconds = {"engine": 0.0, "draw": 0.0}
+        self.threads = threads
         self._figures: tuple[Any, Any] = (None, None)
 
         style = {"description_width": "70px"}
@@ -461,7 +467,7 @@ class Tuner:
     def update(self) -> None:
         """Clean the preview with the current settings and redraw the figures."""
         t0 = time.perf_counter()
-        self.result = _clean_preview(self.image, self.current, self.mask)
+        self.result = _clean_preview(self.image, self.current, self.mask, threads=self.threads)
         t1 = time.perf_counter()
         self._figures = (views_figure(self.result, fig=self._figures[0]),
                          analysis_figure(self.result, fig=self._figures[1]))
@@ -501,10 +507,17 @@ class Tuner:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def _clean_preview(image: torch.Tensor, params: Params, mask: torch.Tensor) -> "Result":
+def _clean_preview(image: torch.Tensor, params: Params, mask: torch.Tensor, *, threads: int | None = None) -> "Result":
     from .pipeline import clean
 
-    return clean(image, params, mask)
+    if not threads or threads == torch.get_num_threads():
+        return clean(image, params, mask)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return clean(image, params, mask)
+    finally:
+        torch.set_num_threads(saved)
 
 
 # ---------------------------------------------------------------------------------------- batch report

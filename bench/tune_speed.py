@@ -5,7 +5,7 @@ Builds the tune panel (backdrop.report.Tuner) on a bundled sample, moves the lif
 exactly what a move in JupyterLab does in the kernel; the browser then only swaps two PNGs),
 and prints the median and range.
 
-Run: python bench/tune_speed.py [--edge 768] [--repeat 9] [--threads N] [--image samples/x.jpg]
+Run: python bench/tune_speed.py [--edge 768] [--repeat 9] [--threads 1] [--image samples/x.jpg]
 """
 from __future__ import annotations
 
@@ -23,20 +23,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--edge", type=int, nargs="+", default=[768], help="preview long edge(s), pixels")
     ap.add_argument("--repeat", type=int, default=9)
-    ap.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for a redraw, as Tuner(threads=N) (default 1; 0: torch's own choice)")
     ap.add_argument("--image", default="", help="photo (default: the bundled white-seamless sample)")
     args = ap.parse_args(argv)
 
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from backdrop.report import Tuner
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    threads = args.threads or None
+    print(f"torch {torch.__version__}, redraws on {threads or torch.get_num_threads()} threads")
     for edge in args.edge:
         t = time.perf_counter()
-        tuner = Tuner(args.image or None, long_edge=edge)
+        tuner = Tuner(args.image or None, long_edge=edge, threads=threads)
         first = time.perf_counter() - t
         total, engine, draw = [], [], []
         for i in range(args.repeat):
