@@ -45,7 +45,7 @@ screenshot: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[notebooks]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name backdrop --display-name "Python (backdrop)"
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LABFLAGS)
 
 ## Notebooks are committed without outputs (tests/test_notebooks.py checks): strip them after a Lab session
 strip-notebooks: $(STAMP)
