@@ -350,6 +350,9 @@ def run_batch(
     (1: in this process). Rows come in input order. See the module docstring for what is
     guaranteed on bad files, interruptions and full or read-only folders.
 
+    With ``jobs > 1`` the workers are *spawned*: a script that calls this needs the usual
+    ``if __name__ == "__main__":`` guard (the CLI and notebooks need nothing).
+
     Raises:
         BackdropError: missing input or output folder, a bad ``jobs``.
         OutputError: the output folder cannot take files (``.report``: the rows done).
