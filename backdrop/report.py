@@ -18,6 +18,7 @@ matplotlib, ipywidgets and papermill are imported only by the functions that nee
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import math
@@ -466,11 +467,14 @@ class Tuner:
 
     def update(self) -> None:
         """Clean the preview with the current settings and redraw the figures."""
-        t0 = time.perf_counter()
-        self.result = _clean_preview(self.image, self.current, self.mask, threads=self.threads)
-        t1 = time.perf_counter()
-        self._figures = (views_figure(self.result, fig=self._figures[0]),
-                         analysis_figure(self.result, fig=self._figures[1]))
+        from .pipeline import clean
+
+        with _torch_threads(self.threads):
+            t0 = time.perf_counter()
+            self.result = clean(self.image, self.current, self.mask)
+            t1 = time.perf_counter()
+            self._figures = (views_figure(self.result, fig=self._figures[0]),
+                             analysis_figure(self.result, fig=self._figures[1]))
         views, analysis = (figure_png(f) for f in self._figures)
         for out, png, what in ((self.views_out, views, "the four views"),
                                (self.analysis_out, analysis, "histograms, layers and masks")):
@@ -507,17 +511,17 @@ class Tuner:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def _clean_preview(image: torch.Tensor, params: Params, mask: torch.Tensor, *, threads: int | None = None) -> "Result":
-    from .pipeline import clean
-
-    if not threads or threads == torch.get_num_threads():
-        return clean(image, params, mask)
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    """Run a block on ``threads`` torch threads (``None``: as it is), then restore the setting."""
     saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    if threads and threads != saved:
+        torch.set_num_threads(threads)
     try:
-        return clean(image, params, mask)
+        yield
     finally:
-        torch.set_num_threads(saved)
+        if torch.get_num_threads() != saved:
+            torch.set_num_threads(saved)
 
 
 # ---------------------------------------------------------------------------------------- batch report
