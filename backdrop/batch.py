@@ -51,6 +51,7 @@ __all__ = [
     "subject_mask",
     "clean_file",
     "run_batch",
+    "remove_stale_temps",
     "stop_on_sigterm",
     "FileResult",
     "BatchReport",
@@ -69,6 +70,7 @@ _FOLDER_ERRNOS = frozenset(
     e for e in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, getattr(errno, "EDQUOT", None)) if e
 )
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")  # io.atomic_write's temporaries
+_PROBE_NAME = re.compile(r"^\.backdrop-probe-(?P<pid>\d+)-[0-9a-f]{8}$")  # _check_writable's
 
 
 class OutputError(BackdropError):
@@ -299,7 +301,8 @@ def _pid_alive(pid: int) -> bool:
 
 def remove_stale_temps(folder: Path, names: set[str]) -> list[Path]:
     """Remove the temporary files a killed run left for the outputs ``names`` in ``folder``
-    (``.NAME.tmp-PID-XXXXXXXX`` whose process is gone). Returns what was removed."""
+    (``.NAME.tmp-PID-XXXXXXXX`` whose process is gone; also a write probe of ours). Returns
+    what was removed. Anything else, and a temporary of a process still running, stays."""
     removed = []
     try:
         entries = list(Path(folder).iterdir())
@@ -307,7 +310,10 @@ def remove_stale_temps(folder: Path, names: set[str]) -> list[Path]:
         return removed
     for p in entries:
         m = _TEMP_NAME.match(p.name)
-        if not m or m["name"] not in names or _pid_alive(int(m["pid"])):
+        if m is not None and m["name"] not in names:
+            continue
+        m = m or _PROBE_NAME.match(p.name)
+        if m is None or _pid_alive(int(m["pid"])):
             continue
         try:
             if p.is_file() and not p.is_symlink():
@@ -371,7 +377,7 @@ def run_batch(
     plan = [(src, output_path_for(src, suffix=SUFFIX, out_dir=out_dir)) for src in images]
     for dest in {dst.parent for _, dst in plan}:
         remove_stale_temps(dest, {dst.name for _, dst in plan if dst.parent == dest})
-    todo = [i for i, (_, dst) in enumerate(plan) if overwrite or not dst.exists()]
+    todo = [i for i, (_, dst) in enumerate(plan) if overwrite or not dst.is_file()]
     for dest in sorted({plan[i][1].parent for i in todo}):
         _check_writable(dest)
 

@@ -447,6 +447,7 @@ def test_stale_temporaries_are_removed_and_never_inputs(reference, tmp_path, cap
     live.write_bytes(b"x")
     foreign = work / f".notes.txt.tmp-{dead.pid}-0123abcd"  # not an output of this batch
     foreign.write_bytes(b"x")
+    (work / f".backdrop-probe-{dead.pid}-0123abcd").write_bytes(b"")  # a write probe of a killed run
     originals = {k: v for k, v in tree_hash(work).items() if not k.startswith(".")}
 
     code, stdout, _ = cli(capsys, "batch", work, "--no-progress")  # outputs beside the originals
@@ -458,6 +459,14 @@ def test_stale_temporaries_are_removed_and_never_inputs(reference, tmp_path, cap
     assert {k for k in now if k not in originals} == {live.name, foreign.name} | {f"img{i}_clean.png" for i in range(KILL_COUNT)}
     for i in range(KILL_COUNT):
         assert (work / f"img{i}_clean.png").read_bytes() == ref[f"img{i}_clean.png"]
+
+
+def test_a_folder_where_an_output_goes_is_a_failed_image_not_a_finished_one(reference, tmp_path):
+    shoot, _ = reference
+    (tmp_path / "img0_clean.png").mkdir()
+    report = run_batch(shoot, params=Params(), out_dir=tmp_path, progress=False, limit=1)
+    (row,) = report.rows
+    assert row.status == "failed" and "img0_clean.png: is a folder" in row.error
 
 
 # --------------------------------------------------------------------------- output folder problems
