@@ -97,7 +97,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import run_batch, stop_on_sigterm
+    from .batch import stop_on_sigterm
 
     params = _params_from(args)
     if args.jobs < 1:
