@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from ._filters import area_resize, atrous_smooth, luminance, reduce_by
+from ._filters import area_resize, atrous_smooth, luminance
 from .io import BackdropError
 from .params import FLOOR_MODES, Params
 
@@ -131,13 +132,19 @@ def _work_views(result: "Result", view: str) -> tuple[torch.Tensor, torch.Tensor
     f = max(1, math.ceil(H / hm), math.ceil(W / wm))
 
     def lum(x: torch.Tensor) -> torch.Tensor:
-        x = x.expand(3, H, W) if x.shape[0] == 1 else x
-        small = reduce_by(x[None].float(), f)
-        if small.shape[-2:] != (hm, wm):
-            small = area_resize(small, (hm, wm))
-        return luminance(small)
+        y = x[None].float()
+        if f > 1:  # box average by f (a partial last block averages the pixels it has)
+            y = F.avg_pool2d(y, f, stride=f, ceil_mode=True)
+        if y.shape[-2:] != (hm, wm):
+            y = area_resize(y, (hm, wm))
+        return luminance(y)
 
     return lum(result.original), lum(result.view(view)), edit
+
+
+def _subsample(v: torch.Tensor, most: int = 50_000) -> torch.Tensor:
+    """A regular subsample of a 1-D tensor: plenty for a median or a percentile to two decimals."""
+    return v[:: v.numel() // most + 1] if v.numel() > most else v
 
 
 def _defect_map(lum: torch.Tensor, surface: torch.Tensor, backdrop: torch.Tensor) -> torch.Tensor:
@@ -149,7 +156,7 @@ def _defect_map(lum: torch.Tensor, surface: torch.Tensor, backdrop: torch.Tensor
     for j in range(3):
         low = atrous_smooth(low, j)
     detail = lum - low
-    grain = 1.4826 * float(detail[backdrop].abs().median())
+    grain = 1.4826 * float(_subsample(detail[backdrop].abs()).median())
     marks = (detail.abs() - 3.0 * grain).clamp_min(0.0)
     shadows = (surface - low - 2.0 / 255.0).clamp_min(0.0)
     return marks + shadows
@@ -173,14 +180,13 @@ def backdrop_stats(result: "Result", view: str = "preview") -> dict[str, float |
     surface = luminance(result.work["surface"].float())
     if surface.shape[-2:] != edit.shape[-2:]:
         surface = area_resize(surface, tuple(edit.shape[-2:]))
+    weight = sel.to(surface.dtype)
+    count = float(weight.sum())
     out: dict[str, float | None] = {}
     for name, x in (("before", before), ("after", after)):
-        v = x[sel]
-        if v.numel() > 200_000:
-            v = v[:: v.numel() // 200_000 + 1]
-        lo, hi = torch.quantile(v, torch.tensor([0.02, 0.98], dtype=v.dtype))
+        lo, hi = torch.quantile(_subsample(x[sel]), torch.tensor([0.02, 0.98], dtype=x.dtype))
         out[f"spread_{name}"] = round(float(hi - lo) * 255.0, 2)
-        out[f"defects_{name}"] = round(float(_defect_map(x, surface, sel)[sel].mean()) * 255.0, 3)
+        out[f"defects_{name}"] = round(float((_defect_map(x, surface, sel) * weight).sum()) / count * 255.0, 3)
     return {k: out[k] for k in ("spread_before", "spread_after", "defects_before", "defects_after")}
 
 
