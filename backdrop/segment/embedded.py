@@ -9,7 +9,10 @@ output is coarse: :func:`refine_mask` makes the edges.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,9 +36,28 @@ def _interpreter(path: str):
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover - a broken install
         raise BackdropError("segmenter 'embedded': the package ai-edge-litert is missing (pip install ai-edge-litert)") from None
-    it = Interpreter(model_path=path, num_threads=2)
-    it.allocate_tensors()
+    with _native_stderr_silenced():  # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate"
+        it = Interpreter(model_path=path, num_threads=2)
+        it.allocate_tensors()
     return it
+
+
+@contextmanager
+def _native_stderr_silenced():
+    """Point file descriptor 2 at /dev/null for a moment (native libraries print there)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real stderr (a notebook kernel, a service)
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @register("embedded")
