@@ -361,3 +361,18 @@ def test_tuner_sliders_redraw_and_save(tmp_path):
         tuner.save_button.click()
         assert "save as" in tuner.status.value
     assert sorted(p.name for p in (tmp_path / "params").iterdir()) == ["white_seamless_shoot.yaml"]
+
+
+# --------------------------------------------------------------------------- parameter sets
+def test_parameter_sets_load_and_clean_their_scene():
+    """The sets in params/ are valid, and each one cleans its kind of backdrop at least as well as
+    the defaults (defect score of bench/scenes' matching scene, at test size)."""
+    from backdrop import clean
+
+    default = Params.load(ROOT / "params" / "default.yaml")
+    for name in ("white_seamless", "grey_wall_wood_floor", "coloured_paper", "dark_backdrop"):
+        own = Params.load(ROOT / "params" / f"{name}.yaml")
+        s = _scene(name)
+        mine = backdrop_stats(clean(s.image, own, s.alpha, views=("preview",)))
+        base = backdrop_stats(clean(s.image, default, s.alpha, views=("preview",)))
+        assert mine["defects_after"] <= base["defects_after"] + 0.02, (name, mine, base)
