@@ -146,11 +146,11 @@ def shadow_gain(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel gain that lifts smooth departures below the clean surface.
 
-    A pixel is lifted by ``surface / local level`` where the local level is the
-    larger of a small and a large blur: inside a broad shadow both are dark and
-    the shadow is lifted fully; just outside its edge the small blur is at the
-    wall level, so nothing is over-brightened; a small dark mark does not move
-    the large blur, so it is left to the texture pass.
+    A pixel is lifted by ``surface / local level``. Inside a broad shadow (the large blur
+    dark too), up to its edge, the local level is the small blur, which follows the
+    penumbra; elsewhere it is the larger of a small and a large blur: just outside a
+    shadow's edge the small blur is at the wall level, so nothing is over-brightened,
+    and a small dark mark does not move the large blur, so it is left to the texture pass.
 
     Args:
         image: (1, C, H, W) image with the subject already filled from the backdrop.
@@ -164,9 +164,16 @@ def shadow_gain(
     check_image(image)
     small = gaussian_blur(image, sigma_small)
     large = gaussian_blur(image, sigma_large)
-    y_small, y_large = luminance(small), luminance(large)
-    local = torch.where(y_small >= y_large, small, large)
-    deficit = (1.0 - torch.maximum(y_small, y_large) / luminance(surface)).clamp_min(0.0)
+    y_small, y_large, y_surf = luminance(small), luminance(large), luminance(surface)
+    # inside a broad shadow, up to its edge, the small blur follows the penumbra (the larger of the
+    # two would leave a dark outline just inside the edge); where only the small blur is dark (a
+    # mark, left to the texture pass) or just outside the edge, the larger of the two is used
+    d_small = (1.0 - y_small / y_surf).clamp_min(0.0)
+    d_large = (1.0 - y_large / y_surf).clamp_min(0.0)
+    broad = smoothstep(d_large / d_small.clamp_min(1e-4), 0.15, 0.45) * (d_small > 0).to(image.dtype)
+    brighter = torch.where(y_small >= y_large, small, large)
+    local = broad * small + (1.0 - broad) * brighter
+    deficit = (1.0 - luminance(local) / y_surf).clamp_min(0.0)
     gate = smoothstep(deficit, 0.01, 0.035)
     # colour: scale the channels so the lifted level matches the surface's colour
     ratio = (surface / local.clamp_min(1e-4)).clamp(0.25, 8.0)
