@@ -280,9 +280,9 @@ def main(argv=None) -> int:
                 secs = statistics.median(r["seconds"] for r in res)
                 cpu = statistics.median(r["cpu"] for r in res)
                 peak = max(r["peak_mb"] for r in res)
-                sampled = max(r["sampled_mb"] for r in res)
+                peaks = "/".join(f"{r['peak_mb']:.0f}" for r in res)
                 print(f"  CLI clean ({label:9s})  {secs:6.1f} s (CPU {cpu:.1f} s)  peak RSS {peak:6.0f} MB "
-                      f"(polled {sampled:.0f} MB), {peak * MB / (W * H):.1f} bytes per pixel; {len(res)} run(s)")
+                      f"({peak * MB / (W * H):.1f} bytes per pixel); {len(res)} run(s): {peaks} MB")
                 if args.keep:  # the last output stays for a look
                     (folder / "frame_clean.jpg").replace(folder / f"frame_clean_{label.split()[0]}.jpg")
                 else:
