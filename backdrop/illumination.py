@@ -174,7 +174,11 @@ def shadow_gain(
     brighter = torch.where(y_small >= y_large, small, large)
     local = broad * small + (1.0 - broad) * brighter
     deficit = (1.0 - luminance(local) / y_surf).clamp_min(0.0)
-    gate = smoothstep(deficit, 0.01, 0.035)
+    # small departures are left alone (the surface is a model), except in a broad shadow's faint
+    # outer tail, which would otherwise stay as a thin ring
+    lo, hi = 0.01 - 0.008 * broad, 0.035 - 0.025 * broad
+    t = ((deficit - lo) / (hi - lo)).clamp(0.0, 1.0)
+    gate = t * t * (3.0 - 2.0 * t)
     # colour: scale the channels so the lifted level matches the surface's colour
     ratio = (surface / local.clamp_min(1e-4)).clamp(0.25, 8.0)
     gain = 1.0 + (lift * gate) * (ratio - 1.0)

@@ -228,7 +228,7 @@ def clean(
         surface = _surface(x_fill, known * (1.0 - contact), grid, (hm, wm))
     edit = (1.0 - protect) * (1.0 - floor) * (1.0 - contact) * (1.0 - foreign)
     gain, shadow_map = shadow_gain(
-        x_fill, surface, sigma_small=0.003 * short_m, sigma_large=0.015 * short_m, lift=lift
+        x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m, lift=lift
     )
     timings["surface"] = time.perf_counter() - t
 
