@@ -170,7 +170,7 @@ def shadow_gain(
     # mark, left to the texture pass) or just outside the edge, the larger of the two is used
     d_small = (1.0 - y_small / y_surf).clamp_min(0.0)
     d_large = (1.0 - y_large / y_surf).clamp_min(0.0)
-    broad = smoothstep(d_large / d_small.clamp_min(1e-4), 0.15, 0.45) * (d_small > 0).to(image.dtype)
+    broad = smoothstep(d_large / d_small.clamp_min(1e-4), 0.15, 0.45) * smoothstep(d_large, 0.01, 0.03)
     brighter = torch.where(y_small >= y_large, small, large)
     local = broad * small + (1.0 - broad) * brighter
     deficit = (1.0 - luminance(local) / y_surf).clamp_min(0.0)
