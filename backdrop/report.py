@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._filters import area_resize, atrous_smooth, luminance
+from ._filters import area_resize, atrous_smooth, luminance, reduce_by
 from .io import BackdropError
 from .params import FLOOR_MODES, Params
 
@@ -132,9 +132,9 @@ def _work_views(result: "Result", view: str) -> tuple[torch.Tensor, torch.Tensor
     f = max(1, math.ceil(H / hm), math.ceil(W / wm))
 
     def lum(x: torch.Tensor) -> torch.Tensor:
-        y = x[None].float()
-        if f > 1:  # box average by f (a partial last block averages the pixels it has)
-            y = F.avg_pool2d(y, f, stride=f, ceil_mode=True)
+        # box average by f (a partial last block averages the pixels it has); reduce_by reads a
+        # channels-last frame in place, where pooling would first copy the whole frame
+        y = reduce_by(x[None].float(), f)
         if y.shape[-2:] != (hm, wm):
             y = area_resize(y, (hm, wm))
         return luminance(y)
