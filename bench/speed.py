@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from backdrop import Params, clean, read_image, write_image  # noqa: E402
+from bench.bigframe import run_cli  # noqa: E402
 from bench.reference import reference_clean  # noqa: E402
 from bench.scenes import make_scene  # noqa: E402
 
@@ -101,15 +100,9 @@ def main(argv=None) -> int:
             t_ref = time.perf_counter() - t
 
         # peak memory of a user's run on this file, in a fresh process
-        cmd = [sys.executable, "-m", "backdrop", "clean", str(src), "--mask", str(msk), "-o", str(tmp / "cli.jpg"),
-               "--set", f"device={args.device}"]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        t = time.perf_counter()
-        subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
-        t_cli = time.perf_counter() - t
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-        if peak_mb <= before / 1024.0:
-            peak_mb = float("nan")
+        # (the process's own high-water mark, VmHWM: ru_maxrss of a child also counts this parent)
+        cli = run_cli(src, msk, tmp / "cli.jpg", ["--set", f"device={args.device}"])
+        t_cli, peak_mb = cli["seconds"], cli["peak_mb"]
 
     io_time = t_dec + t_enc
     print(f"engine (preview)      {t_eng:7.2f} s   on {device}  stages: "
