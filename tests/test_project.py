@@ -35,3 +35,13 @@ def test_bundled_samples_have_true_masks_apart():
     for p in images:
         assert (p.parent / "masks" / f"{p.stem}_mask.png").is_file(), p.name
         assert not list(p.parent.glob(f"{p.stem}_mask.*")), p.name
+
+
+def test_ci_runs_the_readme_commands_in_a_fresh_clone():
+    """CI's fresh-machine check runs exactly the README's two set-up commands."""
+    import subprocess
+
+    out = subprocess.run([str(ROOT / ".ci" / "fresh-check"), "--print-commands"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.split("#")[0].strip() for line in out] == ["make demo", "make test"]
+    assert ".ci/fresh-check" in (ROOT / ".ci" / "run").read_text()
