@@ -365,16 +365,21 @@ def on_mask(session: Session, mask_file, lift, texture, grain, feather, floor, c
     return show(session, show_overlay, request) + [status_line(session, seconds), session]
 
 
+def _settings(session: Session | None, *knobs) -> tuple[Session, Params]:
+    """The visitor's session (a new one if there is none) and the page's settings as Params."""
+    if session is None:
+        session = new_session()
+    try:
+        return session, params_from(session.params, *knobs)
+    except BackdropError as err:
+        raise user_error(err) from None
+
+
 @_per_session
 def on_change(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
               show_overlay, request: gr.Request):
     """A slider was released or a setting changed: clean the preview-size copy again."""
-    if session is None:
-        session = new_session()
-    try:
-        params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
-    except BackdropError as err:
-        raise user_error(err) from None
+    session, params = _settings(session, lift, texture, grain, feather, floor, contact, segmenter)
     if not session.loaded:
         session.params = params
         return _EMPTY + ["Upload a photo (JPEG, PNG, TIFF or WebP).", session]
@@ -421,12 +426,7 @@ def on_download(session: Session, lift, texture, grain, feather, floor, contact,
 def on_save_preset(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
                    request: gr.Request):
     """The current settings as a YAML parameter file (the format of params/*.yaml)."""
-    if session is None:
-        session = new_session()
-    try:
-        params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
-    except BackdropError as err:
-        raise user_error(err) from None
+    session, params = _settings(session, lift, texture, grain, feather, floor, contact, segmenter)
     session.params = params
     folder = session.dir(request) / "preset"
     folder.mkdir(exist_ok=True)
