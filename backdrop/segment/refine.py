@@ -100,7 +100,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     touching = np.unique(lab[subject & (lab > 0)])
     subject = np.isin(lab, touching[touching > 0]) & grown
     subject = _fill_holes(subject, sure_bd & ~cand, MIN_HOLE * hm * wm)
-    subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm)
+    subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm, gap=gap)
 
     # full resolution: the work decision inside, each pixel decides at its edge
     work_t = torch.from_numpy(subject.astype(np.float32))[None, None]
@@ -262,9 +262,12 @@ def _fill_holes(subject: np.ndarray, seeds: np.ndarray, min_area: float) -> np.n
     return subject | ~keep_bd[np.maximum(lab - 1, 0)] & (lab > 0)
 
 
-def _drop_islands(mask: np.ndarray, ev: np.ndarray, min_area: float) -> np.ndarray:
-    """Keep big components, and small ones that are clearly not backdrop."""
-    labels, n = ndimage.label(mask, structure=_EIGHT)
+def _drop_islands(mask: np.ndarray, ev: np.ndarray, min_area: float, *, gap: int = 0) -> np.ndarray:
+    """Keep big components, and small ones that are clearly not backdrop. Pieces closer than
+    ``gap`` pixels are one component (a strand whose evidence fades for a pixel or two)."""
+    grown = ndimage.binary_dilation(mask, iterations=gap) if gap else mask
+    labels, n = ndimage.label(grown, structure=_EIGHT)
+    labels = labels * mask
     if n <= 1:
         return mask
     idx = np.arange(1, n + 1)
