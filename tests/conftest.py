@@ -1,3 +1,4 @@
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -46,3 +47,34 @@ def _private_mask_cache(tmp_path_factory):
         os.environ.pop("BACKDROP_CACHE_DIR", None)
     else:
         os.environ["BACKDROP_CACHE_DIR"] = old
+
+
+@contextlib.contextmanager
+def served_app(tmp: Path, **launch):
+    """The Gradio app on a free local port, offline and without analytics, its files under ``tmp``.
+    Yields (url, the app_gradio module); the environment is restored afterwards."""
+    import os
+    import socket
+
+    env = dict(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1",
+               GRADIO_TEMP_DIR=str(tmp / "cache"))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import app_gradio
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = app_gradio.build_demo()
+    demo.queue()
+    try:
+        _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                                quiet=True, **launch)
+        yield url, app_gradio
+    finally:
+        demo.close()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

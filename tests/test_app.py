@@ -5,13 +5,13 @@ HTTP: upload, sliders, the four views, the full-resolution download, presets, er
 and two sessions side by side.
 """
 import os
-import socket
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import served_app
 import yaml
 from PIL import Image, ImageCms
 
@@ -25,32 +25,11 @@ SAMPLE = ROOT / "samples" / "studio_grey_wall_wood_floor.jpg"  # 1800x1200: prev
 MAX_FILE = "3mb"  # upload limit of the test app (the real default is 200 MB)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gradio")
-    env = dict(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1",
-               GRADIO_TEMP_DIR=str(tmp / "cache"))
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import app_gradio
-
-    demo = app_gradio.build_demo()
-    demo.queue()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
-                            quiet=True, max_file_size=MAX_FILE)
-    yield url, app_gradio, tmp
-    demo.close()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with served_app(tmp, max_file_size=MAX_FILE) as (url, app_gradio):
+        yield url, app_gradio, tmp
 
 
 def _client(app, name):

@@ -9,12 +9,12 @@ it fails instead. BACKDROP_SCREENSHOT=PATH keeps the screenshot there
 """
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import served_app
 from PIL import Image
 
 pytest.importorskip("gradio")
@@ -47,26 +47,8 @@ def _need_browser():
 def url(tmp_path_factory):
     _need_browser()
     tmp = tmp_path_factory.mktemp("gradio-browser")
-    env = dict(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1",
-               GRADIO_TEMP_DIR=str(tmp / "cache"))
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import app_gradio
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo = app_gradio.build_demo()
-    demo.queue()
-    _, local_url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                                  quiet=True)
-    yield local_url
-    demo.close()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with served_app(tmp) as (local_url, _):
+        yield local_url
 
 
 def _preview_src(page) -> str | None:
