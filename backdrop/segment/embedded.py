@@ -22,12 +22,16 @@ import torch.nn.functional as F
 
 from ..io import BackdropError
 from . import Segmenter, register
-from .refine import refine_mask
+from .._filters import reduce_by, work_factor
+from .refine import WORK_LONG_EDGE, refine_mask
 
 __all__ = ["Embedded", "MODEL_PATH"]
 
 MODEL_PATH = Path(__file__).with_name("models") / "selfie_segmentation.tflite"
 _LOCK = threading.Lock()  # a LiteRT interpreter is not thread-safe
+CROP_ASPECTS = (0.75, 0.5)  # second-pass crops around the subject: width at least this share of the height
+CROP_GROW = (0.15, 0.3)  # a crop is the subject's box grown by these shares of its height and width
+CROP_MIN = 0.25  # a crop's height at least this share of the frame's short edge
 
 
 @lru_cache(maxsize=1)
@@ -60,23 +64,64 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
+def _crop(x: torch.Tensor, y0: int, x0: int, ch: int, cw: int) -> torch.Tensor:
+    """x[..., y0:y0+ch, x0:x0+cw], the frame's edge rows and columns repeated where it runs off."""
+    h, w = x.shape[-2:]
+    rows = torch.arange(y0, y0 + ch).clamp(0, h - 1)
+    cols = torch.arange(x0, x0 + cw).clamp(0, w - 1)
+    return x[:, :, rows][:, :, :, cols]
+
+
 @register("embedded")
 class Embedded(Segmenter):
     """MediaPipe selfie segmentation (256x256), refined at full resolution against the backdrop."""
 
-    version = "mediapipe-selfie-0.10.21+refine1"
+    version = "mediapipe-selfie-0.10.21+crops1+refine1"
 
     def coarse(self, image: np.ndarray) -> np.ndarray:
-        """The model's own 256x256 subject probability."""
-        it = _interpreter(str(MODEL_PATH))
+        """The model's subject probability, at the image's size up to WORK_LONG_EDGE.
+
+        The model sees a 256x256 squash of whatever it is given, so a full-length figure in
+        a wide frame gets a few model pixels per arm. It runs once on the whole frame to find
+        the subject, then again on crops around the subject: a tall crop and a narrower one,
+        each also mirrored, averaged. The zoom opens the gaps between the arms and the body
+        and between the legs, which the whole-frame pass fills in.
+        """
         x = torch.from_numpy(np.ascontiguousarray(image[..., :3], dtype=np.float32)).permute(2, 0, 1)[None]
+        x = reduce_by(x, work_factor(*x.shape[-2:], WORK_LONG_EDGE))
+        h, w = x.shape[-2:]
+        p = self._model(x)
+        ys, xs = np.nonzero(p > 0.5)
+        if ys.size == 0:
+            return p
+        bh, bw = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+        cy, cx = (ys.min() + ys.max() + 1) / 2, (xs.min() + xs.max() + 1) / 2
+        acc = np.zeros((h, w), np.float32)
+        n = np.zeros((h, w), np.float32)
+        for aspect in CROP_ASPECTS:
+            ch = max(int(bh * (1 + CROP_GROW[0])), int(CROP_MIN * min(h, w)))
+            cw = max(int(bw * (1 + CROP_GROW[1])), int(ch * aspect))
+            ch = max(ch, cw)  # never wider than tall: a wide subject gets a square
+            y0, x0 = int(round(cy - ch / 2)), int(round(cx - cw / 2))
+            crop = _crop(x, y0, x0, ch, cw)
+            q = (self._model(crop) + self._model(crop.flip(-1))[:, ::-1]) / 2
+            # paste the part of the crop that lies in the frame
+            r0, r1, c0, c1 = max(y0, 0), min(y0 + ch, h), max(x0, 0), min(x0 + cw, w)
+            acc[r0:r1, c0:c1] += q[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
+            n[r0:r1, c0:c1] += 1
+        return np.where(n > 0, acc / np.maximum(n, 1), p)
+
+    def _model(self, x: torch.Tensor) -> np.ndarray:
+        """One pass of the model over x (1, 3, h, w): its probability at h x w."""
+        it = _interpreter(str(MODEL_PATH))
         small = F.interpolate(x, size=(256, 256), mode="area" if min(x.shape[-2:]) >= 256 else "bilinear")
         inp = small[0].permute(1, 2, 0).contiguous().numpy()[None]
         with _LOCK:
             it.set_tensor(it.get_input_details()[0]["index"], inp)
             it.invoke()
             out = it.get_tensor(it.get_output_details()[0]["index"])[0, :, :, 0].copy()
-        return np.clip(out, 0.0, 1.0)
+        out = F.interpolate(torch.from_numpy(out)[None, None], size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return np.clip(out[0, 0].numpy(), 0.0, 1.0)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return self.check(image, refine_mask(image, self.coarse(image)))

@@ -45,6 +45,10 @@ QUANT = 0.004  # tolerance floor: one level of an 8-bit file, and then some
 MIN_ISLAND = 0.002  # islands smaller than this share of the frame are dropped ...
 MIN_HOLE = 0.0001  # ... and holes smaller than this filled ...
 CLEAR = 1.5  # ... unless their mean evidence says otherwise
+SEAM = 0.02  # rows this far (share of the height) about the detected floor line are judged against both
+FLOOR_RAMP = 0.03  # ... beside the ramp above it (detect_floor's default)
+MATTE_CONTRAST = 0.1  # the subject's colour and the backdrop's must differ this much to matte a pixel ...
+MIN_COVER = 0.1  # ... and a subject pixel at the edge keeps at least this much coverage
 CELL = 8  # working pixels per cell of the local noise maps
 _EIGHT = np.ones((3, 3), bool)  # a diagonal hair strand is one piece
 
@@ -82,6 +86,13 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     expected = _expected_backdrop(xm, sure_bd)
     noise = _noise_maps(xm, expected, sure_bd)
     ev_t = subject_evidence(xm, expected, noise)
+    # strands and marks out on the sure backdrop are not the backdrop either: filled over, so a
+    # strand past the model's band is judged against the paper behind it, not against itself
+    outlier = ndimage.binary_dilation(ev_t[0, 0].numpy() > 1.0) & sure_bd
+    if outlier.any():
+        expected = _expected_backdrop(xm, sure_bd & ~outlier)
+        noise = _noise_maps(xm, expected, sure_bd & ~outlier)
+        ev_t = subject_evidence(xm, expected, noise)
     ev = ev_t[0, 0].numpy()
     cand = ev > 1.0
 
@@ -91,32 +102,39 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     plain = _plain(xm, expected, noise)[0, 0].numpy()
     unsure = (p > P_LOW) & (p < SURE)
     subject = (core | unsure) & ~(unsure & ~cand & (plain <= 1.0))
-    # outside: on where it does not, and only through pixels connected to the subject
-    reach = ~core & (d_out <= REACH * short)
-    grown = subject | (cand & (band | reach))
-    # a strand whose evidence fades for a pixel or two is still one strand
+    # outside: on where it does not, and only through pixels connected to the subject (a strand
+    # whose evidence fades for a pixel or two is still one strand)
     gap = max(1, round(GAP * short))
-    lab, _ = ndimage.label(ndimage.binary_dilation(grown, iterations=gap), structure=_EIGHT)
-    touching = np.unique(lab[subject & (lab > 0)])
-    subject = np.isin(lab, touching[touching > 0]) & grown
+    subject = _connected(subject | (cand & band), subject, gap)
+    # strands past the band are followed out to REACH; a line that runs on past it is the
+    # backdrop's own (a floorboard's seam, the line where the wall meets the floor)
+    reach = ~core & (d_out <= REACH * short)
+    outer = cand & ~band & ~core
+    lab, n = ndimage.label(ndimage.binary_dilation(outer, iterations=gap), structure=_EIGHT)
+    if n:
+        lab = lab * outer
+        ok = np.zeros(n + 1, bool)
+        ok[np.unique(lab[ndimage.binary_dilation(subject, iterations=gap + 1) & outer])] = True
+        ok[np.unique(lab[d_out > REACH * short])] = False
+        ok[0] = False
+        subject = subject | ok[lab]
     subject = _fill_holes(subject, sure_bd & ~cand, MIN_HOLE * hm * wm)
     subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm, gap=gap)
 
     # full resolution: the work decision inside, each pixel decides at its edge
     work_t = torch.from_numpy(subject.astype(np.float32))[None, None]
-    interior = (-F.max_pool2d(-work_t, 3, stride=1, padding=1))  # eroded by one working pixel
-    near = F.max_pool2d(work_t, 5, stride=1, padding=2)  # grown by two
+    interior = -_grow(-work_t, 2)  # eroded by two working pixels
+    near = _grow(work_t, 2)  # grown by two
     edge = (near - interior)[0, 0].numpy() > 0
     if f > 1:
         # strands too fine for the working image: weak evidence connected to the subject is
         # judged again at full resolution, where a strand stands out
         weak = subject | ((ev > WEAK) & reach)
-        lab, _ = ndimage.label(ndimage.binary_dilation(weak, iterations=gap), structure=_EIGHT)
-        touching = np.unique(lab[subject & (lab > 0)])
-        edge |= np.isin(lab, touching[touching > 0]) & weak & ~subject
+        edge |= _connected(weak, subject, gap) & ~subject
     edge_t = torch.from_numpy(edge.astype(np.float32))[None, None]
+    colours = _edge_colours(xm, subject)
     if f == 1:
-        return _decide(xm, expected, noise, interior > 0.5, edge_t > 0, work_t > 0.5)[0, 0].numpy()
+        return _decide(xm, expected, colours, noise, interior > 0.5, edge_t > 0, work_t > 0.5)[0, 0].numpy()
     hf_scale = _full_res_grain(x, f, sure_bd, noise["hf"], tile)
     up = Upsampler(f, (H, W))
     out = np.empty((H, W), np.float32)
@@ -132,19 +150,43 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
                 continue
             n = {k: up.tile(v, r0, r1, c0, c1) for k, v in noise.items()}
             n["hf"] = n["hf"] * hf_scale
-            out_t[r0:r1, c0:c1] = _decide(x[:, :, r0:r1, c0:c1], up.tile(expected, r0, r1, c0, c1), n, inner, e,
+            out_t[r0:r1, c0:c1] = _decide(x[:, :, r0:r1, c0:c1], up.tile(expected, r0, r1, c0, c1),
+                                          [up.tile(c, r0, r1, c0, c1) for c in colours], n, inner, e,
                                           up.tile(work_t, r0, r1, c0, c1) > 0.5, lowpass=f / 2.0)[0, 0]
     return out
 
 
-def _decide(x, expected, noise, inner, edge, work, *, lowpass: float = 0.0) -> torch.Tensor:
-    """Full-resolution decision: 1 inside, each pixel's evidence at the edge, 0 outside. At the
-    edge, a pixel the working decision calls subject stays subject unless it plainly is the
-    backdrop (the outer ring of a shaded white sleeve is not given away pixel by pixel)."""
+def _decide(x, expected, colours, noise, inner, edge, work, *, lowpass: float = 0.0) -> torch.Tensor:
+    """Full-resolution decision: 1 inside, 0 outside, and at the edge each pixel's share of subject.
+
+    At the edge a pixel is subject where its evidence says so, and where the working decision
+    calls it subject unless it plainly is the backdrop (the outer ring of a shaded white sleeve
+    is not given away pixel by pixel). How much of such a pixel is subject is its position
+    between the backdrop's and the subject's colours on either side of the edge (a matte), where the two differ
+    enough to tell; it never drops below MIN_COVER, so the cleanup still leaves the pixel alone.
+    """
     soft = smoothstep(subject_evidence(x, expected, noise, lowpass=lowpass), 1.0, 2.0)
     keep = work & (_plain(x, expected, noise, lowpass=lowpass) > 1.0)
     soft = torch.where(keep, torch.ones_like(soft), soft)
+    fg, bg = colours
+    d = fg - bg
+    contrast = (d * d).sum(1, keepdim=True)
+    share = ((x - bg) * d).sum(1, keepdim=True) / contrast.clamp_min(1e-6)
+    share = torch.where(contrast > MATTE_CONTRAST**2, share.clamp(MIN_COVER, 1.0), torch.ones_like(share))
+    soft = torch.where(soft > 0, torch.minimum(soft, share), soft)
     return torch.where(inner, torch.ones_like(soft), torch.where(edge, soft, torch.zeros_like(soft)))
+
+
+def _edge_colours(x: torch.Tensor, subject: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """The subject's colour just inside its edge and the backdrop's just outside it (in a shadow
+    there, the shadow's), each carried across the edge from two pixels off its mixed pixels."""
+    out = []
+    s = torch.from_numpy(subject.astype(np.float32))[None, None]
+    for side in (s, 1.0 - s):
+        core = -_grow(-side, 2)
+        w = core if bool((core > 0.5).any()) else side
+        out.append(gaussian_blur(pushpull_fill(x, w), 1.0))
+    return out[0], out[1]
 
 
 def _plain(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, torch.Tensor], *,
@@ -162,9 +204,17 @@ def _expected_backdrop(x: torch.Tensor, sure: np.ndarray) -> torch.Tensor:
     floor, info = detect_floor(x, known)
     if not info.found:
         return gaussian_blur(pushpull_fill(x, known), 1.0)
+    # the detected line is only roughly where the wall meets the floor: each is filled from its
+    # own pixels away from the line, and a pixel near it is judged against the nearer of the two
+    h = x.shape[-2]
+    ys = torch.arange(h, dtype=x.dtype).view(1, 1, h, 1)
+    edge = info.boundary * h
+    seam = ((ys > edge - (SEAM + FLOOR_RAMP) * h) & (ys < edge + SEAM * h)).to(x.dtype)
     on_floor = (floor > 0.5).to(x.dtype)
-    wall = pushpull_fill(x, known * (1.0 - on_floor))
-    ground = pushpull_fill(x, known * on_floor)
+    wall = pushpull_fill(x, known * (1.0 - on_floor) * (1.0 - seam))
+    ground = pushpull_fill(x, known * on_floor * (1.0 - seam))
+    nearer = ((x - ground).abs().sum(1, keepdim=True) < (x - wall).abs().sum(1, keepdim=True)).to(x.dtype)
+    on_floor = seam * nearer + (1.0 - seam) * on_floor
     return gaussian_blur(on_floor * ground + (1.0 - on_floor) * wall, 1.0)
 
 
@@ -242,6 +292,19 @@ def _full_res_grain(x: torch.Tensor, f: int, sure: np.ndarray, hf_work: torch.Te
         if len(ratios) >= 8:
             break
     return float(np.median(ratios)) if ratios else 1.0
+
+
+def _grow(m: torch.Tensor, r: int) -> torch.Tensor:
+    """Maximum over a (2r+1)-pixel square, as two separable passes."""
+    m = F.max_pool2d(m, (1, 2 * r + 1), stride=1, padding=(0, r))
+    return F.max_pool2d(m, (2 * r + 1, 1), stride=1, padding=(r, 0))
+
+
+def _connected(mask: np.ndarray, seed: np.ndarray, gap: int) -> np.ndarray:
+    """The parts of ``mask`` connected to ``seed`` (8-connected, across gaps of ``gap`` pixels)."""
+    lab, _ = ndimage.label(ndimage.binary_dilation(mask, iterations=gap), structure=_EIGHT)
+    touching = np.unique(lab[seed & (lab > 0)])
+    return np.isin(lab, touching[touching > 0]) & mask
 
 
 def _upsample(m: np.ndarray, f: int, size: tuple[int, int]) -> np.ndarray:
