@@ -28,6 +28,23 @@ def test_embedded_mask_covers_the_solid_subject(get_scene, name):
     assert np.array_equal(out[covered], s.image[covered])
 
 
+@pytest.mark.parametrize("name", ["white_seamless", "grey_wall_wood_floor", "dark_backdrop", "concrete_floor"])
+def test_embedded_mask_follows_the_outline(get_scene, name):
+    """The mask hugs the figure: the backdrop between an arm and the body and between the legs
+    is backdrop (it gets cleaned), and an edge pixel's coverage is its share of subject."""
+    from scipy import ndimage
+
+    s = get_scene(name)
+    m, _ = segment(s.image, "embedded", use_cache=False)
+    gt, pr = s.alpha > 0.5, m > 0.5
+    assert (gt & pr).sum() / (gt | pr).sum() > 0.95
+    gaps = ndimage.binary_fill_holes(s.alpha > 0) & (s.alpha == 0)  # walled in by the figure
+    if gaps.sum() > 100:
+        assert (m[gaps] < 0.5).mean() > 0.9
+    edge = (s.alpha > 0.02) & (s.alpha < 0.98) & ~s.hair
+    assert np.median(np.abs(m[edge] - s.alpha[edge])) < 0.1
+
+
 def test_refinement_fills_holes_and_drops_islands(get_scene):
     from backdrop.segment.refine import refine_mask
 
