@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from .._compose import Upsampler
 from .._filters import gaussian_blur, pushpull_fill, reduce_by, smoothstep, work_factor
-from ..masks import detect_floor
+from ..masks import FloorInfo, detect_floor
 from ..texture import detail_norm
 
 __all__ = ["refine_mask", "subject_evidence"]
@@ -83,14 +83,15 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     sure_bd = ~core & (d_out > BAND * short)
     if sure_bd.sum() < 0.02 * hm * wm:  # the subject fills the frame: trust the model
         return _upsample(core.astype(np.float32), f, (H, W))
-    expected = _expected_backdrop(xm, sure_bd)
+    floor = detect_floor(xm, torch.from_numpy(sure_bd.astype(np.float32))[None, None])
+    expected = _expected_backdrop(xm, sure_bd, floor)
     noise = _noise_maps(xm, expected, sure_bd)
     ev_t = subject_evidence(xm, expected, noise)
     # strands and marks out on the sure backdrop are not the backdrop either: filled over, so a
     # strand past the model's band is judged against the paper behind it, not against itself
     outlier = ndimage.binary_dilation(ev_t[0, 0].numpy() > 1.0) & sure_bd
     if outlier.any():
-        expected = _expected_backdrop(xm, sure_bd & ~outlier)
+        expected = _expected_backdrop(xm, sure_bd & ~outlier, floor)
         noise = _noise_maps(xm, expected, sure_bd & ~outlier)
         ev_t = subject_evidence(xm, expected, noise)
     ev = ev_t[0, 0].numpy()
@@ -106,8 +107,8 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     # whose evidence fades for a pixel or two is still one strand)
     gap = max(1, round(GAP * short))
     subject = _connected(subject | (cand & band), subject, gap)
-    # strands past the band are followed out to REACH; a line that runs on past it is the
-    # backdrop's own (a floorboard's seam, the line where the wall meets the floor)
+    # strands past the band are followed out to REACH; on a floor, a line that runs on past it
+    # is the floor's own (a floorboard's seam, the line where the wall meets the floor)
     reach = ~core & (d_out <= REACH * short)
     outer = cand & ~band & ~core
     lab, n = ndimage.label(ndimage.binary_dilation(outer, iterations=gap), structure=_EIGHT)
@@ -115,9 +116,10 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         lab = lab * outer
         ok = np.zeros(n + 1, bool)
         ok[np.unique(lab[ndimage.binary_dilation(subject, iterations=gap + 1) & outer])] = True
-        ok[np.unique(lab[d_out > REACH * short])] = False
+        on_floor = floor[0][0, 0].numpy() > 0.5
+        ok[np.intersect1d(lab[d_out > REACH * short], lab[on_floor])] = False
         ok[0] = False
-        subject = subject | ok[lab]
+        subject = subject | (ok[lab] & reach)
     subject = _fill_holes(subject, sure_bd & ~cand, MIN_HOLE * hm * wm)
     subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm, gap=gap)
 
@@ -197,11 +199,12 @@ def _plain(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, torch.Tenso
     return (xs.mean(1, keepdim=True) - lum_e).abs() / (K * noise["lum"] + MATCH * lum_e + QUANT)
 
 
-def _expected_backdrop(x: torch.Tensor, sure: np.ndarray) -> torch.Tensor:
-    """The clean backdrop across the band, filled from the sure backdrop; a real floor and the
-    wall are filled each from its own pixels, so the floor's colour does not bleed up the wall."""
+def _expected_backdrop(x: torch.Tensor, sure: np.ndarray, floor: tuple[torch.Tensor, FloorInfo]) -> torch.Tensor:
+    """The clean backdrop across the band, filled from the sure backdrop; a real floor (from
+    detect_floor) and the wall are filled each from its own pixels, so the floor's colour does
+    not bleed up the wall."""
     known = torch.from_numpy(sure.astype(np.float32))[None, None]
-    floor, info = detect_floor(x, known)
+    floor, info = floor
     if not info.found:
         return gaussian_blur(pushpull_fill(x, known), 1.0)
     # the detected line is only roughly where the wall meets the floor: each is filled from its
