@@ -89,7 +89,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     ev_t = subject_evidence(xm, expected, noise)
     # strands and marks out on the sure backdrop are not the backdrop either: filled over, so a
     # strand past the model's band is judged against the paper behind it, not against itself
-    outlier = ndimage.binary_dilation(ev_t[0, 0].numpy() > 1.0) & sure_bd
+    outlier = ndimage.binary_dilation(ev_t[0, 0].numpy() > WEAK) & sure_bd
     if outlier.any():
         expected = _expected_backdrop(xm, sure_bd & ~outlier, floor)
         noise = _noise_maps(xm, expected, sure_bd & ~outlier)
