@@ -1,7 +1,9 @@
 """Contact sheet of the embedded segmenter on real photos: photo | mask overlay | cleaned.
 
 Run: python bench/contact_sheet.py [FOLDER] [-o OUT.png]   (default ../shared/realphotos)
-Prints the segmentation time per photo at 1024 px (long edge) and at full size.
+Prints the segmentation time per photo at 1024 px (long edge) and at full size, and where a
+reference matte lies beside a photo (``NAME__*.png``: another model's alpha, a hand-made mask),
+the mask's IoU against it (both thresholded at 0.5) and the mean absolute difference.
 The photos are read only; nothing is written next to them.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from backdrop import Params, clean, read_image  # noqa: E402
-from backdrop.io import SUPPORTED_EXTENSIONS  # noqa: E402
+from backdrop.io import SUPPORTED_EXTENSIONS, read_mask  # noqa: E402
 from backdrop.segment import get_segmenter  # noqa: E402
 
 ROW_H = 360
@@ -66,7 +68,13 @@ def main(argv=None) -> int:
         overlay = rgb * 0.55 + np.stack([mask, np.zeros_like(mask), np.zeros_like(mask)], -1) * 0.45
         row = np.concatenate([_fit(rgb, ROW_H), _fit(overlay.astype(np.float32), ROW_H), _fit(out, ROW_H)], 1)
         rows.append(row)
-        print(f"{p.name:45s} {photo.size[0]}x{photo.size[1]}  segment: {t_small:.2f} s at 1024 px, {t_full:.2f} s full size")
+        line = f"{p.name:45s} {photo.size[0]}x{photo.size[1]}  segment: {t_small:.2f} s at 1024 px, {t_full:.2f} s full size"
+        for ref in sorted(p.parent.glob(f"{p.stem}__*.png")):
+            a = read_mask(ref, size=photo.size)
+            gt, pr = a > 0.5, mask > 0.5
+            iou = (gt & pr).sum() / max((gt | pr).sum(), 1)
+            line += f"  iou {iou:.3f}, mean |diff| {np.abs(mask - a).mean():.4f} vs {ref.name}"
+        print(line)
     width = max(r.shape[1] for r in rows)
     sheet = np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=1.0) for r in rows], 0)
     args.output.parent.mkdir(parents=True, exist_ok=True)
