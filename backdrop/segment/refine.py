@@ -83,7 +83,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     sure_bd = ~core & (d_out > BAND * short)
     if sure_bd.sum() < 0.02 * hm * wm:  # the subject fills the frame: trust the model
         return _upsample(core.astype(np.float32), f, (H, W))
-    floor = detect_floor(xm, torch.from_numpy(sure_bd.astype(np.float32))[None, None])
+    floor = detect_floor(xm, _tensor(sure_bd))
     expected = _expected_backdrop(xm, sure_bd, floor)
     noise = _noise_maps(xm, expected, sure_bd)
     ev_t = subject_evidence(xm, expected, noise)
@@ -124,16 +124,16 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm, gap=gap)
 
     # full resolution: the work decision inside, each pixel decides at its edge
-    work_t = torch.from_numpy(subject.astype(np.float32))[None, None]
-    interior = -_grow(-work_t, 2)  # eroded by two working pixels
-    near = _grow(work_t, 2)  # grown by two
-    edge = (near - interior)[0, 0].numpy() > 0
+    work_t = _tensor(subject)
+    inside = ndimage.minimum_filter(subject, size=5)  # eroded by two working pixels
+    interior = _tensor(inside)
+    edge = ndimage.maximum_filter(subject, size=5) & ~inside  # ... to grown by two
     if f > 1:
         # strands too fine for the working image: weak evidence connected to the subject is
         # judged again at full resolution, where a strand stands out
         weak = subject | ((ev > WEAK) & reach)
         edge |= _connected(weak, subject, gap) & ~subject
-    edge_t = torch.from_numpy(edge.astype(np.float32))[None, None]
+    edge_t = _tensor(edge)
     colours = _edge_colours(xm, subject)
     if f == 1:
         return _decide(xm, expected, colours, noise, interior > 0.5, edge_t > 0, work_t > 0.5)[0, 0].numpy()
@@ -183,11 +183,9 @@ def _edge_colours(x: torch.Tensor, subject: np.ndarray) -> tuple[torch.Tensor, t
     """The subject's colour just inside its edge and the backdrop's just outside it (in a shadow
     there, the shadow's), each carried across the edge from two pixels off its mixed pixels."""
     out = []
-    s = torch.from_numpy(subject.astype(np.float32))[None, None]
-    for side in (s, 1.0 - s):
-        core = -_grow(-side, 2)
-        w = core if bool((core > 0.5).any()) else side
-        out.append(gaussian_blur(pushpull_fill(x, w), 1.0))
+    for side in (subject, ~subject):
+        core = ndimage.minimum_filter(side, size=5)
+        out.append(gaussian_blur(pushpull_fill(x, _tensor(core if core.any() else side)), 1.0))
     return out[0], out[1]
 
 
@@ -203,7 +201,7 @@ def _expected_backdrop(x: torch.Tensor, sure: np.ndarray, floor: tuple[torch.Ten
     """The clean backdrop across the band, filled from the sure backdrop; a real floor (from
     detect_floor) and the wall are filled each from its own pixels, so the floor's colour does
     not bleed up the wall."""
-    known = torch.from_numpy(sure.astype(np.float32))[None, None]
+    known = _tensor(sure)
     floor, info = floor
     if not info.found:
         return gaussian_blur(pushpull_fill(x, known), 1.0)
@@ -258,7 +256,7 @@ def _noise_maps(x: torch.Tensor, expected: torch.Tensor, sure: np.ndarray) -> di
         "col": detail_norm(x - gain * expected),
         "lum": (x.mean(1, keepdim=True) - lum_e).abs(),
     }
-    w = torch.from_numpy(sure.astype(np.float32))[None, None]
+    w = _tensor(sure)
     return {k: _cell_median(v, w) for k, v in raw.items()}
 
 
@@ -297,10 +295,9 @@ def _full_res_grain(x: torch.Tensor, f: int, sure: np.ndarray, hf_work: torch.Te
     return float(np.median(ratios)) if ratios else 1.0
 
 
-def _grow(m: torch.Tensor, r: int) -> torch.Tensor:
-    """Maximum over a (2r+1)-pixel square, as two separable passes."""
-    m = F.max_pool2d(m, (1, 2 * r + 1), stride=1, padding=(0, r))
-    return F.max_pool2d(m, (2 * r + 1, 1), stride=1, padding=(r, 0))
+def _tensor(m: np.ndarray) -> torch.Tensor:
+    """A boolean map as a (1, 1, h, w) float tensor."""
+    return torch.from_numpy(m.astype(np.float32))[None, None]
 
 
 def _connected(mask: np.ndarray, seed: np.ndarray, gap: int) -> np.ndarray:
