@@ -48,6 +48,7 @@ CLEAR = 1.5  # ... unless their mean evidence says otherwise
 SEAM = 0.02  # rows this far (share of the height) about the detected floor line are judged against both
 FLOOR_RAMP = 0.03  # ... beside the ramp above it (detect_floor's default)
 MATTE_CONTRAST = 0.1  # the subject's colour and the backdrop's must differ this much to matte a pixel ...
+HALO = 0.15  # past the model's edge, a subject pixel with this share of fine detail around it is matted ...
 MIN_COVER = 0.1  # ... and a subject pixel at the edge keeps at least this much coverage
 CELL = 8  # working pixels per cell of the local noise maps
 _EIGHT = np.ones((3, 3), bool)  # a diagonal hair strand is one piece
@@ -134,9 +135,14 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         weak = subject | ((ev > WEAK) & reach)
         edge |= _connected(weak, subject, gap) & ~subject
     edge_t = _tensor(edge)
-    colours = _edge_colours(xm, subject)
+    # a matte past the model's edge too, where fine detail is dense (a halo of fine hair), not
+    # only at the subject's edge
+    fine = (_fine_detail(xm, noise) > 1.0).astype(np.float32)
+    matte_t = _tensor(subject & ~core & (ndimage.uniform_filter(fine, size=7) > HALO))
+    colours = _edge_colours(xm, subject, core)
     if f == 1:
-        return _decide(xm, expected, colours, noise, interior > 0.5, edge_t > 0, work_t > 0.5)[0, 0].numpy()
+        return _decide(xm, expected, colours, noise, interior > 0.5, edge_t > 0, work_t > 0.5,
+                       matte_t > 0.5)[0, 0].numpy()
     hf_scale = _full_res_grain(x, f, sure_bd, noise["hf"], tile)
     up = Upsampler(f, (H, W))
     out = np.empty((H, W), np.float32)
@@ -147,19 +153,21 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
             c1 = min(W, c0 + tile)
             inner = up.tile(interior, r0, r1, c0, c1) > 0.5
             e = up.tile(edge_t, r0, r1, c0, c1) > 0
-            if not bool(e.any()):
+            mt = up.tile(matte_t, r0, r1, c0, c1) > 0
+            if not bool(e.any() or (inner & mt).any()):
                 out_t[r0:r1, c0:c1] = inner[0, 0].float()
                 continue
             n = {k: up.tile(v, r0, r1, c0, c1) for k, v in noise.items()}
             n["hf"] = n["hf"] * hf_scale
             out_t[r0:r1, c0:c1] = _decide(x[:, :, r0:r1, c0:c1], up.tile(expected, r0, r1, c0, c1),
                                           [up.tile(c, r0, r1, c0, c1) for c in colours], n, inner, e,
-                                          up.tile(work_t, r0, r1, c0, c1) > 0.5, lowpass=f / 2.0)[0, 0]
+                                          up.tile(work_t, r0, r1, c0, c1) > 0.5, mt, lowpass=f / 2.0)[0, 0]
     return out
 
 
-def _decide(x, expected, colours, noise, inner, edge, work, *, lowpass: float = 0.0) -> torch.Tensor:
-    """Full-resolution decision: 1 inside, 0 outside, and at the edge each pixel's share of subject.
+def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: float = 0.0) -> torch.Tensor:
+    """Full-resolution decision: 1 inside, 0 outside, and at the edge each pixel's share of subject
+    (inside too, where ``matte``: the subject was judged there, not taken from the model).
 
     At the edge a pixel is subject where its evidence says so, and where the working decision
     calls it subject unless it plainly is the backdrop (the outer ring of a shaded white sleeve
@@ -170,23 +178,25 @@ def _decide(x, expected, colours, noise, inner, edge, work, *, lowpass: float = 
     soft = smoothstep(subject_evidence(x, expected, noise, lowpass=lowpass), 1.0, 2.0)
     keep = work & (_plain(x, expected, noise, lowpass=lowpass) > 1.0)
     soft = torch.where(keep, torch.ones_like(soft), soft)
-    fg, bg = colours
-    d = fg - bg
+    fg_edge, fg_core, bg = colours
+    d = torch.where(matte, fg_core, fg_edge) - bg
     contrast = (d * d).sum(1, keepdim=True)
     share = ((x - bg) * d).sum(1, keepdim=True) / contrast.clamp_min(1e-6)
     share = torch.where(contrast > MATTE_CONTRAST**2, share.clamp(MIN_COVER, 1.0), torch.ones_like(share))
     soft = torch.where(soft > 0, torch.minimum(soft, share), soft)
-    return torch.where(inner, torch.ones_like(soft), torch.where(edge, soft, torch.zeros_like(soft)))
+    inside = torch.where(matte, share, torch.ones_like(soft))
+    return torch.where(inner, inside, torch.where(edge, soft, torch.zeros_like(soft)))
 
 
-def _edge_colours(x: torch.Tensor, subject: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """The subject's colour just inside its edge and the backdrop's just outside it (in a shadow
-    there, the shadow's), each carried across the edge from two pixels off its mixed pixels."""
+def _edge_colours(x: torch.Tensor, subject: np.ndarray, core: np.ndarray) -> list[torch.Tensor]:
+    """Colours carried across the subject's edge, each from two pixels off its mixed pixels:
+    the subject's just inside its edge, the subject's where the model is sure of it (for a halo of
+    fine hair outside the model's edge) and the backdrop's just outside (in a shadow, the shadow's)."""
     out = []
-    for side in (subject, ~subject):
-        core = ndimage.minimum_filter(side, size=5)
-        out.append(gaussian_blur(pushpull_fill(x, _tensor(core if core.any() else side)), 1.0))
-    return out[0], out[1]
+    for side in (subject, subject & core, ~subject):
+        inner = ndimage.minimum_filter(side, size=5)
+        out.append(gaussian_blur(pushpull_fill(x, _tensor(inner if inner.any() else subject)), 1.0))
+    return out
 
 
 def _plain(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, torch.Tensor], *,
@@ -245,6 +255,12 @@ def subject_evidence(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, t
     # too dark for a cast shadow, by a step that a near-black backdrop cannot show
     deep = torch.minimum(DEEPEST_SHADOW / gain.clamp_min(1e-3), (lum_e - lum_x) / DEEP_STEP)
     return torch.maximum(ev, deep)
+
+
+def _fine_detail(x: torch.Tensor, noise: dict[str, torch.Tensor]) -> np.ndarray:
+    """Fine detail (a pixel against its blur) in tolerances of the backdrop's grain (> 1: a strand)."""
+    tol = REL * x.mean(1, keepdim=True) + QUANT
+    return (detail_norm(x - gaussian_blur(x, 1.0)) / (K * noise["hf"] + tol))[0, 0].numpy()
 
 
 def _noise_maps(x: torch.Tensor, expected: torch.Tensor, sure: np.ndarray) -> dict[str, torch.Tensor]:
