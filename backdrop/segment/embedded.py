@@ -76,7 +76,7 @@ def _crop(x: torch.Tensor, y0: int, x0: int, ch: int, cw: int) -> torch.Tensor:
 class Embedded(Segmenter):
     """MediaPipe selfie segmentation (256x256), refined at full resolution against the backdrop."""
 
-    version = "mediapipe-selfie-0.10.21+crops1+refine1"
+    version = "mediapipe-selfie-0.10.21+crops1+refine2"
 
     def coarse(self, image: np.ndarray) -> np.ndarray:
         """The model's subject probability, at the image's size up to WORK_LONG_EDGE.

@@ -175,8 +175,9 @@ def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: f
     between the backdrop's and the subject's colours on either side of the edge (a matte), where the two differ
     enough to tell; it never drops below MIN_COVER, so the cleanup still leaves the pixel alone.
     """
-    soft = smoothstep(subject_evidence(x, expected, noise, lowpass=lowpass), 1.0, 2.0)
-    keep = work & (_plain(x, expected, noise, lowpass=lowpass) > 1.0)
+    xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
+    soft = smoothstep(subject_evidence(x, expected, noise, smooth=xs), 1.0, 2.0)
+    keep = work & (_plain(xs, expected, noise) > 1.0)
     soft = torch.where(keep, torch.ones_like(soft), soft)
     fg_edge, fg_core, bg = colours
     d = torch.where(matte, fg_core, fg_edge) - bg
@@ -199,12 +200,10 @@ def _edge_colours(x: torch.Tensor, subject: np.ndarray, core: np.ndarray) -> lis
     return out
 
 
-def _plain(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, torch.Tensor], *,
-           lowpass: float = 0.0) -> torch.Tensor:
+def _plain(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, torch.Tensor]) -> torch.Tensor:
     """Brightness departure from the clean backdrop in tolerances (<= 1: plainly the backdrop)."""
-    xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
     lum_e = expected.mean(1, keepdim=True)
-    return (xs.mean(1, keepdim=True) - lum_e).abs() / (K * noise["lum"] + MATCH * lum_e + QUANT)
+    return (x.mean(1, keepdim=True) - lum_e).abs() / (K * noise["lum"] + MATCH * lum_e + QUANT)
 
 
 def _expected_backdrop(x: torch.Tensor, sure: np.ndarray, floor: tuple[torch.Tensor, FloorInfo]) -> torch.Tensor:
@@ -230,22 +229,22 @@ def _expected_backdrop(x: torch.Tensor, sure: np.ndarray, floor: tuple[torch.Ten
 
 
 def subject_evidence(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, torch.Tensor], *,
-                     lowpass: float = 0.0) -> torch.Tensor:
+                     smooth: torch.Tensor | None = None) -> torch.Tensor:
     """How far each pixel is from anything the backdrop explains, in tolerances (> 1: subject).
 
     Args:
         x: (1, 3, H, W) image; expected: (1, 3, H, W) clean backdrop there.
         noise: local noise levels, (1, 1, H, W) each: ``hf`` (fine detail), ``col``
             (colour off a grey gain), ``lum`` (brightness above the backdrop).
-        lowpass: blur (sigma, pixels) before the colour and brightness tests, so a
-            full-resolution tile is judged at the noise level of the working image.
+        smooth: ``x`` blurred for the colour and brightness tests, so a full-resolution
+            tile is judged at the noise level of the working image (default: ``x``).
     Returns:
         (1, 1, H, W) evidence.
     """
     # fine detail counts only where the pixel also departs from the backdrop: the backdrop
     # just outside a sharp edge stands out from its blur too
     hf = torch.minimum(detail_norm(x - gaussian_blur(x, 1.0)), detail_norm(x - expected))
-    xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
+    xs = x if smooth is None else smooth
     lum_e = expected.mean(1, keepdim=True).clamp_min(1e-3)
     lum_x = xs.mean(1, keepdim=True)
     gain = lum_x / lum_e
