@@ -49,6 +49,7 @@ SEAM = 0.02  # rows this far (share of the height) about the detected floor line
 FLOOR_RAMP = 0.03  # ... beside the ramp above it (detect_floor's default)
 MATTE_CONTRAST = 0.1  # the subject's colour and the backdrop's must differ this much to matte a pixel ...
 HALO = 0.15  # past the model's edge, a subject pixel with this share of fine detail around it is matted ...
+OFF_LINE = 0.25  # a pixel this close (share of the contrast) to the backdrop's colour just outside ...
 MIN_COVER = 0.1  # ... and a subject pixel at the edge keeps at least this much coverage
 CELL = 8  # working pixels per cell of the local noise maps
 _EIGHT = np.ones((3, 3), bool)  # a diagonal hair strand is one piece
@@ -178,12 +179,17 @@ def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: f
     xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
     soft = smoothstep(subject_evidence(x, expected, noise, smooth=xs), 1.0, 2.0)
     keep = work & (_plain(xs, expected, noise) > 1.0)
-    soft = torch.where(keep, torch.ones_like(soft), soft)
     fg_edge, fg_core, bg = colours
     d = torch.where(matte, fg_core, fg_edge) - bg
     contrast = (d * d).sum(1, keepdim=True)
-    share = ((x - bg) * d).sum(1, keepdim=True) / contrast.clamp_min(1e-6)
-    share = torch.where(contrast > MATTE_CONTRAST**2, share.clamp(MIN_COVER, 1.0), torch.ones_like(share))
+    raw = ((x - bg) * d).sum(1, keepdim=True) / contrast.clamp_min(1e-6)
+    tells = contrast > MATTE_CONTRAST**2
+    # kept only because the working decision said subject, yet the colour of the backdrop just
+    # outside (its shadow, where there is one): the model's blur, not the subject
+    off = (x - bg - raw * d).square().sum(1, keepdim=True) < (OFF_LINE**2) * contrast
+    keep &= ~((soft <= 0) & tells & (raw < MIN_COVER) & off)
+    soft = torch.where(keep, torch.ones_like(soft), soft)
+    share = torch.where(tells, raw.clamp(MIN_COVER, 1.0), torch.ones_like(raw))
     soft = torch.where(soft > 0, torch.minimum(soft, share), soft)
     inside = torch.where(matte, share, torch.ones_like(soft))
     return torch.where(inner, inside, torch.where(edge, soft, torch.zeros_like(soft)))
