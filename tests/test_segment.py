@@ -45,6 +45,33 @@ def test_embedded_mask_follows_the_outline(get_scene, name):
     assert np.median(np.abs(m[edge] - s.alpha[edge])) < 0.1
 
 
+def test_cast_shadow_is_lifted_right_up_to_the_figure(get_scene):
+    """The model's blur puts a few pixels of the shadow beside the figure inside its mask. At
+    full resolution they match the shadowed backdrop just outside, so they are backdrop and get
+    lifted: no grey rim of shadow is left along the figure's shadow side."""
+    from scipy import ndimage
+
+    s = get_scene("white_seamless", size=(1440, 960))  # twice the working resolution
+    m, _ = segment(s.image, "embedded", use_cache=False)
+    d = ndimage.distance_transform_edt(s.alpha == 0)
+    rim = (s.alpha == 0) & (d > 1.5) & (d <= 6) & ((s.clean - s.image).mean(-1) > 0.03)
+    assert rim.sum() > 1000
+    assert (m[rim] == 0).mean() > 0.95
+    out = clean(s.image, Params(lift=100, texture=100), m, views=("preview",)).preview.permute(1, 2, 0).numpy()
+    assert np.percentile(np.abs(out - s.clean).mean(-1)[rim] * 255, 90) < 10  # levels; 78 with the rim left
+
+
+def test_floorboard_seams_are_not_taken_for_strands(get_scene):
+    """Dark lines on a wooden floor touching the feet run on across the floor: the floor's own,
+    not hair strands to follow from the subject."""
+    from scipy import ndimage
+
+    s = get_scene("grey_wall_wood_floor")
+    m, _ = segment(s.image, "embedded", use_cache=False)
+    far = (s.floor > 0.5) & (ndimage.distance_transform_edt(s.alpha == 0) > 10) & (s.contact < 0.5)
+    assert (m[far] > 0).mean() < 0.002
+
+
 def test_refinement_fills_holes_and_drops_islands(get_scene):
     from backdrop.segment.refine import refine_mask
 
