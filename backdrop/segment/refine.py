@@ -2,7 +2,8 @@
 
 A person-segmentation model gives a coarse, blobby mask (MediaPipe's is 256x256).
 Around its edge, each pixel is judged against the expected clean backdrop (filled
-in from the sure backdrop around it, as the engine models it):
+in from the sure backdrop around it, over any strand or mark lying there; a floor and
+the wall each from its own pixels):
 
 - a pixel the backdrop explains is backdrop: the backdrop itself, or the backdrop
   darkened by a smooth grey gain (a cast shadow, a seam, light fall-off);
@@ -11,9 +12,15 @@ in from the sure backdrop around it, as the engine models it):
   brighter than the backdrop, or darker than any cast shadow.
 
 Subject evidence reaches out past the model's edge only through pixels connected to
-the subject (hair strands); marks elsewhere on the backdrop stay backdrop. Holes
-inside the subject are filled unless they are clearly backdrop (the gap under an arm
-on the hip); small islands are dropped unless they are clearly not backdrop.
+the subject (hair strands; on a floor, not a line that runs on across it); marks
+elsewhere on the backdrop stay backdrop. Holes inside the subject are filled unless
+they are clearly backdrop (the gap under an arm on the hip); small islands are dropped
+unless they are clearly not backdrop.
+
+At full resolution each pixel at the edge decides for itself, and its value is a matte:
+its share between the backdrop's colour just outside the edge and the subject's just
+inside (for a halo of fine hair, the hair's where the model is sure of it). A pixel
+with any subject in it keeps at least MIN_COVER, so the cleanup leaves it as shot.
 """
 from __future__ import annotations
 
