@@ -9,6 +9,7 @@ output is coarse: :func:`refine_mask` makes the edges.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import threading
@@ -24,6 +25,7 @@ from ..io import BackdropError
 from . import Segmenter, register
 from .._filters import reduce_by, work_factor
 from .refine import WORK_LONG_EDGE, refine_mask
+from .refine import __file__ as refine_file
 
 __all__ = ["Embedded", "MODEL_PATH"]
 
@@ -76,7 +78,11 @@ def _crop(x: torch.Tensor, y0: int, x0: int, ch: int, cw: int) -> torch.Tensor:
 class Embedded(Segmenter):
     """MediaPipe selfie segmentation (256x256), refined at full resolution against the backdrop."""
 
-    version = "mediapipe-selfie-0.10.21+crops1+refine2"
+    # the mask cache is keyed by this: any change to the model or to the code that makes the
+    # mask (this file, the refinement) is a new version, so a stale mask is never served
+    version = "mediapipe-selfie-0.10.21+" + hashlib.blake2b(
+        b"".join(p.read_bytes() for p in (MODEL_PATH, Path(__file__), Path(refine_file))), digest_size=6
+    ).hexdigest()
 
     def coarse(self, image: np.ndarray) -> np.ndarray:
         """The model's subject probability, at the image's size up to WORK_LONG_EDGE.
