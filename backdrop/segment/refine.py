@@ -53,7 +53,7 @@ MIN_ISLAND = 0.002  # islands smaller than this share of the frame are dropped .
 MIN_HOLE = 0.0001  # ... and holes smaller than this filled ...
 CLEAR = 1.5  # ... unless their mean evidence says otherwise
 SEAM = 0.02  # rows this far (share of the height) about the detected floor line are judged against both
-FLOOR_RAMP = 0.03  # ... beside the ramp above it (detect_floor's default)
+FLOOR_RAMP = 0.03  # ... beside the floor's ramp above it, this share of the height
 MATTE_CONTRAST = 0.1  # the subject's colour and the backdrop's must differ this much to matte a pixel ...
 HALO = 0.15  # past the model's edge, a subject pixel with this share of fine detail around it is matted ...
 OFF_LINE = 0.25  # a pixel this close (share of the contrast) to the backdrop's colour just outside ...
@@ -92,7 +92,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     sure_bd = ~core & (d_out > BAND * short)
     if sure_bd.sum() < 0.02 * hm * wm:  # the subject fills the frame: trust the model
         return _upsample(core.astype(np.float32), f, (H, W))
-    floor = detect_floor(xm, _tensor(sure_bd))
+    floor = detect_floor(xm, _tensor(sure_bd), ramp=FLOOR_RAMP)
     expected = _expected_backdrop(xm, sure_bd, floor)
     noise = _noise_maps(xm, expected, sure_bd)
     ev_t = subject_evidence(xm, expected, noise)
@@ -179,9 +179,10 @@ def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: f
 
     At the edge a pixel is subject where its evidence says so, and where the working decision
     calls it subject unless it plainly is the backdrop (the outer ring of a shaded white sleeve
-    is not given away pixel by pixel). How much of such a pixel is subject is its position
-    between the backdrop's and the subject's colours on either side of the edge (a matte), where the two differ
-    enough to tell; it never drops below MIN_COVER, so the cleanup still leaves the pixel alone.
+    is not given away pixel by pixel) or it has the colour of the backdrop just outside. How
+    much of such a pixel is subject is its position between the backdrop's and the subject's
+    colours on either side of the edge (a matte), where the two differ enough to tell; it never
+    drops below MIN_COVER, so the cleanup still leaves the pixel alone.
     """
     xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
     soft = smoothstep(subject_evidence(x, expected, noise, smooth=xs), 1.0, 2.0)
