@@ -20,7 +20,8 @@ Guarantees (``backdrop batch``, :func:`run_batch`, the papermill report, ``--job
 * **The output folder must exist.** A read-only folder is refused before any work; a write
   that fails because the folder cannot take files (full disk, read-only, no permission)
   stops the batch with one line (:class:`OutputError`): the images done so far are kept.
-* **GPU out of memory**: the image is cleaned on the CPU instead, with a one-line warning.
+* **GPU out of memory**: the image is segmented or cleaned on the CPU instead, with a one-line
+  warning.
 * **Parallel** (``jobs=N``): N worker processes (spawned), each with ``cpu_count // N`` torch
   threads; results, failures and the progress bar come in input order, with the same
   guarantees; Ctrl-C / SIGTERM stop the workers cleanly (their temporary files removed).
@@ -164,16 +165,28 @@ def mask_for(image_path: Path, masks_dir: Path | None = None) -> Path | None:
     return None
 
 
-def subject_mask(photo_pixels, params: Params, *, mask: Path | None = None, source: Path | None = None):
+def subject_mask(photo_pixels, params: Params, *, mask: Path | None = None, source: Path | None = None,
+                 warnings: list[str] | None = None):
     """The subject mask for a photo: the user's mask file when there is one, else the
-    segmenter of ``params`` (cached). Returns (mask, name of what made it)."""
+    segmenter of ``params`` (cached), on the device of ``params``. When a model runs out of
+    GPU memory, it segments on the CPU instead and a line goes into ``warnings``.
+    Returns (mask, name of what made it)."""
     rgb = photo_pixels if photo_pixels.shape[2] == 3 else photo_pixels[:, :, :1].repeat(3, axis=2)
     if mask is None and source is not None:
         mask = mask_for(source)
     if mask is not None:
         seg = MaskFile(mask)
         return seg(rgb), seg.name
-    return segment(rgb, params.segmenter)
+    try:
+        return segment(rgb, params.segmenter, device=params.device)
+    except RuntimeError as err:
+        if params.device == "cpu" or not _is_out_of_memory(err):
+            raise
+    _free_gpu_memory()  # outside the except block: its traceback holds GPU tensors
+    if warnings is not None:
+        warnings.append(f"{source or 'the photo'}: the GPU ran out of memory segmenting it; "
+                        "segmented on the CPU instead")
+    return segment(rgb, params.segmenter, device="cpu")
 
 
 # --------------------------------------------------------------------------- one file
@@ -206,13 +219,13 @@ def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None 
     """Clean one file and write the result atomically. Raises BackdropError for user errors.
 
     The subject comes from ``mask`` (a file), else ``NAME_mask.png`` beside the photo, else
-    the segmenter named in ``params``. When the GPU runs out of memory, the image is cleaned
-    on the CPU and the returned row carries a one-line ``warning``."""
+    the segmenter named in ``params``. When the GPU runs out of memory, the image is segmented
+    or cleaned on the CPU and the returned row carries a one-line ``warning``."""
     t = time.perf_counter()
     source, output = Path(source), Path(output)
     photo = read_image(source, max_pixels=max_pixels)
-    subject, used = subject_mask(photo.pixels, params, mask=mask, source=source)
-    warning = ""
+    warnings: list[str] = []
+    subject, used = subject_mask(photo.pixels, params, mask=mask, source=source, warnings=warnings)
     try:
         result = clean(photo.pixels, params, subject, views=("preview",))
     except RuntimeError as err:
@@ -223,7 +236,7 @@ def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None 
         result = None  # retried below, outside the except block (its traceback holds GPU tensors)
     if result is None:
         _free_gpu_memory()
-        warning = f"{source}: the GPU ran out of memory; cleaned on the CPU instead"
+        warnings.append(f"{source}: the GPU ran out of memory; cleaned on the CPU instead")
         try:
             result = clean(photo.pixels, params.replace(device="cpu"), subject, views=("preview",))
         except RuntimeError as err:
@@ -234,7 +247,7 @@ def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None 
     from .report import backdrop_stats
 
     return FileResult(source, output, "done", time.perf_counter() - t, size=photo.size, segmenter=used,
-                      warning=warning, **backdrop_stats(result))
+                      warning="; ".join(warnings), **backdrop_stats(result))
 
 
 def _folder_error(err: BackdropError) -> bool:

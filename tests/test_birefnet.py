@@ -202,6 +202,28 @@ def test_auto_picks_birefnet_when_its_weights_are_local(models, monkeypatch):
 
 
 @needs_extra
+def test_the_device_parameter_reaches_birefnet(models, monkeypatch, tmp_path):
+    """device: cpu keeps BiRefNet off the GPU too, whether it is asked for or picked by auto."""
+    from backdrop.batch import subject_mask
+
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models["a"]))
+    monkeypatch.setenv("BACKDROP_CACHE_DIR", str(tmp_path))
+    seen = []
+    real = BiRefNet.__call__
+
+    def call(self, image):
+        seen.append(self.device_name)
+        return real(self, image)
+
+    monkeypatch.setattr(BiRefNet, "__call__", call)
+    for name in ("birefnet", "auto"):
+        mask, used = subject_mask(portrait(), Params(segmenter=name, device="cpu"))
+        assert used == "birefnet" and mask[60:180, 110:190].min() > 0.99
+    assert seen == ["cpu"]  # the second photo is the same: its mask came from the cache
+    assert get_segmenter("auto", device="cpu").pick().device_name == "cpu"
+
+
+@needs_extra
 def test_hub_id_found_in_the_hugging_face_cache(models, monkeypatch, tmp_path):
     """The default hub id, already downloaded: found offline, auto picks it, the commit is
     part of the mask cache key."""

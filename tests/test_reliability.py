@@ -658,6 +658,35 @@ def test_gpu_out_of_memory_falls_back_to_the_cpu(reference, tmp_path, capsys, mo
     assert (tmp_path / "img0_clean.png").read_bytes() == ref["img0_clean.png"]
 
 
+def test_gpu_out_of_memory_while_segmenting_falls_back_to_the_cpu(reference, tmp_path, capsys, monkeypatch):
+    """A segmentation model (BiRefNet on a small GPU) that runs out of GPU memory segments that
+    photo on the CPU: the batch goes on, with one warning line, and the output is the same."""
+    import torch
+
+    shoot, ref = reference
+    work = tmp_path / "shoot"
+    work.mkdir()
+    for i in range(2):
+        shutil.copy2(shoot / f"img{i}.png", work)
+    devices = []
+    real = batch_mod.segment
+
+    def segment(rgb, name, *, device="auto", **kwargs):
+        devices.append(device)
+        if len(devices) == 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
+        return real(rgb, name, device=device, **kwargs)
+
+    monkeypatch.setattr(batch_mod, "segment", segment)
+    with untouched(work):
+        code, stdout, stderr = cli(capsys, "batch", work, "-o", tmp_path, "--no-progress")
+    assert code == 0 and summary(stdout) == (2, 0, 0)
+    assert devices == ["auto", "cpu", "auto"]  # only the photo that ran out was retried, on the CPU
+    assert stderr.strip() == (f"warning: {work / 'img0.png'}: the GPU ran out of memory segmenting it; "
+                              "segmented on the CPU instead")
+    assert (tmp_path / "img0_clean.png").read_bytes() == ref["img0_clean.png"]
+
+
 def test_out_of_memory_on_the_cpu_is_a_failed_image(reference, tmp_path, capsys, monkeypatch):
     shoot, _ = reference
     work = tmp_path / "shoot"

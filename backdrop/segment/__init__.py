@@ -25,6 +25,11 @@ class Segmenter(ABC):
     name: str = "segmenter"
     version: str = "1"
 
+    def __init__(self, *, device: str = "auto"):
+        """device: where a backend that runs a torch model runs it ("auto": CUDA, else MPS,
+        else CPU); the embedded model always runs on the CPU."""
+        self.device_name = device
+
     @abstractmethod
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """image: float32 HxWx3 in [0, 1] -> float32 HxW in [0, 1] (1 = subject)."""
@@ -66,7 +71,8 @@ def get_segmenter(name: str, **options) -> Segmenter:
 class MaskFile(Segmenter):
     """A subject mask the user made (white = subject), read from an image file of the same size."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, device: str = "auto"):
+        super().__init__(device=device)
         self.path = Path(path)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -74,15 +80,16 @@ class MaskFile(Segmenter):
         return self.check(image, read_mask(self.path, size=(w, h)))
 
 
-def segment(image: np.ndarray, name: str = "auto", *, use_cache: bool = True) -> tuple[np.ndarray, str]:
+def segment(image: np.ndarray, name: str = "auto", *, use_cache: bool = True,
+            device: str = "auto") -> tuple[np.ndarray, str]:
     """Subject mask of ``image`` (float32 HxWx3) by the backend ``name``, through the mask cache.
 
-    ``auto`` picks the best backend available here (the embedded model for now).
-    Returns the mask and the name of the backend that made it.
+    ``auto`` picks the best backend available here; ``device`` is where a torch model runs
+    (the ``device`` parameter). Returns the mask and the name of the backend that made it.
     """
     from . import cache
 
-    seg = get_segmenter(name)
+    seg = get_segmenter(name, device=device)
     if isinstance(seg, Auto):
         seg = seg.pick()
     k = cache.key(image, seg.name, seg.version) if use_cache else None
@@ -103,7 +110,7 @@ class Auto(Segmenter):
         """BiRefNet when its weights are local (``$BACKDROP_BIREFNET`` or the Hugging Face
         cache) and its packages import, else the embedded model. Never downloads, never
         loads a model to decide."""
-        birefnet = get_segmenter("birefnet")
+        birefnet = get_segmenter("birefnet", device=self.device_name)
         if birefnet.can_run():
             return birefnet
         return get_segmenter("embedded")
