@@ -39,6 +39,8 @@ __all__ = ["refine_mask", "subject_evidence"]
 WORK_LONG_EDGE = 1024
 BAND = 0.04  # band judged around the model's edge, fraction of the short edge (outside)
 P_LOW = 0.25  # where the model leans to subject (above this) the pixel must plainly be backdrop to be one
+VALLEY = 0.1  # a dip in the model's belief, across at most this share of the short edge ...
+VALLEY_DEPTH = 0.15  # ... and at least this deep, is a gap between two parts of the figure
 SURE = 0.95  # inside the model's edge, pixels it is less sure of than this are judged too
 REACH = 0.2  # strands connected to the subject are followed this far out ...
 GAP = 0.003  # ... across gaps this wide
@@ -111,7 +113,12 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     # white paper look like the backdrop in shade, and cleaning them is the harm to avoid
     plain = _plain(xm, expected, noise)[0, 0].numpy()
     unsure = (p > P_LOW) & (p < SURE)
-    subject = (core | unsure) & ~(unsure & ~cand & (plain <= 1.0))
+    # Where it leans to subject (p > 0.5), only in a dip of its belief between two parts of the
+    # figure (between the legs, under an arm): at the figure's outer edge such a pixel is more
+    # likely a white sleeve or hood in shade that the model half sees than the paper
+    size = max(3, round(VALLEY * short)) | 1
+    dip = ndimage.grey_closing(p, size=(size, size)) - p > VALLEY_DEPTH
+    subject = (core | unsure) & ~(unsure & (~core | dip) & ~cand & (plain <= 1.0))
     # outside: on where it does not, and only through pixels connected to the subject (a strand
     # whose evidence fades for a pixel or two is still one strand)
     gap = max(1, round(GAP * short))
