@@ -48,6 +48,7 @@ from .segment import MaskFile, segment
 
 __all__ = [
     "find_images",
+    "check_out_dir",
     "mask_for",
     "subject_mask",
     "clean_file",
@@ -163,6 +164,16 @@ def mask_for(image_path: Path, masks_dir: Path | None = None) -> Path | None:
             if cand.is_file():
                 return cand
     return None
+
+
+def check_out_dir(out_dir: str | os.PathLike[str] | None) -> Path | None:
+    """The output folder as a Path; one line when it does not exist (it is never created)."""
+    if out_dir is None:
+        return None
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise BackdropError(f"{out_dir}: output folder not found")
+    return out_dir
 
 
 def subject_mask(photo_pixels, params: Params, *, mask: Path | None = None, source: Path | None = None,
@@ -383,10 +394,7 @@ def run_batch(
     images = find_images(folder)
     if limit:
         images = images[:limit]
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        if not out_dir.is_dir():
-            raise BackdropError(f"{out_dir}: output folder not found")
+    out_dir = check_out_dir(out_dir)
     plan = [(src, output_path_for(src, suffix=SUFFIX, out_dir=out_dir)) for src in images]
     for dest in {dst.parent for _, dst in plan}:
         remove_stale_temps(dest, {dst.name for _, dst in plan if dst.parent == dest})

@@ -112,10 +112,11 @@ def _run_batch_command(args: argparse.Namespace, params: Params) -> int:
     from .batch import run_batch
 
     if args.report is not None:
-        from .batch import find_images
+        from .batch import check_out_dir, find_images
         from .report import run_report
 
         find_images(args.folder)  # a missing folder is one line, before a kernel is started
+        check_out_dir(args.out_dir)  # ... and so is a missing output folder (as without --report)
         return run_report(args.report, input_dir=args.folder, params=params,
                           params_file=Path(args.params) if args.params else None, output_dir=args.out_dir,
                           masks_dir=args.masks, overwrite=args.overwrite, progress=not args.no_progress)

@@ -263,8 +263,9 @@ def test_cli_report_route_exits_1_when_an_image_failed(tmp_path, kernel, capsys)
         (["{tmp}/nowhere"], "nowhere: folder not found"),
         (["{shoot}", "--params", "{tmp}/missing.yaml"], "missing.yaml: parameter file not found"),
         (["{shoot}", "--set", "texture=500"], "parameter 'texture'"),
+        (["{shoot}", "-o", "{tmp}/no_such_out"], "no_such_out: output folder not found"),  # as without --report
     ],
-    ids=["missing_folder", "missing_params_file", "bad_value"],
+    ids=["missing_folder", "missing_params_file", "bad_value", "missing_output_folder"],
 )
 def test_cli_report_route_user_errors(tmp_path, capsys, argv, expect):
     shoot = make_shoot(tmp_path / "shoot", broken=False)
@@ -274,6 +275,7 @@ def test_cli_report_route_user_errors(tmp_path, capsys, argv, expect):
     err = capsys.readouterr().err.strip()
     assert err.startswith("backdrop: error:") and expect in err and "\n" not in err
     assert not report.exists() and cleaned(tmp_path) == []
+    assert not (tmp_path / "no_such_out").exists()  # never created
 
 
 # --------------------------------------------------------------------------- checks, in process
