@@ -188,16 +188,23 @@ def subject_mask(photo_pixels, params: Params, *, mask: Path | None = None, sour
     if mask is not None:
         seg = MaskFile(mask)
         return seg(rgb), seg.name
+    name = source or "the photo"
     try:
         return segment(rgb, params.segmenter, device=params.device)
     except RuntimeError as err:
-        if params.device == "cpu" or not _is_out_of_memory(err):
+        if not _is_out_of_memory(err):
             raise
+        if params.device == "cpu":
+            raise BackdropError(f"{name}: out of memory") from None
     _free_gpu_memory()  # outside the except block: its traceback holds GPU tensors
     if warnings is not None:
-        warnings.append(f"{source or 'the photo'}: the GPU ran out of memory segmenting it; "
-                        "segmented on the CPU instead")
-    return segment(rgb, params.segmenter, device="cpu")
+        warnings.append(f"{name}: the GPU ran out of memory segmenting it; segmented on the CPU instead")
+    try:
+        return segment(rgb, params.segmenter, device="cpu")
+    except RuntimeError as err:
+        if not _is_out_of_memory(err):
+            raise
+        raise BackdropError(f"{name}: out of memory on the GPU and on the CPU") from None
 
 
 # --------------------------------------------------------------------------- one file

@@ -687,6 +687,22 @@ def test_gpu_out_of_memory_while_segmenting_falls_back_to_the_cpu(reference, tmp
     assert (tmp_path / "img0_clean.png").read_bytes() == ref["img0_clean.png"]
 
 
+def test_out_of_memory_segmenting_on_the_gpu_and_the_cpu_is_a_failed_image(reference, tmp_path, capsys,
+                                                                           monkeypatch):
+    shoot, _ = reference
+    work = tmp_path / "shoot"
+    work.mkdir()
+    shutil.copy2(shoot / "img0.png", work)
+
+    def segment(*args, **kwargs):
+        raise RuntimeError("CUDA error: out of memory")
+
+    monkeypatch.setattr(batch_mod, "segment", segment)
+    code, stdout, stderr = cli(capsys, "batch", work, "--no-progress")
+    assert code == 1 and stderr.strip() == f"failed: {work / 'img0.png'}: out of memory on the GPU and on the CPU"
+    assert sorted(p.name for p in work.iterdir()) == ["img0.png"]
+
+
 def test_out_of_memory_on_the_cpu_is_a_failed_image(reference, tmp_path, capsys, monkeypatch):
     shoot, _ = reference
     work = tmp_path / "shoot"
