@@ -229,6 +229,7 @@ def test_cli_report_route(tmp_path, kernel, capsys):
     _save(shoot / "a_white.jpg", "white_seamless")
     _save(shoot / "b_paper.png", "coloured_paper")
     out = tmp_path / "out"
+    out.mkdir()  # as for any batch, the output folder must exist
     report = tmp_path / "report.ipynb"
     code = main(["batch", str(shoot), "-o", str(out), "--report", str(report), "--lift", "90", "--no-progress"])
     printed = capsys.readouterr().out

@@ -235,6 +235,7 @@ def test_report_route_over_the_odd_folder(odd, tmp_path, capsys, monkeypatch):
 
     folder, cases = odd
     out = tmp_path / "out"
+    out.mkdir()
     report = tmp_path / "report.ipynb"
     with untouched(folder):
         code = main(["batch", str(folder), "-o", str(out), "--report", str(report), "--no-progress"])
