@@ -630,15 +630,20 @@ def test_jobs_2_same_bytes_as_jobs_1_and_failures_in_input_order(reference, odd,
 
 # --------------------------------------------------------------------------- GPU out of memory
 
+def _copy_shoot(shoot: Path, work: Path, n: int) -> Path:
+    """The first ``n`` images of ``shoot`` in a folder of their own."""
+    work.mkdir()
+    for i in range(n):
+        shutil.copy2(shoot / f"img{i}.png", work)
+    return work
+
+
 @pytest.mark.parametrize("error", ["OutOfMemoryError", "RuntimeError"])
 def test_gpu_out_of_memory_falls_back_to_the_cpu(reference, tmp_path, capsys, monkeypatch, error):
     import torch
 
     shoot, ref = reference
-    work = tmp_path / "shoot"
-    work.mkdir()
-    for i in range(2):
-        shutil.copy2(shoot / f"img{i}.png", work)
+    work = _copy_shoot(shoot, tmp_path / "shoot", 2)
     devices = []
     real = batch_mod.clean
 
@@ -665,10 +670,7 @@ def test_gpu_out_of_memory_while_segmenting_falls_back_to_the_cpu(reference, tmp
     import torch
 
     shoot, ref = reference
-    work = tmp_path / "shoot"
-    work.mkdir()
-    for i in range(2):
-        shutil.copy2(shoot / f"img{i}.png", work)
+    work = _copy_shoot(shoot, tmp_path / "shoot", 2)
     devices = []
     real = batch_mod.segment
 
@@ -688,34 +690,22 @@ def test_gpu_out_of_memory_while_segmenting_falls_back_to_the_cpu(reference, tmp
     assert (tmp_path / "img0_clean.png").read_bytes() == ref["img0_clean.png"]
 
 
-def test_out_of_memory_segmenting_on_the_gpu_and_the_cpu_is_a_failed_image(reference, tmp_path, capsys,
-                                                                           monkeypatch):
+@pytest.mark.parametrize(
+    "stage, argv, why",
+    [("clean", ["--set", "device=cpu"], "out of memory"), ("segment", [], "out of memory on the GPU and on the CPU")],
+    ids=["cleaning_on_the_cpu", "segmenting_on_the_gpu_and_the_cpu"],
+)
+def test_out_of_memory_with_nowhere_left_is_a_failed_image(reference, tmp_path, capsys, monkeypatch, stage,
+                                                           argv, why):
     shoot, _ = reference
-    work = tmp_path / "shoot"
-    work.mkdir()
-    shutil.copy2(shoot / "img0.png", work)
+    work = _copy_shoot(shoot, tmp_path / "shoot", 1)
 
-    def segment(*args, **kwargs):
+    def out_of_memory(*args, **kwargs):
         raise RuntimeError("CUDA error: out of memory")
 
-    monkeypatch.setattr(batch_mod, "segment", segment)
-    code, stdout, stderr = cli(capsys, "batch", work, "--no-progress")
-    assert code == 1 and stderr.strip() == f"failed: {work / 'img0.png'}: out of memory on the GPU and on the CPU"
-    assert sorted(p.name for p in work.iterdir()) == ["img0.png"]
-
-
-def test_out_of_memory_on_the_cpu_is_a_failed_image(reference, tmp_path, capsys, monkeypatch):
-    shoot, _ = reference
-    work = tmp_path / "shoot"
-    work.mkdir()
-    shutil.copy2(shoot / "img0.png", work)
-
-    def clean(*args, **kwargs):
-        raise RuntimeError("out of memory")
-
-    monkeypatch.setattr(batch_mod, "clean", clean)
-    code, stdout, stderr = cli(capsys, "batch", work, "--no-progress", "--set", "device=cpu")
-    assert code == 1 and stderr.strip() == f"failed: {work / 'img0.png'}: out of memory"
+    monkeypatch.setattr(batch_mod, stage, out_of_memory)
+    code, stdout, stderr = cli(capsys, "batch", work, "--no-progress", *argv)
+    assert code == 1 and stderr.strip() == f"failed: {work / 'img0.png'}: {why}"
     assert sorted(p.name for p in work.iterdir()) == ["img0.png"]
 
 
