@@ -1,10 +1,12 @@
 """Segmentation: the embedded offline model, refinement against the backdrop, the mask cache."""
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from backdrop import BackdropError, Params, clean
 from backdrop.segment import cache, get_segmenter, segment
 from backdrop.segment.embedded import Embedded
+from backdrop.segment.refine import refine_mask
 
 
 def test_embedded_model_ships_with_the_package_and_runs_offline(get_scene):
@@ -32,8 +34,6 @@ def test_embedded_mask_covers_the_solid_subject(get_scene, name):
 def test_embedded_mask_follows_the_outline(get_scene, name):
     """The mask hugs the figure: the backdrop between an arm and the body and between the legs
     is backdrop (it gets cleaned), and an edge pixel's coverage is its share of subject."""
-    from scipy import ndimage
-
     s = get_scene(name)
     m, _ = segment(s.image, "embedded", use_cache=False)
     gt, pr = s.alpha > 0.5, m > 0.5
@@ -49,8 +49,6 @@ def test_cast_shadow_is_lifted_right_up_to_the_figure(get_scene):
     """The model's blur puts a few pixels of the shadow beside the figure inside its mask. At
     full resolution they match the shadowed backdrop just outside, so they are backdrop and get
     lifted: no grey rim of shadow is left along the figure's shadow side."""
-    from scipy import ndimage
-
     s = get_scene("white_seamless", size=(1440, 960))  # twice the working resolution
     m, _ = segment(s.image, "embedded", use_cache=False)
     d = ndimage.distance_transform_edt(s.alpha == 0)
@@ -64,8 +62,6 @@ def test_cast_shadow_is_lifted_right_up_to_the_figure(get_scene):
 def test_floorboard_seams_are_not_taken_for_strands(get_scene):
     """Dark lines on a wooden floor touching the feet run on across the floor: the floor's own,
     not hair strands to follow from the subject."""
-    from scipy import ndimage
-
     s = get_scene("grey_wall_wood_floor")
     m, _ = segment(s.image, "embedded", use_cache=False)
     far = (s.floor > 0.5) & (ndimage.distance_transform_edt(s.alpha == 0) > 10) & (s.contact < 0.5)
@@ -73,8 +69,6 @@ def test_floorboard_seams_are_not_taken_for_strands(get_scene):
 
 
 def test_refinement_fills_holes_and_drops_islands(get_scene):
-    from backdrop.segment.refine import refine_mask
-
     s = get_scene("clean_nothing")
     coarse = (s.alpha > 0.5).astype(np.float32)
     h, w = coarse.shape
@@ -145,18 +139,12 @@ def test_cache_clear_from_the_command_line(get_scene, monkeypatch, tmp_path, cap
 
 def _coarse(alpha: np.ndarray, sigma: float = 3.0) -> np.ndarray:
     """What a low-resolution model gives: the body, blurred (no strands)."""
-    from scipy import ndimage
-
     return ndimage.gaussian_filter((alpha >= 1.0).astype(np.float32), sigma)
 
 
 def test_refinement_keeps_a_cast_shadow_beside_the_subject_as_backdrop(get_scene):
     """The shadow beside the subject is darker than the wall, but only by a smooth grey gain:
     the refinement must not swallow it into the subject (it would never be lifted)."""
-    from scipy import ndimage
-
-    from backdrop.segment.refine import refine_mask
-
     s = get_scene("white_seamless")
     m = refine_mask(s.image, _coarse(s.alpha))
     near = ndimage.distance_transform_edt(s.alpha <= 0) <= 0.04 * min(s.alpha.shape)
@@ -169,8 +157,6 @@ def test_refinement_follows_hair_strands_past_the_model_edge(get_scene):
     """Strands the model does not see are subject: connected to the head, unlike the backdrop.
     They are protected (coverage above 0, so the cleanup leaves them alone), and their coverage
     is their share of the pixel (a matte), not a flat 1."""
-    from backdrop.segment.refine import refine_mask
-
     s = get_scene("coloured_paper")
     m = refine_mask(s.image, _coarse(s.alpha))
     strands = s.hair & (s.alpha > 0.5) & (_coarse(s.alpha) < 0.25)
@@ -181,12 +167,8 @@ def test_refinement_follows_hair_strands_past_the_model_edge(get_scene):
 
 def test_refinement_leaves_marks_near_the_subject_as_backdrop(get_scene):
     """Scuffs, lint and chalk are not connected to the subject: they stay backdrop and get cleaned."""
-    from backdrop.segment.refine import refine_mask
-
     s = get_scene("dark_backdrop")
     m = refine_mask(s.image, _coarse(s.alpha))
-    from scipy import ndimage
-
     marks = (s.defects > 0.5) & ~ndimage.binary_dilation(s.alpha > 0, iterations=3)
     assert marks.sum() > 100
     assert (m[marks] < 0.5).mean() > 0.95
@@ -195,8 +177,6 @@ def test_refinement_leaves_marks_near_the_subject_as_backdrop(get_scene):
 def test_refinement_keeps_white_cloth_in_shade_where_the_model_leans_to_subject():
     """Do no harm: a white hood on light paper, in shade, looks like backdrop in a shadow. Where
     the model leans to subject, it stays subject (cleaning it would lift the cloth's shading)."""
-    from backdrop.segment.refine import refine_mask
-
     h, w = 240, 160
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     img = np.full((h, w, 3), 0.82, np.float32)
@@ -222,8 +202,6 @@ def test_cloth_as_bright_as_the_paper_stays_subject_but_a_gap_between_the_legs_o
     """Where the model leans to subject, a pixel with nothing to tell it from the paper is taken
     out only in a dip of the model's belief between two parts of the figure (between the legs).
     At the figure's outer edge it is a white sleeve or hood the model half sees: it stays."""
-    from backdrop.segment.refine import refine_mask
-
     h, w = 240, 160
     img = np.full((h, w, 3), 0.82, np.float32)
     img += np.random.default_rng(1).normal(0, 0.004, img.shape).astype(np.float32)
@@ -238,8 +216,6 @@ def test_cloth_as_bright_as_the_paper_stays_subject_but_a_gap_between_the_legs_o
     img[sleeve] = 0.83
     coarse = np.where(body, 1.0, np.where(sleeve | gap, 0.7, 0.0)).astype(np.float32)
     m = refine_mask(np.clip(img, 0, 1), coarse)
-    from scipy import ndimage
-
     inner = ndimage.binary_erosion(sleeve, iterations=2)  # its outer two pixels decide one by one
     assert (m[inner] > 0).all()  # left as shot
     assert (m[gap] == 0).mean() > 0.9  # cleaned with the paper
