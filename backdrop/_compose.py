@@ -1,36 +1,51 @@
-"""The full-resolution stage: a few per-pixel passes, tile by tile.
+"""The full-resolution stage: a few per-pixel passes over the decoded buffer.
 
 Everything smooth arrives as maps at the working resolution, which is the full
-size divided by an integer factor ``f``. Each tile of the output is
+size divided by an integer factor ``f``. Each output pixel is
 
     out = x * M                                  (most of the frame)
     out = x + k * (x * (M - 1) + fine)           (near the subject, or where fine marks are)
 
 with M the upsampled per-channel ratio (shadow lift times texture correction), ``k`` the full-resolution
 protection (0 on every pixel of the subject, so those come back bit-for-bit) and
-``fine`` the correction of marks smaller than the working resolution can see.
-Tiles stay in cache, so each pass costs a fraction of a whole-frame pass.
+``fine`` the correction of marks smaller than the working resolution can see. A pixel
+whose working pixel and its neighbours change nothing (|M - 1| below a twentieth of
+a level, no fine marks) is the input, exactly.
+
+The input is read from the decoded 8/16-bit (or float) buffer a region at a time and
+each region's result is written, already rounded (and dithered, for 8 bits), into
+the output buffer: no whole-frame float copy is made. On a CPU the regions are tiles
+that stay in cache, and tiles with nothing to change are copied; on a GPU they are a
+few full-width strips, with no per-tile decision (no host synchronisation).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ._filters import smoothstep
 from .texture import K_HI, K_LO, detail_norm
 
-__all__ = ["Upsampler", "compose", "tile_noise"]
+__all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "load_region", "reduce_source", "dither_noise"]
 
-# a tile whose correction stays below this everywhere (a twentieth of an 8-bit level) is copied
+# a working pixel whose ratio departs from 1 by less than this (a twentieth of an 8-bit level) changes nothing
 SKIP_BELOW = 0.05 / 255.0
+# a pixel closer than this to the input (1/4000 of an 8-bit level) is unchanged: no dither on it
+UNCHANGED_TOL = 2.0**-20
+NOISE_PERIOD = 256  # the dither pattern repeats every this many pixels
+STRIP_ELEMENTS = 1 << 23  # floats in one region of a whole-frame (device) pass or a reduction
 
 
 class Upsampler:
-    """Bilinear upsampling (align_corners=False) by an integer factor, one tile at a time.
+    """Bilinear upsampling (align_corners=False) by an integer factor, one region at a time.
 
     ``tile(m, r0, r1, c0, c1)`` equals ``F.interpolate(m, scale_factor=f, mode="bilinear")``
     cropped to rows r0:r1, columns c0:c1 of the full image, computed from the few
-    working-resolution pixels around the tile only.
+    working-resolution pixels around the region only. ``nearest`` gives each full-resolution
+    pixel the value of the working pixel it lies in.
     """
 
     def __init__(self, factor: int, full_hw: tuple[int, int]):
@@ -49,22 +64,105 @@ class Upsampler:
         y, x = r0 - m0 * f, c0 - n0 * f
         return part[:, :, y : y + (r1 - r0), x : x + (c1 - c0)]
 
+    def nearest(self, m: torch.Tensor, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+        """m: (1, C, h, w) -> (1, C, r1 - r0, c1 - c0), each pixel the value of its working pixel."""
+        f = self.f
+        if f == 1:
+            return m[:, :, r0:r1, c0:c1]
+        m0, n0 = r0 // f, c0 // f
+        part = m[:, :, m0 : -(-r1 // f), n0 : -(-c1 // f)]
+        part = part.repeat_interleave(f, dim=2).repeat_interleave(f, dim=3)
+        y, x = r0 - m0 * f, c0 - n0 * f
+        return part[:, :, y : y + (r1 - r0), x : x + (c1 - c0)]
 
-def _flag_box(flag: torch.Tensor, r0: int, r1: int, c0: int, c1: int, f: int):
-    """Full-resolution box (y0, y1, x0, x1) inside the tile around its flagged working pixels, or None."""
-    h, w = flag.shape[-2:]
-    m0, m1 = r0 // f, min(-(-r1 // f), h)
-    n0, n1 = c0 // f, min(-(-c1 // f), w)
-    sub = flag[0, 0, m0:m1, n0:n1] > 0
-    if not bool(sub.any()):
-        return None
-    rows = torch.nonzero(sub.any(1)).flatten()
-    cols = torch.nonzero(sub.any(0)).flatten()
-    y0 = max(r0, (m0 + int(rows[0])) * f)
-    y1 = min(r1, (m0 + int(rows[-1]) + 1) * f)
-    x0 = max(c0, (n0 + int(cols[0])) * f)
-    x1 = min(c1, (n0 + int(cols[-1]) + 1) * f)
-    return y0, y1, x0, x1
+
+def load_region(src: torch.Tensor, r0: int, r1: int, c0: int, c1: int, scale: float,
+                *, channels_last: bool = False) -> torch.Tensor:
+    """Rows r0:r1, columns c0:c1 of the decoded buffer as float32 in [0, 1], a new tensor.
+
+    ``src`` is (1, C, H, W) uint8, uint16 or float32 (any strides: the decoded HxWxC buffer is
+    channels-last); ``scale`` its full scale (255, 65535 or 1). The conversion divides, as
+    numpy does, so the values equal those of ``Photo.pixels``.
+    """
+    part = src[:, :, r0:r1, c0:c1]
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    out = torch.empty(part.shape, dtype=torch.float32, device=src.device, memory_format=fmt)
+    out.copy_(part)
+    if scale != 1.0:
+        out.div_(scale)
+    return out
+
+
+def reduce_source(src: torch.Tensor, f: int, scale: float) -> torch.Tensor:
+    """Box average of the decoded buffer by ``f``, strip by strip (no whole-frame float copy).
+
+    (1, C, H, W) any dtype -> float32 (1, C, ceil(H/f), ceil(W/f)), contiguous.
+    """
+    from ._filters import reduce_by
+
+    _, c, H, W = src.shape
+    rows = max(f, STRIP_ELEMENTS // max(1, c * W) // f * f)
+    parts = [reduce_by(load_region(src, r, min(H, r + rows), 0, W, scale, channels_last=True), f)
+             for r in range(0, H, rows)]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, 2)
+
+
+def dither_noise(seed: int, channels: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """TPDF noise in (-1, 1) LSB, (channels, 256, 256), repeated over the frame by position."""
+    rng = np.random.default_rng(seed)
+    u = rng.random((2, NOISE_PERIOD, NOISE_PERIOD, channels), dtype=np.float32)
+    return torch.from_numpy(np.ascontiguousarray((u[0] - u[1]).transpose(2, 0, 1))).to(device)
+
+
+class Sink:
+    """Where a view's full-resolution pixels go.
+
+    ``out`` is (1, C, H, W) (C = 1 or 3; any strides, e.g. an HxWxC numpy buffer seen as a
+    tensor). ``bits`` None: float32 in [0, 1]; 8 or 16: rounded once to integers, 8-bit with a
+    deterministic TPDF dither of +-1 LSB on the pixels that changed and lie strictly inside
+    (0, 1) (untouched pixels, pure black and pure white come back exactly).
+    """
+
+    def __init__(self, out: torch.Tensor, bits: int | None, *, seed: int = 0):
+        self.out = out
+        self.bits = bits
+        self.channels = out.shape[1]
+        self.maxval = None if bits is None else float((1 << bits) - 1)
+        self.noise = dither_noise(seed, self.channels, out.device) if bits == 8 else None
+
+    def _noise(self, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+        dev = self.noise.device
+        rows = torch.arange(r0, r1, device=dev) % NOISE_PERIOD
+        cols = torch.arange(c0, c1, device=dev) % NOISE_PERIOD
+        return self.noise.index_select(1, rows).index_select(2, cols)[None]
+
+    def put(self, r0: int, c0: int, value: torch.Tensor, x: torch.Tensor | None) -> None:
+        """Store ``value`` (1, 3, h, w) float in [0, 1] at (r0, c0); ``x`` is the input there
+        (None: every pixel counts as unchanged)."""
+        value = value[:, : self.channels]
+        h, w = value.shape[-2:]
+        dst = self.out[:, :, r0 : r0 + h, c0 : c0 + w]
+        if self.maxval is None:
+            dst.copy_(value)
+            return
+        q = value * self.maxval
+        if self.noise is not None and x is not None:
+            moved = (value - x[:, : self.channels]).abs_() > UNCHANGED_TOL
+            moved &= value > 0.0
+            moved &= value < 1.0
+            q.addcmul_(self._noise(r0, r0 + h, c0, c0 + w), moved)
+        dst.copy_(q.round_().clamp_(0.0, self.maxval))
+
+    def copy(self, r0: int, r1: int, c0: int, c1: int, src: torch.Tensor, scale: float) -> None:
+        """The input, unchanged, at rows r0:r1, columns c0:c1."""
+        part = src[:, : self.channels, r0:r1, c0:c1]
+        dst = self.out[:, :, r0:r1, c0:c1]
+        if self.maxval is not None and part.dtype == dst.dtype:
+            dst.copy_(part)  # same depth: the very values read
+        elif self.maxval is None and part.dtype == torch.float32 and scale == 1.0:
+            dst.copy_(part)
+        else:
+            self.put(r0, c0, load_region(src, r0, r1, c0, c1, scale), None)
 
 
 def _tiles(H: int, W: int, size: int):
@@ -74,7 +172,8 @@ def _tiles(H: int, W: int, size: int):
 
 
 def tile_noise(
-    x: torch.Tensor,
+    src: torch.Tensor,
+    scale: float,
     ref: torch.Tensor,
     weight: torch.Tensor,
     up: Upsampler,
@@ -84,133 +183,204 @@ def tile_noise(
 ) -> float:
     """Median detail norm of ``x - upsample(ref)`` over pixels where ``upsample(weight) > 0.9``,
     from a few tiles spread over the frame (a robust noise level of the full-resolution image)."""
-    H, W = x.shape[-2:]
+    H, W = src.shape[-2:]
     all_tiles = list(_tiles(H, W, tile))
     step = max(1, len(all_tiles) // samples)
     vals = []
     for r0, r1, c0, c1 in all_tiles[::step]:
         wt = up.tile(weight, r0, r1, c0, c1)
-        if not bool((wt > 0.9).any()):
-            continue
-        n = detail_norm(x[:, :, r0:r1, c0:c1] - up.tile(ref, r0, r1, c0, c1))
+        n = detail_norm(load_region(src, r0, r1, c0, c1, scale) - up.tile(ref, r0, r1, c0, c1))
         vals.append(n[wt > 0.9])
-    if not vals:
-        return 1e-3
     v = torch.cat(vals)
+    if v.numel() == 0:
+        return 1e-3
     if v.numel() > 400_000:
         v = v[:: v.numel() // 400_000 + 1]
     return max(float(v.median()), 1e-4)
 
 
+@dataclass
+class FineMarks:
+    """Marks below the working resolution: removed where ``flag`` says they may be.
+
+    ref: (1, 3, h, w) expected backdrop at working resolution (never the subject's colours);
+    flag: (1, 1, h, w) 1 where fine marks may be (and the backdrop may change), else 0;
+    sigma: the full-resolution grain; strength, grain: the texture and grain sliders (0..1).
+    """
+
+    ref: torch.Tensor
+    flag: torch.Tensor
+    sigma: float
+    strength: float
+    grain: float
+
+
+def _grid(m: torch.Tensor, tm: int, reduce: str) -> torch.Tensor:
+    """Per-tile max (or min) of a (1, 1, h, w) map over tiles of ``tm`` working pixels."""
+    m = m[0, 0]
+    h, w = m.shape
+    gh, gw = -(-h // tm), -(-w // tm)
+    fill = float("-inf") if reduce == "max" else float("inf")
+    m = F.pad(m[None], (0, gw * tm - w, 0, gh * tm - h), value=fill)[0]
+    m = m.reshape(gh, tm, gw, tm)
+    return m.amax((1, 3)) if reduce == "max" else m.amin((1, 3))
+
+
+def _dilate3(m: torch.Tensor) -> torch.Tensor:
+    return F.max_pool2d(m, 3, stride=1, padding=1)
+
+
 def compose(
-    x: torch.Tensor,
+    src: torch.Tensor,
+    scale: float,
     alpha: torch.Tensor,
     up: Upsampler,
     *,
-    views: dict[str, torch.Tensor],
+    maps: dict[str, torch.Tensor],
+    sinks: dict[str, Sink],
     free: torch.Tensor,
     protect: torch.Tensor,
     subject: torch.Tensor,
     expected: torch.Tensor,
     match_tol: float,
-    fine: dict | None,
-    tile: int,
-) -> dict[str, torch.Tensor]:
-    """Assemble the full-resolution views.
+    fine: FineMarks | None,
+    tile: int | None,
+) -> None:
+    """Write the full-resolution views into their sinks.
 
     Args:
-        x: (1, 3, H, W) input (channels-last memory, i.e. the decoded HxWx3 buffer, is fastest).
+        src: (1, 3, H, W) the decoded input (uint8, uint16 or float32; channels-last strides).
+        scale: its full scale (255, 65535 or 1).
         alpha: (1, 1, H, W) subject coverage; pixels with alpha > 0 are never changed.
         up: the upsampler from working to full resolution.
-        views: name -> M, the working-resolution ratio map: out = x * M on free backdrop (M
+        maps: name -> M, the working-resolution ratio map: out = x * M on free backdrop (M
             already carries ``free``: 1 where nothing may change).
+        sinks: name -> where that view goes (the same names as ``maps``).
         free: (1, 1, h, w) how much the backdrop may change, ignoring the subject (floor, contact zone).
         protect: (1, 1, h, w) subject protection (grow + feather).
         subject: (1, 1, h, w) subject coverage at working resolution (> 0 where any pixel is subject).
         expected: (1, 3, h, w) expected backdrop (subject filled in) for the match test.
         match_tol: a protected pixel within this of the expected backdrop is backdrop.
-        fine: None, or dict(ref=(1,3,h,w) expected backdrop at working resolution, flag=(1,1,h,w)
-            where fine marks may be, sigma=grain float, strength=float, grain=float): the correction
-            of marks below the working resolution, added as free * k * M * fine.
-        tile: tile size in pixels (a multiple of the factor).
-    Returns:
-        name -> (1, 3, H, W) float32, channels-last memory (an HxWx3 buffer).
+        fine: the correction of marks below the working resolution (not in "shadows"), or None.
+        tile: tile size in pixels (a multiple of the factor): tiles with nothing to change are
+            copied. None: the whole frame in a few full-width strips, with no per-tile decision
+            and no host synchronisation (the device path).
     """
-    H, W = x.shape[-2:]
-    outs = {name: torch.empty_like(x, memory_format=torch.channels_last) for name in views}
+    H, W = src.shape[-2:]
     f = up.f
-    tm = max(1, tile // f)
+    # the working pixels whose full-resolution pixels may change, per view
+    fine_px = None
+    if fine is not None:
+        fine_px = fine.flag > 0
+    act = {}
+    for name, M in maps.items():
+        a = _dilate3(((M - 1.0).abs().amax(1, keepdim=True) > SKIP_BELOW).to(M.dtype)) > 0
+        if fine_px is not None and name != "shadows":
+            a |= fine_px
+        act[name] = a
+    ctx = _Region(src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act)
+
+    if tile is None:  # the device path: full-width strips, everything decided per pixel
+        ctx.whole = True
+        rows = max(f, STRIP_ELEMENTS // (3 * W) // f * f)
+        for r0 in range(0, H, rows):
+            ctx.run(r0, min(H, r0 + rows), 0, W, list(maps), near=True, fine_box=fine is not None, partial=True)
+        return
 
     # per-tile decisions from the working-resolution maps (one working pixel of margin)
-    def tile_max(m: torch.Tensor) -> torch.Tensor:
-        m = F.max_pool2d(m, 3, stride=1, padding=1)[0].amax(0)
-        h, w = m.shape
-        gh, gw = -(-h // tm), -(-w // tm)
-        m = F.pad(m, (0, gw * tm - w, 0, gh * tm - h), value=float("-inf"))
-        return m.reshape(gh, tm, gw, tm).amax((1, 3))
-
-    def flags(m: torch.Tensor) -> torch.Tensor:
-        return tile_max(m) > 0
-
-    near = flags(torch.maximum(protect, (subject > 0).to(protect.dtype)))
-    inside = -tile_max(-subject) >= 1.0  # every pixel of the tile is subject
-    fine_tiles = None
-    if fine is not None:
-        fine_tiles = flags(fine["flag"]) if fine["grain"] >= 1.0 else torch.ones_like(near)
-        fine_tiles &= flags(free)
-    partly_free = flags((free < 1.0).to(free.dtype))
-    need = {name: flags(((M - 1.0).abs().amax(1, keepdim=True) > SKIP_BELOW).to(M.dtype)) for name, M in views.items()}
+    tm = max(1, tile // f)
+    near = _grid(_dilate3(torch.maximum(protect, (subject > 0).to(protect.dtype))), tm, "max") > 0
+    inside = _grid(-_dilate3(-subject), tm, "min") >= 1.0  # every pixel of the tile is subject
+    any_act = {n: _grid(a.to(torch.float32), tm, "max") > 0 for n, a in act.items()}
+    all_act = {n: _grid(a.to(torch.float32), tm, "min") > 0 for n, a in act.items()}
+    fine_tiles = _grid(fine_px.to(torch.float32), tm, "max") > 0 if fine_px is not None else None
     # plain Python lists: cheap to index once per tile
-    near, inside, partly_free = near.tolist(), inside.tolist(), partly_free.tolist()
+    near, inside = near.tolist(), inside.tolist()
+    any_act = {n: v.tolist() for n, v in any_act.items()}
+    all_act = {n: v.tolist() for n, v in all_act.items()}
     fine_tiles = fine_tiles.tolist() if fine_tiles is not None else None
-    need = {name: n.tolist() for name, n in need.items()}
 
     for r0, r1, c0, c1 in _tiles(H, W, tile):
         ti, tj = r0 // tile, c0 // tile
-        xt = x[:, :, r0:r1, c0:c1]
-        do_fine = fine_tiles is not None and fine_tiles[ti][tj]
-        work = []
-        if not inside[ti][tj]:
-            work = [n for n in views if need[n][ti][tj] or (do_fine and n != "shadows")]
+        work = [] if inside[ti][tj] else [n for n in maps if any_act[n][ti][tj]]
         if not work:  # nothing changes in this tile
-            for name in views:
-                outs[name][:, :, r0:r1, c0:c1] = xt
+            for sink in sinks.values():
+                sink.copy(r0, r1, c0, c1, src, scale)
             continue
-        xc = xt.contiguous()  # the maps upsample fastest in plain (N, C, H, W) layout
+        ctx.run(r0, r1, c0, c1, work, near=near[ti][tj],
+                fine_box=fine_tiles is not None and fine_tiles[ti][tj],
+                partial=any(not all_act[n][ti][tj] for n in work))
+
+
+class _Region:
+    """One region (a tile, or a full-width strip) of :func:`compose`."""
+
+    def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act):
+        self.src, self.scale, self.alpha, self.up = src, scale, alpha, up
+        self.maps, self.sinks, self.protect, self.expected = maps, sinks, protect, expected
+        self.tol, self.fine, self.free, self.act = match_tol, fine, free, act
+        self.whole = False  # the device path: the fine pass over the whole region (no box search)
+
+    def _fine_box(self, r0: int, r1: int, c0: int, c1: int, whole: bool):
+        """Full-resolution box (y0, y1, x0, x1) around the region's flagged working pixels, or None."""
+        if whole:
+            return r0, r1, c0, c1
+        f = self.up.f
+        flag = self.fine.flag
+        h, w = flag.shape[-2:]
+        m0, m1 = r0 // f, min(-(-r1 // f), h)
+        n0, n1 = c0 // f, min(-(-c1 // f), w)
+        sub = flag[0, 0, m0:m1, n0:n1] > 0
+        rows = torch.nonzero(sub.any(1)).flatten()
+        if rows.numel() == 0:
+            return None
+        cols = torch.nonzero(sub.any(0)).flatten()
+        y0 = max(r0, (m0 + int(rows[0])) * f)
+        y1 = min(r1, (m0 + int(rows[-1]) + 1) * f)
+        x0 = max(c0, (n0 + int(cols[0])) * f)
+        x1 = min(c1, (n0 + int(cols[-1]) + 1) * f)
+        return y0, y1, x0, x1
+
+    def run(self, r0: int, r1: int, c0: int, c1: int, work: list[str], *, near: bool, fine_box: bool,
+            partial: bool) -> None:
+        up = self.up
+        x = load_region(self.src, r0, r1, c0, c1, self.scale)
         k = None
-        if near[ti][tj]:
-            prot = up.tile(protect, r0, r1, c0, c1)
-            dev = detail_norm(xc - up.tile(expected, r0, r1, c0, c1))
-            k = (1.0 - prot * smoothstep(dev, match_tol, 2.0 * match_tol)) * (alpha[:, :, r0:r1, c0:c1] <= 0)
-        box = None
-        if do_fine:
-            # marks below the working resolution: only in the box around the flagged working pixels
-            box = _flag_box(fine["flag"], r0, r1, c0, c1, f)
+        if near:
+            prot = up.tile(self.protect, r0, r1, c0, c1)
+            dev = detail_norm(x - up.tile(self.expected, r0, r1, c0, c1))
+            k = (1.0 - prot * smoothstep(dev, self.tol, 2.0 * self.tol)) * (self.alpha[:, :, r0:r1, c0:c1] <= 0)
+        box = d0 = None
+        if fine_box and self.fine is not None:
+            box = self._fine_box(r0, r1, c0, c1, whole=self.whole)
         if box is not None:
+            fm = self.fine
             y0, y1, x0, x1 = box
-            xb = xc[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0]
-            d0 = xb - up.tile(fine["ref"], y0, y1, x0, x1)
+            xb = x[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0]
+            d0 = xb - up.tile(fm.ref, y0, y1, x0, x1)
             # share of the detail to remove: a linear ramp from K_LO to K_HI grain sigmas
-            lo, span = K_LO * fine["sigma"], (K_HI - K_LO) * fine["sigma"]
+            lo, span = K_LO * fm.sigma, (K_HI - K_LO) * fm.sigma
             p0 = detail_norm(d0).sub_(lo).div_(span).clamp_(0.0, 1.0)
-            if fine["grain"] < 1.0:
-                p0 = p0 + (1.0 - p0) * (1.0 - fine["grain"])
-            d0 = d0.mul_(p0.mul_(-fine["strength"]))
-            if partly_free[ti][tj]:
-                d0 = d0.mul_(up.tile(free, y0, y1, x0, x1))
-        for name, M in views.items():
+            if fm.grain < 1.0:
+                p0 = p0 + (1.0 - p0) * (1.0 - fm.grain)
+            gate = up.nearest(fm.flag, y0, y1, x0, x1) * up.tile(self.free, y0, y1, x0, x1)
+            d0 = d0.mul_(p0.mul_(gate).mul_(-fm.strength))
+        for name, sink in self.sinks.items():
             if name not in work:
-                outs[name][:, :, r0:r1, c0:c1] = xt
+                sink.copy(r0, r1, c0, c1, self.src, self.scale)
                 continue
-            m = up.tile(M, r0, r1, c0, c1)
-            if box is None and k is None:
-                out = xc.mul(m)
+            m = up.tile(self.maps[name], r0, r1, c0, c1)
+            fine_here = d0 is not None and name != "shadows"
+            if k is None and not fine_here:
+                out = x * m
             else:
-                delta = xc * m.sub_(1.0)
-                if box is not None and name != "shadows":
+                delta = x * (m - 1.0)
+                if fine_here:
                     # the fine marks ride on the view's own ratio (the lift, in the preview)
                     sub = delta[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0]
-                    sub.addcmul_(d0, m[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0].add(1.0))
-                out = torch.addcmul(xc, k, delta) if k is not None else delta.add_(xc)
-            outs[name][:, :, r0:r1, c0:c1] = out.clamp_(0.0, 1.0)
-    return outs
+                    sub.addcmul_(d0, m[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0])
+                out = torch.addcmul(x, k, delta) if k is not None else delta.add_(x)
+            out = out.clamp_(0.0, 1.0)
+            if partial:
+                out = torch.where(up.nearest(self.act[name], r0, r1, c0, c1), out, x)
+            sink.put(r0, c0, out, x)

@@ -142,9 +142,10 @@ def shadow_gain(
     *,
     sigma_small: float,
     sigma_large: float,
-    lift: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel gain that lifts smooth departures below the clean surface.
+    """Per-channel gain that lifts smooth departures below the clean surface, at full lift.
+
+    The gain at a lift slider of ``lift`` (0..1) is ``1 + lift * step``.
 
     A pixel is lifted by ``surface / local level``. Inside a broad shadow (the large blur
     dark too), up to its edge, the local level is the small blur, which follows the
@@ -156,9 +157,8 @@ def shadow_gain(
         image: (1, C, H, W) image with the subject already filled from the backdrop.
         surface: (1, C, H, W) clean backdrop.
         sigma_small, sigma_large: blur radii in pixels.
-        lift: 0..1.
     Returns:
-        gain: (1, C, H, W) >= 1 where lifted, 1 elsewhere.
+        step: (1, C, H, W) the gain at full lift minus one: > 0 where lifted, 0 elsewhere.
         shadow: (1, 1, H, W) shadow depth 0..1 (the shadow map), before the slider.
     """
     check_image(image)
@@ -181,5 +181,4 @@ def shadow_gain(
     gate = t * t * (3.0 - 2.0 * t)
     # colour: scale the channels so the lifted level matches the surface's colour
     ratio = (surface / local.clamp_min(1e-4)).clamp(0.25, 8.0)
-    gain = 1.0 + (lift * gate) * (ratio - 1.0)
-    return gain, deficit * gate
+    return gate * (ratio - 1.0), deficit * gate

@@ -13,19 +13,10 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from ._filters import check_image, gaussian_blur, luminance, smoothstep
+from ._filters import check_image, distance_within, gaussian_blur, luminance, smoothstep
 
 __all__ = ["subject_protection", "contact_zone", "detect_floor", "foreign_objects", "FloorInfo"]
 
-
-
-def _edt(outside: np.ndarray, sampling=None) -> np.ndarray:
-    """Exact Euclidean distance (pixels) from every True pixel of ``outside`` to the nearest False one."""
-    if not outside.any():
-        return np.zeros(outside.shape, np.float32)
-    if outside.all():
-        return np.full(outside.shape, np.inf, np.float32)
-    return ndimage.distance_transform_edt(outside, sampling=sampling).astype(np.float32)
 
 
 def subject_protection(alpha: torch.Tensor, *, grow: float, feather: float) -> torch.Tensor:
@@ -40,11 +31,11 @@ def subject_protection(alpha: torch.Tensor, *, grow: float, feather: float) -> t
     """
     check_image(alpha, "alpha")
     short = min(alpha.shape[-2:])
-    seed = (alpha[0, 0] > 1e-3).cpu().numpy()
-    dist = torch.from_numpy(_edt(~seed)).to(alpha.device) / short  # fraction of the short edge
     # the grow margin is at least ~1.5 working pixels so upsampling never exposes a subject edge
     g = max(grow, 1.5 / short)
-    prot = 1.0 - smoothstep(dist, g, g + max(feather, 1e-6))
+    width = max(feather, 1e-6)
+    dist = distance_within(alpha[0, 0] > 1e-3, (g + width) * short) / short  # fraction of the short edge
+    prot = 1.0 - smoothstep(dist, g, g + width)
     return torch.maximum(prot, alpha[0, 0].clamp(0, 1) > 1e-3).to(alpha.dtype)[None, None]
 
 
@@ -59,21 +50,21 @@ def contact_zone(alpha: torch.Tensor, *, size: float) -> torch.Tensor:
         (1, 1, h, w) in [0, 1], zeros when there are no feet.
     """
     check_image(alpha, "alpha")
-    a = alpha[0, 0].cpu().numpy() > 0.5
+    a = alpha[0, 0] > 0.5
     h, w = a.shape
     zero = torch.zeros_like(alpha)
-    rows = np.flatnonzero(a.any(1))
+    rows = np.flatnonzero(a.any(1).cpu().numpy())  # one row flag each: the only trip to the host
     if rows.size == 0 or size <= 0:
         return zero
-    bottom = rows[-1]
+    bottom = int(rows[-1])
     # cut by the bottom edge over a broad span: no feet in the frame
-    if bottom >= h - 2 and a[-2:].any(0).mean() > 0.08:
+    if bottom >= h - 2 and float(a[-2:].any(0).float().mean()) > 0.08:
         return zero
     band = max(2, int(round(0.03 * h)))
-    feet = np.zeros_like(a)
+    feet = torch.zeros_like(a)
     feet[max(0, bottom - band): bottom + 1] = a[max(0, bottom - band): bottom + 1]
     short = min(h, w)
-    dist = torch.from_numpy(_edt(~feet, sampling=(1.6, 1.0))).to(alpha.device) / short
+    dist = distance_within(feet, size * short, sampling=(1.6, 1.0)) / short
     return (1.0 - smoothstep(dist, 0.6 * size, size)).to(alpha.dtype)[None, None]
 
 

@@ -1,8 +1,14 @@
-"""clean(image, params, mask) -> Result: the one engine behind every front end.
+"""The one engine behind every front end, in two stages.
 
-Everything smooth (masks, floor, illumination surface, shadow gain, the
-multi-scale texture correction) is computed at a reduced working resolution;
-the full-resolution work is a few per-pixel passes done in horizontal bands.
+``analyze(image, mask, params) -> Analysis`` does everything the sliders do not touch:
+subject protection, floor, contact zone, foreign objects, the clean-backdrop model,
+the shadow map, the texture layers and the grain. ``render(analysis, lift=, texture=,
+grain=)`` weighs those by the sliders and makes the full-resolution views. ``clean`` is
+both in one call. A front end keeps the ``Analysis`` of the photo on screen and only
+renders when a slider moves.
+
+Everything smooth is computed at a reduced working resolution; the full-resolution work
+is a few per-pixel passes over the decoded buffer (``_compose``).
 """
 from __future__ import annotations
 
@@ -13,21 +19,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._compose import Upsampler, compose, tile_noise
-from ._filters import area_resize, pushpull_fill, reduce_by, work_factor
+from ._compose import FineMarks, Sink, Upsampler, compose, load_region, reduce_source, tile_noise
+from ._filters import area_resize, pushpull_fill, work_factor
 from .illumination import backdrop_surface, shadow_gain
 from .io import BackdropError
 from .masks import FloorInfo, contact_zone, detect_floor, foreign_objects, subject_protection
 from .params import Params
-from .texture import texture_correction
+from .texture import texture_layers
 
-__all__ = ["clean", "Result", "VIEWS", "pick_device"]
+__all__ = ["analyze", "render", "clean", "Analysis", "Result", "VIEWS", "STRUCTURAL", "pick_device"]
 
 VIEWS = ("shadows", "texture", "preview")
 WORK_LONG_EDGE = 1024  # working resolution of the multi-scale passes
 GRID_CELLS = 48  # illumination mesh cells along the long edge
 CELL = 8
-TILE = 256  # full-resolution tile size (pixels)
+TILE = 256  # full-resolution tile size on the CPU (pixels)
+# the knobs an Analysis depends on: a change to any of them needs a new analysis
+STRUCTURAL = ("feather", "grow", "floor", "protect_contact_shadows", "contact_size", "floor_ramp", "device",
+              "segmenter")
+SLIDERS = ("lift", "texture", "grain")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -46,28 +56,108 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-@dataclass
-class Result:
-    """What a cleanup produced. Images are float32 (C, H, W) CPU tensors in [0, 1].
+MASKS = ("subject", "protect", "floor", "contact", "foreign", "shadow_map", "edit", "surface")
 
-    ``original`` is the input; ``shadows`` is the shadow lift alone, ``texture``
-    the texture smoothing alone, ``preview`` both (``None`` for views not asked
-    for). The masks are kept at working resolution and given at full size by
-    :meth:`mask`.
+
+def _full_mask(m: torch.Tensor, hw: tuple[int, int], full: bool) -> torch.Tensor:
+    """A working-resolution map (1, C, h, w) as (H, W) (or (C, H, W)) float32 on the CPU."""
+    m = m.float().cpu()
+    if full:
+        m = F.interpolate(m, size=hw, mode="bilinear", align_corners=False)
+    return m[0] if m.shape[1] > 1 else m[0, 0]
+
+
+@dataclass(eq=False, repr=False)
+class Analysis:
+    """Everything about one photo that the lift, texture and grain sliders do not change.
+
+    Made by :func:`analyze`, used by :func:`render` any number of times. It knows the
+    parameters it was made with: :meth:`fits` says whether it still serves a parameter set
+    (a change of feather, grow, floor, contact, segmenter or device needs a new one).
+
+    Attributes:
+        params: the parameters it was made with.
+        device: where it lives and where :func:`render` runs.
+        size: (height, width) of the photo; ``channels``: 1 (grey) or 3.
+        floor_info: the real floor found (or not).
+        timings: seconds per stage of the analysis.
     """
 
-    original: torch.Tensor
-    shadows: torch.Tensor | None
-    texture: torch.Tensor | None
-    preview: torch.Tensor | None
     params: Params
+    device: torch.device
+    size: tuple[int, int]
+    channels: int
+    factor: int
+    source: torch.Tensor  # (1, C, H, W) the decoded buffer as given (uint8/uint16/float32), on device
+    scale: float  # its full scale: 255, 65535 or 1
+    alpha: torch.Tensor  # (1, 1, H, W) subject coverage as given (any dtype; > 0 = subject), on device
+    work: dict[str, torch.Tensor]  # working-resolution maps, on device
     floor_info: FloorInfo
-    device: str
+    grain_full: float  # the full-resolution grain of the backdrop
     timings: dict[str, float] = field(default_factory=dict)
-    work: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
-    segmenter: str = "mask"
 
-    MASKS = ("subject", "protect", "floor", "contact", "foreign", "shadow_map", "edit", "surface")
+    def fits(self, params: Params) -> bool:
+        """True when ``params`` differ from the analysis' own at most in lift, texture, grain
+        (and output settings): then rendering this analysis is exactly cleaning with them."""
+        return all(getattr(params, k) == getattr(self.params, k) for k in STRUCTURAL)
+
+    def mask(self, name: str, *, full: bool = True) -> torch.Tensor:
+        """A mask or map of the analysis on the CPU, (H, W) float32 (``surface`` is (3, H, W)); see
+        :meth:`Result.mask`."""
+        if name not in MASKS:
+            raise KeyError(f"unknown mask {name!r}; one of {', '.join(MASKS)}")
+        return _full_mask(self.work[name], self.size, full)
+
+    @property
+    def original(self) -> torch.Tensor:
+        """The input as float32 (C, H, W) in [0, 1], on the CPU (a new tensor)."""
+        H, W = self.size
+        return load_region(self.source, 0, H, 0, W, self.scale, channels_last=True)[0].cpu()
+
+    def __repr__(self) -> str:
+        H, W = self.size
+        return (f"Analysis({W}x{H}, channels={self.channels}, device={self.device}, factor={self.factor}, "
+                f"floor={'found' if self.floor_info.found else 'none'})")
+
+
+@dataclass(eq=False)
+class Result:
+    """What a cleanup produced.
+
+    ``shadows`` is the shadow lift alone, ``texture`` the texture smoothing alone, ``preview``
+    both (``None`` for views not asked for). With ``bits=None`` (the default) they are float32
+    (C, H, W) CPU tensors in [0, 1]; with ``bits=8`` or ``16`` they are uint8 / uint16 (H, W, C)
+    numpy arrays, rounded once (8-bit dithered), ready for :func:`backdrop.write_image`.
+    ``original`` is the input as float32 (C, H, W), made when asked for. The masks are kept at
+    working resolution and given at full size by :meth:`mask`.
+    """
+
+    analysis: Analysis
+    shadows: torch.Tensor | np.ndarray | None
+    texture: torch.Tensor | np.ndarray | None
+    preview: torch.Tensor | np.ndarray | None
+    params: Params
+    bits: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    MASKS = MASKS
+
+    @property
+    def floor_info(self) -> FloorInfo:
+        return self.analysis.floor_info
+
+    @property
+    def device(self) -> str:
+        return str(self.analysis.device)
+
+    @property
+    def work(self) -> dict[str, torch.Tensor]:
+        """The working-resolution maps (on the CPU)."""
+        return {k: v.cpu() for k, v in self.analysis.work.items() if k in MASKS or k == "image"}
+
+    @property
+    def original(self) -> torch.Tensor:
+        return self.analysis.original
 
     def mask(self, name: str, *, full: bool = True) -> torch.Tensor:
         """A mask or map used by the cleanup, (H, W) float32 (``surface`` is (3, H, W)).
@@ -78,15 +168,9 @@ class Result:
         shadow_map: shadow depth below the clean wall; edit: how much each pixel may change;
         surface: the clean-backdrop model.
         """
-        if name not in self.MASKS:
-            raise KeyError(f"unknown mask {name!r}; one of {', '.join(self.MASKS)}")
-        m = self.work[name]
-        if full:
-            h, w = self.original.shape[-2:]
-            m = torch.nn.functional.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
-        return m[0] if m.shape[1] > 1 else m[0, 0]
+        return self.analysis.mask(name, full=full)
 
-    def view(self, name: str) -> torch.Tensor:
+    def view(self, name: str):
         if name == "original":
             return self.original
         out = getattr(self, name, None) if name in VIEWS else None
@@ -95,47 +179,58 @@ class Result:
         return out
 
 
-def _as_chw(image) -> torch.Tensor:
-    """numpy HxW / HxWxC (uint8, uint16, float) or torch (C, H, W) -> float32 (C, H, W)."""
+def _as_source(image) -> tuple[torch.Tensor, float]:
+    """The decoded buffer as a (1, C, H, W) CPU tensor without copying, and its full scale.
+
+    numpy HxW / HxWxC uint8, uint16 or float32 (a float64 array is converted), or a float
+    (C, H, W) tensor in [0, 1].
+    """
     if isinstance(image, torch.Tensor):
-        t = image
-        if t.ndim == 2:
-            t = t[None]
+        t = image[None] if image.ndim == 2 else image
         if t.ndim != 3:
             raise ValueError(f"image: expected a (C, H, W) tensor, got shape {tuple(t.shape)}")
         if not t.is_floating_point():
             raise ValueError("image: a tensor must be floating point in [0, 1]")
-        return t.float()
+        return t.float()[None], 1.0
     a = np.asarray(image)
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3:
         raise ValueError(f"image: expected an HxWxC array, got shape {a.shape}")
     if a.dtype == np.uint8:
-        t = torch.from_numpy(np.ascontiguousarray(a)).float().div_(255.0)
+        scale = 255.0
     elif a.dtype == np.uint16:
-        t = torch.from_numpy(a.astype(np.float32)).div_(65535.0)
+        scale = 65535.0
+    elif a.dtype.kind == "f":
+        scale = 1.0
+        a = a if a.dtype == np.float32 else a.astype(np.float32)
     else:
-        t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-    return t.permute(2, 0, 1)
+        raise ValueError(f"image: expected uint8, uint16 or float pixels, got dtype {a.dtype}")
+    if not a.flags.writeable:  # torch wants a writable buffer; it is only read
+        a = a.copy()
+    return torch.from_numpy(a).permute(2, 0, 1)[None], scale
 
 
-def _as_mask(mask, hw: tuple[int, int]) -> torch.Tensor:
-    """(H, W) mask as uint8/uint16/float array or tensor -> float32 (H, W) in [0, 1]."""
+def _as_alpha(mask, hw: tuple[int, int]) -> tuple[torch.Tensor, float]:
+    """(H, W) subject coverage as uint8 / uint16 (full scale = 1) or float -> (1, 1, H, W), scale."""
     if isinstance(mask, torch.Tensor):
-        m = mask.float()
+        m, scale = mask.float(), 1.0
     else:
         a = np.asarray(mask)
         scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype, 1.0)
-        m = torch.from_numpy(np.asarray(a, dtype=np.float32))
-        if scale != 1.0:
-            m = m / scale
+        if scale == 1.0:
+            a = a.astype(np.float32)
+        elif not a.flags.writeable:
+            a = a.copy()
+        m = torch.from_numpy(a)
     if m.ndim == 3 and m.shape[-1] == 1:
         m = m[..., 0]
     if m.ndim != 2 or tuple(m.shape) != tuple(hw):
         got = "x".join(str(v) for v in reversed(m.shape[:2])) if m.ndim >= 2 else str(tuple(m.shape))
         raise BackdropError(f"mask: size {got} does not match the image {hw[1]}x{hw[0]}")
-    return m.clamp(0.0, 1.0)
+    if scale == 1.0:
+        m = torch.nan_to_num(m, nan=0.0).clamp(0.0, 1.0)
+    return m[None, None], scale
 
 
 def _surface(x_fill: torch.Tensor, weight: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]):
@@ -147,60 +242,50 @@ def _surface(x_fill: torch.Tensor, weight: torch.Tensor, grid: tuple[int, int], 
     return area_resize(surface_low, size)
 
 
-def clean(
-    image,
-    params: Params | None = None,
-    mask=None,
-    *,
-    views: tuple[str, ...] = VIEWS,
-    device: str | torch.device | None = None,
-) -> Result:
-    """Clean the backdrop of a studio portrait.
+def _tile_size(f: int) -> int:
+    return f * max(1, TILE // f)
+
+
+def analyze(image, mask, params: Params | None = None, *, device: str | torch.device | None = None) -> Analysis:
+    """Everything about a photo that the lift, texture and grain sliders do not change.
 
     Args:
-        image: float32 (C, H, W) tensor in [0, 1], or an HxWxC / HxW numpy array
-            (uint8, uint16 or float in [0, 1]); C is 3 (RGB) or 1 (greyscale).
-        params: the settings (defaults if None).
-        mask: subject coverage (H, W), 1 = subject (uint8/uint16/float array or tensor).
-            Pixels with any coverage are returned bit-for-bit unchanged.
-        views: which of "shadows", "texture", "preview" to compute at full resolution.
+        image: the decoded photo: an HxWxC / HxW numpy array (uint8, uint16, or float in [0, 1];
+            no copy is made of an 8/16-bit buffer) or a float32 (C, H, W) tensor; C is 3 or 1.
+        mask: subject coverage (H, W), 1 = subject: a float array or tensor in [0, 1], or a
+            uint8 / uint16 array at full scale. Pixels with any coverage are never changed.
+        params: the settings (defaults if None); lift, texture and grain are only remembered
+            as the defaults of :func:`render`.
         device: overrides ``params.device``.
     Returns:
-        Result with the requested views and the masks used.
+        An :class:`Analysis`.
     Example:
-        >>> img = np.full((64, 96, 3), 0.8, np.float32); m = np.zeros((64, 96), np.float32)
-        >>> clean(img, Params(), m, views=("preview",)).preview.shape
-        torch.Size([3, 64, 96])
+        >>> img = np.full((64, 96, 3), 200, np.uint8); m = np.zeros((64, 96), np.uint8)
+        >>> a = analyze(img, m, Params()); a.size
+        (64, 96)
     """
     params = Params() if params is None else params
     params.validate()
     if mask is None:
         raise BackdropError("no subject mask given: pass one (white = subject)")
-    unknown = [v for v in views if v not in VIEWS]
-    if unknown:
-        raise ValueError(f"views: unknown view {unknown[0]!r}; one of {', '.join(VIEWS)}")
     dev = pick_device(params.device) if device is None else torch.device(device)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
 
-    original = _as_chw(image)
-    channels, H, W = original.shape
+    src, scale = _as_source(image)
+    _, channels, H, W = src.shape
     if channels not in (1, 3):
         raise ValueError(f"image: expected 1 or 3 channels, got {channels}")
-    alpha_full = _as_mask(mask, (H, W))
-    # full-resolution work keeps the decoded HxWx3 memory layout (channels-last): no transposes
-    x_full3 = (original.expand(3, H, W) if channels == 1 else original)[None].to(dev)
-    x_full3 = x_full3.contiguous(memory_format=torch.channels_last)
-    alpha_dev = alpha_full.to(dev)[None, None]
-
-    lift = params.lift / 100.0
-    strength = params.texture / 100.0
-    grain = params.grain / 100.0
+    alpha, alpha_scale = _as_alpha(mask, (H, W))
+    # the 8/16-bit buffers go to the device as they are, and are converted there, a strip at a time
+    src, alpha = src.to(dev), alpha.to(dev)
 
     # ---------------------------------------------------------------- working resolution
     f = work_factor(H, W, WORK_LONG_EDGE)
-    x_mid = reduce_by(x_full3, f)
-    a_mid = reduce_by(alpha_dev, f)
+    x_mid = reduce_source(src, f, scale)
+    if channels == 1:
+        x_mid = x_mid.expand(1, 3, *x_mid.shape[-2:]).contiguous()
+    a_mid = reduce_source(alpha, f, alpha_scale)
     hm, wm = x_mid.shape[-2:]
     short_m = min(hm, wm)
     protect = subject_protection(a_mid, grow=params.grow, feather=params.feather)
@@ -227,95 +312,218 @@ def clean(
         x_fill = pushpull_fill(x_mid, known)
         surface = _surface(x_fill, known * (1.0 - contact), grid, (hm, wm))
     edit = (1.0 - protect) * (1.0 - floor) * (1.0 - contact) * (1.0 - foreign)
-    gain, shadow_map = shadow_gain(
-        x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m, lift=lift
-    )
+    step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m)
     timings["surface"] = time.perf_counter() - t
 
-    # ---------------------------------------------------------------- texture at working resolution
+    # ---------------------------------------------------------------- texture layers
+    # judged on the backdrop at full lift, so a mark in a shadow is judged at the wall's level;
+    # the correction is a ratio of that backdrop, applied to whatever the lift leaves
     t = time.perf_counter()
-    want = set(views)
-    d_tex = d_prev = None
-    fine_flag = torch.zeros_like(a_mid)
-    if "texture" in want:
-        d_tex, p = texture_correction(x_fill, edit, strength=strength, grain=grain)
-        fine_flag = torch.maximum(fine_flag, p)
-    if "preview" in want:
-        d_prev, p = texture_correction(x_fill * gain, edit, strength=strength, grain=grain)
-        fine_flag = torch.maximum(fine_flag, p)
+    lifted = x_fill * (1.0 + step)
+    marks, grain_layer, fine_p = texture_layers(lifted, edit)
+    free = (1.0 - floor) * (1.0 - contact) * (1.0 - foreign)
+    changeable = free * (a_mid < 1.0)  # working pixels made only of subject never change
+    rel = changeable / lifted.clamp_min(1e-3)
     timings["texture"] = time.perf_counter() - t
 
-    # ---------------------------------------------------------------- full resolution, tile by tile
     t = time.perf_counter()
     up = Upsampler(f, (H, W))
-    tile = f * max(1, TILE // f)
-    free = (1.0 - floor) * (1.0 - contact) * (1.0 - foreign)
-    # each view is a per-channel ratio map: the lift's gain times the texture correction
-    # taken as a ratio of the (lifted) backdrop, 1 wherever nothing may change
-    maps: dict[str, torch.Tensor] = {}
-    changeable = free * (a_mid < 1.0)  # working pixels made only of subject never change
-    lifted = 1.0 + changeable * (gain - 1.0)
-    if "shadows" in want:
-        maps["shadows"] = lifted.contiguous()
-    if "texture" in want:
-        maps["texture"] = (1.0 + changeable * d_tex / x_fill.clamp_min(1e-3)).contiguous()
-    if "preview" in want:
-        maps["preview"] = (lifted + changeable * d_prev / x_fill.clamp_min(1e-3)).contiguous()
     # grain of the full-resolution backdrop around the expected backdrop (subject filled in):
     # the tolerance of the match test, and the scale of the finest band's marks
-    grain_full = tile_noise(x_full3, x_fill, edit, up, tile=tile)
-    tol = 3.0 * grain_full + 0.01
-    fine = None
-    if f > 1 and strength > 0:
-        fine = dict(
-            ref=x_fill,  # never the subject's colours: nothing bleeds into the backdrop
-            # where marks are (grown by two working pixels: they reach a little beyond)
-            flag=F.max_pool2d((fine_flag > 0.5).to(x_mid.dtype), 5, stride=1, padding=2),
-            sigma=grain_full,
-            strength=strength,
-            grain=grain,
-        )
-    outs = compose(
-        x_full3,
-        alpha_dev,
-        up,
-        views=maps,
-        free=free,
-        protect=protect,
-        subject=a_mid,
-        expected=x_fill,
-        match_tol=tol,
-        fine=fine,
-        tile=tile,
-    )
-    timings["full_res"] = time.perf_counter() - t
-
-    def finish(v: torch.Tensor | None) -> torch.Tensor | None:
-        if v is None:
-            return None
-        v = v[0].cpu()  # (3, H, W) over an HxWx3 buffer: .permute(1, 2, 0).numpy() is free
-        return v[:1].contiguous() if channels == 1 else v
+    grain_full = tile_noise(src.expand(1, 3, H, W), scale, x_fill, edit, up, tile=_tile_size(f))
+    timings["grain"] = time.perf_counter() - t
 
     work = {
+        "image": x_mid,
         "subject": a_mid,
         "protect": protect,
         "floor": floor,
         "contact": contact,
-        "shadow_map": shadow_map,
-        "edit": edit,
         "foreign": foreign,
+        "edit": edit,
+        "free": free,
         "surface": surface,
+        "shadow_map": shadow_map,
+        "expected": x_fill,
+        "lift_step": changeable * step,  # the lift's ratio is 1 + lift * lift_step
+        "marks": marks.mul_(rel),  # the texture's ratio is 1 - texture * (marks + (1 - grain) * grain)
+        "grain": grain_layer.mul_(rel),
+        # where marks below the working resolution may be (grown by two working pixels: they reach a
+        # little beyond), and the backdrop may change
+        "fine_flag": F.max_pool2d((fine_p > 0.5).to(x_mid.dtype), 5, stride=1, padding=2),
     }
-    result = Result(
-        original=original,
-        shadows=finish(outs.get("shadows")),
-        texture=finish(outs.get("texture")),
-        preview=finish(outs.get("preview")),
-        params=params,
-        floor_info=floor_info,
-        device=str(dev),
-        timings=timings,
-        work={k: v.detach().cpu() for k, v in work.items()},
-    )
     timings["total"] = time.perf_counter() - t_start
+    return Analysis(params=params, device=dev, size=(H, W), channels=channels, factor=f, source=src, scale=scale,
+                    alpha=alpha, work=work, floor_info=floor_info, grain_full=grain_full, timings=timings)
+
+
+def _slider(name: str, value, default: float) -> float:
+    """A slider's value, 0-100 (``default`` when None); anything else names the parameter."""
+    if value is None:
+        return float(default)
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 <= value <= 100:
+        raise BackdropError(f"parameter '{name}': {value!r} is outside 0..100")
+    return float(value)
+
+
+def render(
+    analysis: Analysis,
+    params: Params | None = None,
+    *,
+    lift: float | None = None,
+    texture: float | None = None,
+    grain: float | None = None,
+    views: tuple[str, ...] = VIEWS,
+    bits: int | None = None,
+    seed: int = 0,
+    frame: bool | None = None,
+) -> Result:
+    """The full-resolution views of an analysed photo for a setting of the sliders.
+
+    Args:
+        analysis: from :func:`analyze`.
+        params: a parameter set to take lift, texture and grain from; it must fit the analysis
+            (same feather, grow, floor, contact, segmenter, device), else ValueError.
+        lift, texture, grain: the sliders, 0-100 (default: ``params``, else the analysis' own).
+        views: which of "shadows", "texture", "preview" to make.
+        bits: None for float32 (C, H, W) tensors; 8 or 16 for uint8 / uint16 (H, W, C) arrays,
+            rounded once (8-bit with a deterministic TPDF dither on the pixels that changed).
+        seed: the dither's seed (the same seed gives the same pixels).
+        frame: the whole frame in a few strips (the device path) instead of tiles; default: on
+            any device but the CPU.
+    Returns:
+        A :class:`Result`.
+    Example:
+        >>> img = np.full((64, 96, 3), 200, np.uint8); m = np.zeros((64, 96), np.uint8)
+        >>> render(analyze(img, m), lift=90, views=("preview",), bits=8).preview.dtype
+        dtype('uint8')
+    """
+    base = analysis.params
+    if params is not None:
+        if not analysis.fits(params):
+            changed = [k for k in STRUCTURAL if getattr(params, k) != getattr(base, k)]
+            raise ValueError(f"params: {', '.join(changed)} changed since the analysis; analyze again")
+        base = params
+    lift = _slider("lift", lift, base.lift)
+    texture = _slider("texture", texture, base.texture)
+    grain = _slider("grain", grain, base.grain)
+    unknown = [v for v in views if v not in VIEWS]
+    if unknown:
+        raise ValueError(f"views: unknown view {unknown[0]!r}; one of {', '.join(VIEWS)}")
+    if bits not in (None, 8, 16):
+        raise ValueError(f"bits: expected None, 8 or 16, got {bits!r}")
+    t_start = time.perf_counter()
+    a = analysis
+    w = a.work
+    dev = a.device
+    H, W = a.size
+    lift, strength, keep = lift / 100.0, texture / 100.0, grain / 100.0
+
+    # each view is a per-channel ratio map at working resolution: 1 wherever nothing may change
+    maps: dict[str, torch.Tensor] = {}
+    want = set(views)
+    lifted = torch.add(1.0, w["lift_step"], alpha=lift) if lift else None
+    tex = None
+    if strength and want & {"texture", "preview"}:
+        tex = torch.add(w["marks"], w["grain"], alpha=1.0 - keep) if keep < 1.0 else w["marks"]
+        tex = torch.mul(tex, -strength)
+    one = torch.ones_like(w["lift_step"])
+    if "shadows" in want:
+        maps["shadows"] = lifted if lifted is not None else one
+    if "texture" in want:
+        maps["texture"] = tex.add(1.0) if tex is not None else one
+    if "preview" in want:
+        if lifted is None:
+            maps["preview"] = tex.add(1.0) if tex is not None else one
+        else:
+            maps["preview"] = lifted if tex is None else torch.addcmul(lifted, lifted, tex)
+    maps = {n: maps[n] for n in VIEWS if n in maps}
+
+    fine = None
+    if a.factor > 1 and strength > 0:
+        flag = w["fine_flag"] if keep >= 1.0 else torch.ones_like(w["fine_flag"])
+        flag = flag * (F.max_pool2d(w["free"], 3, stride=1, padding=1) > 0)
+        fine = FineMarks(ref=w["expected"], flag=flag, sigma=a.grain_full, strength=strength, grain=keep)
+
+    src3 = a.source.expand(1, 3, H, W)
+    outs: dict[str, torch.Tensor | np.ndarray] = {}
+    sinks: dict[str, Sink] = {}
+    for name in maps:
+        if bits is None:
+            buf = torch.empty((1, a.channels, H, W), dtype=torch.float32, device=dev,
+                              memory_format=torch.channels_last)
+            outs[name], sink_t = buf, buf
+        else:
+            arr = np.empty((H, W, a.channels), dtype=np.uint8 if bits == 8 else np.uint16)
+            outs[name] = arr
+            host = torch.from_numpy(arr).permute(2, 0, 1)[None]
+            sink_t = host if dev.type == "cpu" else torch.empty(
+                host.shape, dtype=host.dtype, device=dev, memory_format=torch.channels_last)
+        sinks[name] = Sink(sink_t, bits, seed=seed)
+    use_frame = dev.type != "cpu" if frame is None else frame
+    compose(
+        src3,
+        a.scale,
+        a.alpha,
+        Upsampler(a.factor, (H, W)),
+        maps=maps,
+        sinks=sinks,
+        free=w["free"],
+        protect=w["protect"],
+        subject=w["subject"],
+        expected=w["expected"],
+        match_tol=3.0 * a.grain_full + 0.01,
+        fine=fine,
+        tile=None if use_frame else _tile_size(a.factor),
+    )
+
+    def finish(name: str):
+        if name not in outs:
+            return None
+        v = outs[name]
+        if bits is None:
+            return v[0].cpu()  # (C, H, W) over an HxWxC buffer: .permute(1, 2, 0).numpy() is free
+        if dev.type != "cpu":  # one transfer of the finished integers
+            torch.from_numpy(v).permute(2, 0, 1)[None].copy_(sinks[name].out)
+        return v
+
+    result = Result(analysis=a, shadows=finish("shadows"), texture=finish("texture"), preview=finish("preview"),
+                    params=Params.from_dict({**base.to_dict(), "lift": lift * 100.0, "texture": strength * 100.0,
+                                             "grain": keep * 100.0}),
+                    bits=bits)
+    result.timings = {**a.timings, "render": time.perf_counter() - t_start}
     return result
+
+
+def clean(
+    image,
+    params: Params | None = None,
+    mask=None,
+    *,
+    views: tuple[str, ...] = VIEWS,
+    device: str | torch.device | None = None,
+    bits: int | None = None,
+) -> Result:
+    """Clean the backdrop of a studio portrait: ``render(analyze(image, mask, params))``.
+
+    Args:
+        image: float32 (C, H, W) tensor in [0, 1], or an HxWxC / HxW numpy array
+            (uint8, uint16 or float in [0, 1]); C is 3 (RGB) or 1 (greyscale).
+        params: the settings (defaults if None).
+        mask: subject coverage (H, W), 1 = subject (uint8/uint16/float array or tensor).
+            Pixels with any coverage are returned bit-for-bit unchanged.
+        views: which of "shadows", "texture", "preview" to compute at full resolution.
+        device: overrides ``params.device``.
+        bits: None for float views; 8 or 16 for rounded integer views (see :func:`render`).
+    Returns:
+        Result with the requested views and the masks used.
+    Example:
+        >>> img = np.full((64, 96, 3), 0.8, np.float32); m = np.zeros((64, 96), np.float32)
+        >>> clean(img, Params(), m, views=("preview",)).preview.shape
+        torch.Size([3, 64, 96])
+    """
+    params = Params() if params is None else params
+    unknown = [v for v in views if v not in VIEWS]
+    if unknown:
+        raise ValueError(f"views: unknown view {unknown[0]!r}; one of {', '.join(VIEWS)}")
+    return render(analyze(image, mask, params, device=device), views=views, bits=bits)

@@ -15,7 +15,7 @@ import torch
 
 from ._filters import atrous_smooth, check_image, smoothstep
 
-__all__ = ["texture_correction", "band_noise", "mark_weight", "detail_norm"]
+__all__ = ["texture_layers", "band_noise", "mark_weight", "detail_norm"]
 
 # a detail is a mark from K_LO grain-sigmas on, fully from K_HI
 K_LO, K_HI = 4.0, 7.0
@@ -41,34 +41,38 @@ def mark_weight(score: torch.Tensor) -> torch.Tensor:
     return smoothstep(score, K_LO, K_HI)
 
 
-def texture_correction(
+def texture_layers(
     image: torch.Tensor,
     editable: torch.Tensor,
     *,
-    strength: float,
-    grain: float = 1.0,
     levels: int | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Correction to add to ``image`` that removes marks from the backdrop.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split the detail of a backdrop into its marks and its grain, for any slider setting.
+
+    The texture slider removes ``strength * (marks + (1 - grain) * grain_layer)``: each band's
+    marks, and the share of its grain that is not kept. Both layers are computed once; moving a
+    slider only weighs them again.
 
     Args:
         image: (1, C, H, W) backdrop image, subject and floor already filled.
         editable: (1, 1, H, W) where the backdrop is judged (for the grain level).
-        strength: texture slider, 0..1.
-        grain: share of the grain kept (1 = all).
         levels: number of wavelet bands (default: up to ~1/12 of the short edge).
     Returns:
-        correction: (1, C, H, W), zero when strength is 0.
+        marks: (1, C, H, W) the detail judged a mark, band by band (share ``p`` of each band).
+        grain: (1, C, H, W) the rest of the detail (share ``1 - p``).
         fine: (1, 1, H, W) mark weight of the finest band (where marks smaller than two
-            working pixels are), before the slider.
+            working pixels are).
+    Example:
+        >>> x = torch.rand(1, 3, 64, 64); m, g, f = texture_layers(x, torch.ones(1, 1, 64, 64))
+        >>> m.shape, f.shape
+        (torch.Size([1, 3, 64, 64]), torch.Size([1, 1, 64, 64]))
     """
     check_image(image)
+    check_image(editable, "editable")
     if levels is None:
         levels = max(1, int(math.floor(math.log2(max(min(image.shape[-2:]) / 12.0, 2.0)))))
-    delta = torch.zeros_like(image)
+    marks = torch.zeros_like(image)
     fine = torch.zeros_like(image[:, :1])
-    if strength <= 0:
-        return delta, fine
     cur = image
     for j in range(levels):
         smooth = atrous_smooth(cur, j)
@@ -79,7 +83,7 @@ def texture_correction(
         p = mark_weight(torch.maximum(n, energy) / sigma)
         if j == 0:
             fine = p
-        remove = strength * (p + (1.0 - p) * (1.0 - grain))
-        delta -= remove * c
+        marks.addcmul_(p, c)
         cur = smooth
-    return delta, fine
+    # all the detail is image - cur; what is not a mark is grain
+    return marks, (image - cur).sub_(marks), fine
