@@ -6,21 +6,24 @@
 """
 from .io import BackdropError, Photo, read_image, read_mask, write_image
 from .params import Params
-from .pipeline import VIEWS, Result, clean, pick_device
+from .pipeline import VIEWS, Analysis, Result, analyze, clean, pick_device, render
 from .segment import Segmenter, get_segmenter
 
 __all__ = [
+    "Analysis",
     "BackdropError",
     "Params",
     "Photo",
     "Result",
     "Segmenter",
     "VIEWS",
+    "analyze",
     "clean",
     "get_segmenter",
     "pick_device",
     "read_image",
     "read_mask",
+    "render",
     "write_image",
 ]
 __version__ = "0.1.0"
