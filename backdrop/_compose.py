@@ -26,15 +26,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._filters import smoothstep
+from ._filters import max_filter, smoothstep
 from .texture import K_HI, K_LO, detail_norm
 
 __all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "load_region", "reduce_source", "dither_noise"]
 
 # a working pixel whose ratio departs from 1 by less than this (a twentieth of an 8-bit level) changes nothing
 SKIP_BELOW = 0.05 / 255.0
-# a pixel closer than this to the input (1/4000 of an 8-bit level) is unchanged: no dither on it
-UNCHANGED_TOL = 2.0**-20
 NOISE_PERIOD = 256  # the dither pattern repeats every this many pixels
 STRIP_ELEMENTS = 1 << 23  # floats in one region of a whole-frame (device) pass or a reduction
 
@@ -123,34 +121,43 @@ class Sink:
     (0, 1) (untouched pixels, pure black and pure white come back exactly).
     """
 
-    def __init__(self, out: torch.Tensor, bits: int | None, *, seed: int = 0):
+    def __init__(self, out: torch.Tensor, bits: int | None, *, seed: int = 0, dither: bool = True):
         self.out = out
         self.bits = bits
         self.channels = out.shape[1]
         self.maxval = None if bits is None else float((1 << bits) - 1)
-        self.noise = dither_noise(seed, self.channels, out.device) if bits == 8 else None
+        self.noise = None
+        if bits == 8 and dither:
+            # the pattern twice in each direction: a window of up to one period is a view of it
+            self.noise = dither_noise(seed, self.channels, out.device).repeat(1, 2, 2)
 
     def _noise(self, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+        P = NOISE_PERIOD
+        if r1 - r0 <= P and c1 - c0 <= P:
+            y, x = r0 % P, c0 % P
+            return self.noise[None, :, y : y + r1 - r0, x : x + c1 - c0]
         dev = self.noise.device
-        rows = torch.arange(r0, r1, device=dev) % NOISE_PERIOD
-        cols = torch.arange(c0, c1, device=dev) % NOISE_PERIOD
+        rows = torch.arange(r0, r1, device=dev) % P
+        cols = torch.arange(c0, c1, device=dev) % P
         return self.noise.index_select(1, rows).index_select(2, cols)[None]
 
     def put(self, r0: int, c0: int, value: torch.Tensor, x: torch.Tensor | None) -> None:
-        """Store ``value`` (1, 3, h, w) float in [0, 1] at (r0, c0); ``x`` is the input there
-        (None: every pixel counts as unchanged)."""
+        """Store ``value`` (1, 3, h, w) float at (r0, c0), clipped to [0, 1]; ``x`` is the input
+        there (None: every pixel counts as unchanged). ``value`` may be overwritten."""
         value = value[:, : self.channels]
         h, w = value.shape[-2:]
         dst = self.out[:, :, r0 : r0 + h, c0 : c0 + w]
         if self.maxval is None:
-            dst.copy_(value)
+            dst.copy_(value.clamp_(0.0, 1.0))
             return
-        q = value * self.maxval
         if self.noise is not None and x is not None:
-            moved = (value - x[:, : self.channels]).abs_() > UNCHANGED_TOL
+            # dither the pixels that changed and lie strictly inside (0, 1)
+            moved = value != x[:, : self.channels]
             moved &= value > 0.0
             moved &= value < 1.0
-            q.addcmul_(self._noise(r0, r0 + h, c0, c0 + w), moved)
+            q = value.mul_(self.maxval).addcmul_(self._noise(r0, r0 + h, c0, c0 + w), moved)
+        else:
+            q = value.mul_(self.maxval)
         dst.copy_(q.round_().clamp_(0.0, self.maxval))
 
     def copy(self, r0: int, r1: int, c0: int, c1: int, src: torch.Tensor, scale: float) -> None:
@@ -227,7 +234,7 @@ def _grid(m: torch.Tensor, tm: int, reduce: str) -> torch.Tensor:
 
 
 def _dilate3(m: torch.Tensor) -> torch.Tensor:
-    return F.max_pool2d(m, 3, stride=1, padding=1)
+    return max_filter(m, 3)
 
 
 def compose(
@@ -380,7 +387,6 @@ class _Region:
                     sub = delta[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0]
                     sub.addcmul_(d0, m[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0])
                 out = torch.addcmul(x, k, delta) if k is not None else delta.add_(x)
-            out = out.clamp_(0.0, 1.0)
             if partial:
                 out = torch.where(up.nearest(self.act[name], r0, r1, c0, c1), out, x)
             sink.put(r0, c0, out, x)

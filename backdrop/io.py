@@ -655,9 +655,6 @@ def read_mask(path: str | os.PathLike[str], *, size: tuple[int, int]) -> np.ndar
 
 _CHUNK_ROWS = 64
 _NOISE_TILE = 256
-# Pixels closer than this to the reference count as unchanged (1/4000 of an 8-bit step):
-# float round-off in the engine must not turn into dither noise on untouched pixels.
-_UNCHANGED_TOL = np.float32(2.0 ** -20)
 
 
 def _noise_band(seed: int, width: int, channels: int) -> np.ndarray:
@@ -684,7 +681,6 @@ def _quantize(pixels: np.ndarray, bits: int, *, reference: np.ndarray | None,
         return out
     rows = min(_CHUNK_ROWS, h)
     buf = np.empty((rows, w, c), dtype=np.float32)
-    diff = np.empty((rows, w, c), dtype=np.float32) if dither and reference is not None else None
     noise = _noise_band(seed, w, c) if dither else None
     scale = np.float32(maxval)
     for y0 in range(0, h, rows):
@@ -698,10 +694,7 @@ def _quantize(pixels: np.ndarray, bits: int, *, reference: np.ndarray | None,
             mask = t > 0.0
             mask &= t < 1.0
             if reference is not None:
-                d = diff[:n]
-                np.subtract(src, reference[y0:y1], out=d)
-                np.abs(d, out=d)
-                mask &= d > _UNCHANGED_TOL
+                mask &= src != reference[y0:y1]
             t *= scale
             r0 = y0 % _NOISE_TILE
             np.add(t, noise[r0:r0 + n], out=t, where=mask)
@@ -938,7 +931,7 @@ def write_image(
             (values outside are clipped).
         like: The photo the pixels came from (metadata, alpha, bit depth).
         reference: The original float pixels, same shape as ``pixels`` (e.g. ``like.pixels``);
-            values within 2**-20 of it count as unchanged and are rounded without dither.
+            values equal to it count as unchanged and are rounded without dither.
         quality: JPEG / WebP quality, 1-100 (JPEG is written 4:4:4).
         seed: Dither seed; the same seed gives the same file.
 

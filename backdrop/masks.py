@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from ._filters import check_image, distance_within, gaussian_blur, luminance, smoothstep
+from ._filters import check_image, distance_within, gaussian_blur, luminance, max_filter, smoothstep
 
 __all__ = ["subject_protection", "contact_zone", "detect_floor", "foreign_objects", "FloorInfo"]
 
@@ -69,9 +69,8 @@ def contact_zone(alpha: torch.Tensor, *, size: float) -> torch.Tensor:
 
 
 def _dilate(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Grey dilation by a k x k square (k odd), as two 1-D max filters."""
-    x = F.max_pool2d(x, (1, k), stride=1, padding=(0, k // 2))
-    return F.max_pool2d(x, (k, 1), stride=1, padding=(k // 2, 0))
+    """Grey dilation by a k x k square (k odd)."""
+    return max_filter(x, k)
 
 
 def foreign_objects(image: torch.Tensor, surface: torch.Tensor, backdrop: torch.Tensor, *, bright: float = 3.0,

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ._compose import FineMarks, Sink, Upsampler, compose, load_region, reduce_source, tile_noise
-from ._filters import area_resize, pushpull_fill, work_factor
+from ._filters import area_resize, max_filter, pushpull_fill, work_factor
 from .illumination import backdrop_surface, shadow_gain
 from .io import BackdropError
 from .masks import FloorInfo, contact_zone, detect_floor, foreign_objects, subject_protection
@@ -350,7 +350,7 @@ def analyze(image, mask, params: Params | None = None, *, device: str | torch.de
         "grain": grain_layer.mul_(rel),
         # where marks below the working resolution may be (grown by two working pixels: they reach a
         # little beyond), and the backdrop may change
-        "fine_flag": F.max_pool2d((fine_p > 0.5).to(x_mid.dtype), 5, stride=1, padding=2),
+        "fine_flag": max_filter((fine_p > 0.5).to(x_mid.dtype), 5),
     }
     timings["total"] = time.perf_counter() - t_start
     return Analysis(params=params, device=dev, size=(H, W), channels=channels, factor=f, source=src, scale=scale,
@@ -376,6 +376,7 @@ def render(
     views: tuple[str, ...] = VIEWS,
     bits: int | None = None,
     seed: int = 0,
+    dither: bool = True,
     frame: bool | None = None,
 ) -> Result:
     """The full-resolution views of an analysed photo for a setting of the sliders.
@@ -389,6 +390,7 @@ def render(
         bits: None for float32 (C, H, W) tensors; 8 or 16 for uint8 / uint16 (H, W, C) arrays,
             rounded once (8-bit with a deterministic TPDF dither on the pixels that changed).
         seed: the dither's seed (the same seed gives the same pixels).
+        dither: False rounds 8-bit views without the dither (screen previews).
         frame: the whole frame in a few strips (the device path) instead of tiles; default: on
             any device but the CPU.
     Returns:
@@ -442,7 +444,7 @@ def render(
     fine = None
     if a.factor > 1 and strength > 0:
         flag = w["fine_flag"] if keep >= 1.0 else torch.ones_like(w["fine_flag"])
-        flag = flag * (F.max_pool2d(w["free"], 3, stride=1, padding=1) > 0)
+        flag = flag * (max_filter(w["free"], 3) > 0)
         fine = FineMarks(ref=w["expected"], flag=flag, sigma=a.grain_full, strength=strength, grain=keep)
 
     src3 = a.source.expand(1, 3, H, W)
@@ -459,7 +461,7 @@ def render(
             host = torch.from_numpy(arr).permute(2, 0, 1)[None]
             sink_t = host if dev.type == "cpu" else torch.empty(
                 host.shape, dtype=host.dtype, device=dev, memory_format=torch.channels_last)
-        sinks[name] = Sink(sink_t, bits, seed=seed)
+        sinks[name] = Sink(sink_t, bits, seed=seed, dither=dither)
     use_frame = dev.type != "cpu" if frame is None else frame
     compose(
         src3,
