@@ -41,10 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .io import SUPPORTED_EXTENSIONS, BackdropError, output_path_for, read_image, write_image
+from .io import SUPPORTED_EXTENSIONS, BackdropError, output_path_for
 from .params import Params
-from .pipeline import clean
-from .segment import MaskFile, segment
+from .service import MASK_SUFFIX, MAX_PIXELS, FileResult, clean_file, mask_for, subject_mask
 
 __all__ = [
     "find_images",
@@ -64,8 +63,6 @@ __all__ = [
 ]
 
 SUFFIX = "_clean"
-MASK_SUFFIX = "_mask"
-MAX_PIXELS = 200_000_000  # images with more pixels are refused (decompression bombs)
 
 # errors of a write that say the output folder cannot take files: stop, do not try the rest
 _FOLDER_ERRNOS = frozenset(
@@ -88,24 +85,6 @@ class Stopped(KeyboardInterrupt):
     def __init__(self, signum: int = signal.SIGTERM):
         super().__init__(signum)
         self.signum = int(signum)
-
-
-@dataclass
-class FileResult:
-    source: Path
-    output: Path
-    status: str  # "done", "skipped" or "failed"
-    seconds: float = 0.0
-    error: str = ""
-    size: tuple[int, int] | None = None  # (width, height)
-    segmenter: str = ""
-    # backdrop luminance spread (2nd-98th percentile) and defect score (mean departure from the
-    # clean-backdrop model), before and after, in levels of 255 (see backdrop.report.backdrop_stats)
-    spread_before: float | None = None
-    spread_after: float | None = None
-    defects_before: float | None = None
-    defects_after: float | None = None
-    warning: str = ""  # one line, e.g. the GPU ran out of memory and the CPU did the image
 
 
 @dataclass
@@ -153,19 +132,6 @@ def find_images(folder: Path) -> list[Path]:
     )
 
 
-def mask_for(image_path: Path, masks_dir: Path | None = None) -> Path | None:
-    """The user's subject mask for an image: ``NAME_mask.png`` (or another image type)
-    beside it or in ``masks_dir``."""
-    where = [Path(masks_dir)] if masks_dir else []
-    where.append(image_path.parent)
-    for folder in where:
-        for ext in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp"):
-            cand = folder / f"{image_path.stem}{MASK_SUFFIX}{ext}"
-            if cand.is_file():
-                return cand
-    return None
-
-
 def check_out_dir(out_dir: str | os.PathLike[str] | None) -> Path | None:
     """The output folder as a Path; one line when it does not exist (it is never created)."""
     if out_dir is None:
@@ -176,97 +142,7 @@ def check_out_dir(out_dir: str | os.PathLike[str] | None) -> Path | None:
     return out_dir
 
 
-def subject_mask(photo_pixels, params: Params, *, mask: Path | None = None, source: Path | None = None,
-                 warnings: list[str] | None = None):
-    """The subject mask for a photo: the user's mask file when there is one, else the
-    segmenter of ``params`` (cached), on the device of ``params``. When a model runs out of
-    GPU memory, it segments on the CPU instead and a line goes into ``warnings``.
-    Returns (mask, name of what made it)."""
-    rgb = photo_pixels if photo_pixels.shape[2] == 3 else photo_pixels[:, :, :1].repeat(3, axis=2)
-    if mask is None and source is not None:
-        mask = mask_for(source)
-    if mask is not None:
-        seg = MaskFile(mask)
-        return seg(rgb), seg.name
-    name = source or "the photo"
-    try:
-        return segment(rgb, params.segmenter, device=params.device)
-    except RuntimeError as err:
-        if not _is_out_of_memory(err):
-            raise
-        if params.device == "cpu":
-            raise BackdropError(f"{name}: out of memory") from None
-    _free_gpu_memory()  # outside the except block: its traceback holds GPU tensors
-    if warnings is not None:
-        warnings.append(f"{name}: the GPU ran out of memory segmenting it; segmented on the CPU instead")
-    try:
-        return segment(rgb, params.segmenter, device="cpu")
-    except RuntimeError as err:
-        if not _is_out_of_memory(err):
-            raise
-        raise BackdropError(f"{name}: out of memory on the GPU and on the CPU") from None
-
-
 # --------------------------------------------------------------------------- one file
-
-def _is_out_of_memory(err: BaseException) -> bool:
-    """A GPU (CUDA, MPS) allocation failure: torch.cuda.OutOfMemoryError or its message."""
-    import torch
-
-    oom = getattr(torch.cuda, "OutOfMemoryError", None)
-    if oom is not None and isinstance(err, oom):
-        return True
-    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
-
-
-def _free_gpu_memory() -> None:
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    mps = getattr(torch, "mps", None)
-    if mps is not None and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        mps.empty_cache()
-
-
-def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None = None,
-               max_pixels: int = MAX_PIXELS) -> FileResult:
-    """Clean one file and write the result atomically. Raises BackdropError for user errors.
-
-    The subject comes from ``mask`` (a file), else ``NAME_mask.png`` beside the photo, else
-    the segmenter named in ``params``. When the GPU runs out of memory, the image is segmented
-    or cleaned on the CPU and the returned row carries a one-line ``warning``."""
-    t = time.perf_counter()
-    source, output = Path(source), Path(output)
-    photo = read_image(source, max_pixels=max_pixels)
-    warnings: list[str] = []
-    subject, used = subject_mask(photo.pixels, params, mask=mask, source=source, warnings=warnings)
-    try:
-        result = clean(photo.pixels, params, subject, views=("preview",))
-    except RuntimeError as err:
-        if not _is_out_of_memory(err):
-            raise
-        if params.device == "cpu":
-            raise BackdropError(f"{source}: out of memory") from None
-        result = None  # retried below, outside the except block (its traceback holds GPU tensors)
-    if result is None:
-        _free_gpu_memory()
-        warnings.append(f"{source}: the GPU ran out of memory; cleaned on the CPU instead")
-        try:
-            result = clean(photo.pixels, params.replace(device="cpu"), subject, views=("preview",))
-        except RuntimeError as err:
-            if not _is_out_of_memory(err):
-                raise
-            raise BackdropError(f"{source}: out of memory on the GPU and on the CPU") from None
-    write_image(output, result.preview, like=photo, reference=photo.pixels, quality=params.jpeg_quality)
-    from .report import backdrop_stats
-
-    return FileResult(source, output, "done", time.perf_counter() - t, size=photo.size, segmenter=used,
-                      warning="; ".join(warnings), **backdrop_stats(result))
-
 
 def _folder_error(err: BackdropError) -> bool:
     cause = err.__cause__

@@ -52,6 +52,8 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "BackdropError",
     "Photo",
+    "as_coverage",
+    "bits_for",
     "output_path_for",
     "read_image",
     "read_mask",
@@ -86,8 +88,9 @@ class Photo:
 
     Attributes:
         path: The file it came from (``None`` for an image made in memory).
-        pixels: float32 ``(H, W, 3)`` RGB or ``(H, W, 1)`` greyscale in [0, 1],
-            upright (EXIF orientation applied), C-contiguous.
+        data: The decoded buffer, ``(H, W, 3)`` RGB or ``(H, W, 1)`` greyscale, upright (EXIF
+            orientation applied), C-contiguous: uint8 or uint16 as in the file (no float copy is
+            made on reading), or float32 in [0, 1] for an image made in memory.
         alpha: float32 ``(H, W)`` in [0, 1] if the file had an alpha channel, else ``None``.
         bit_depth: 8 or 16, bits per channel of the source.
         format: ``"JPEG"``, ``"PNG"``, ``"TIFF"`` or ``"WEBP"`` (the content, not the extension).
@@ -96,7 +99,7 @@ class Photo:
     """
 
     path: Path | None
-    pixels: np.ndarray
+    data: np.ndarray
     alpha: np.ndarray | None
     bit_depth: int
     format: str
@@ -104,14 +107,28 @@ class Photo:
     exif: bytes | None
 
     @property
+    def pixels(self) -> np.ndarray:
+        """float32 ``(H, W, C)`` in [0, 1]: the buffer divided by its full scale (made on first
+        use and kept; the engine reads ``data`` itself and needs no such copy)."""
+        cached = self.__dict__.get("_pixels")
+        if cached is None or cached.shape != self.data.shape:
+            d = self.data
+            if d.dtype.kind == "f":
+                cached = np.ascontiguousarray(d, dtype=np.float32)
+            else:
+                cached = _to_float(d, 65535.0 if d.dtype == np.uint16 else 255.0)
+            self.__dict__["_pixels"] = cached
+        return cached
+
+    @property
     def size(self) -> tuple[int, int]:
         """``(width, height)`` in pixels, upright."""
-        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
+        return int(self.data.shape[1]), int(self.data.shape[0])
 
     def __repr__(self) -> str:
         w, h = self.size
         return (
-            f"Photo(path={str(self.path)!r}, size={w}x{h}, channels={self.pixels.shape[2]}, "
+            f"Photo(path={str(self.path)!r}, size={w}x{h}, channels={self.data.shape[2]}, "
             f"alpha={self.alpha is not None}, bit_depth={self.bit_depth}, format={self.format!r}, "
             f"icc_profile={_nbytes(self.icc_profile)}, exif={_nbytes(self.exif)})"
         )
@@ -329,6 +346,14 @@ def _to_float(a: np.ndarray, maxval: float) -> np.ndarray:
     return out
 
 
+def _buffer(a: np.ndarray) -> np.ndarray:
+    """A decoded uint ``(H, W[, C])`` array (any strides) as a C-contiguous ``(H, W, C)`` buffer
+    (no copy when it already is one; Pillow's is read-only, which the engine does not mind)."""
+    if a.ndim == 2:
+        a = a[:, :, None]
+    return np.ascontiguousarray(a)
+
+
 def _alpha_to_float(a: np.ndarray, maxval: float) -> np.ndarray:
     out = np.empty(a.shape, dtype=np.float32)
     np.divide(a, maxval, out=out, dtype=np.float32)
@@ -393,10 +418,9 @@ def _decode_pillow(path: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     arr = np.asarray(im)
     if mode.startswith("I;16") or mode == "I":
         arr = np.clip(arr, 0, 65535).astype(np.uint16, copy=False) if mode == "I" else arr
-        return _to_float(arr, 65535.0), None, 16, icc
+        return _buffer(arr.astype(np.uint16, copy=False)), None, 16, icc
     colour, alpha = _split_channels(arr, grey=mode in ("L", "LA"), has_alpha=mode in ("LA", "RGBA"))
-    pixels = _to_float(colour, 255.0)
-    return pixels, (None if alpha is None else _alpha_to_float(alpha, 255.0)), 8, icc
+    return _buffer(colour), (None if alpha is None else _alpha_to_float(alpha, 255.0)), 8, icc
 
 
 @functools.lru_cache(maxsize=None)
@@ -547,9 +571,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = 200_000_000) -
             exif = _normalize_exif(im.info.get("exif") or _png_exif_chunk(p))
             orientation = _exif_orientation_entry(exif)[0] if exif else 1
             colour, alpha, bits = _decode_cv2(p, fmt, grey, orientation)
-            pixels = _to_float(colour, 65535.0 if bits == 16 else 255.0)
             alpha_f = None if alpha is None else _alpha_to_float(alpha, 65535.0 if bits == 16 else 255.0)
-            return Photo(p, pixels, alpha_f, bits, "PNG", icc, _exif_reset_orientation(exif))
+            return Photo(p, _buffer(colour), alpha_f, bits, "PNG", icc, _exif_reset_orientation(exif))
         exif = _normalize_exif(im.info.get("exif"))  # before load: exif_transpose rewrites it
         pixels, alpha, bits, icc = _decode_pillow(p, im)
         if exif is None:
@@ -608,12 +631,20 @@ def _read_tiff(p: Path, im: Image.Image | None, max_pixels: int | None) -> Photo
             grey = int(page.photometric) in (0, 1) if page is not None else im.mode.startswith(("I", "L"))
             colour, alpha, bits = _decode_cv2(p, "TIFF", grey, orientation)
         maxval = 65535.0 if bits == 16 else 255.0
-        pixels = _to_float(colour, maxval)
         alpha_f = None if alpha is None else _alpha_to_float(alpha, maxval)
-        return Photo(p, pixels, alpha_f, bits, "TIFF", bytes(icc) if icc else None, exif)
+        return Photo(p, _buffer(colour), alpha_f, bits, "TIFF", bytes(icc) if icc else None, exif)
     finally:
         if tif is not None:
             tif.close()
+
+
+def as_coverage(mask: Any) -> np.ndarray:
+    """A subject mask as float32 ``(H, W)`` in [0, 1]: a uint8 / uint16 mask divided by its full
+    scale, a float one clipped (NaN as 0)."""
+    a = np.asarray(mask)
+    if a.dtype in (np.uint8, np.uint16):
+        return _to_float(a, 255.0 if a.dtype == np.uint8 else 65535.0)[:, :, 0]
+    return np.clip(np.nan_to_num(a.astype(np.float32, copy=False)), 0.0, 1.0)
 
 
 def read_mask(path: str | os.PathLike[str], *, size: tuple[int, int]) -> np.ndarray:
@@ -624,7 +655,9 @@ def read_mask(path: str | os.PathLike[str], *, size: tuple[int, int]) -> np.ndar
     its luminance is. The EXIF orientation is applied, as for photos.
 
     Returns:
-        float32 ``(H, W)`` in [0, 1].
+        ``(H, W)``: the file's own uint8 / uint16 values (full scale = subject) for a grey mask
+        or one whose channels are equal, else float32 in [0, 1]. The engine takes either;
+        :func:`as_coverage` gives float32.
 
     Raises:
         BackdropError: unreadable file, or a size other than ``size`` (both sizes named).
@@ -639,12 +672,14 @@ def read_mask(path: str | os.PathLike[str], *, size: tuple[int, int]) -> np.ndar
     a = photo.alpha
     if a is not None and float(a.min()) < float(a.max()):
         return a
-    px = photo.pixels
+    px = photo.data
     if px.shape[2] == 1:
-        return px[:, :, 0].copy()
+        return np.ascontiguousarray(px[:, :, 0])
     r, g, b = px[:, :, 0], px[:, :, 1], px[:, :, 2]
     if np.array_equal(r, g) and np.array_equal(g, b):
-        return r.copy()
+        return np.ascontiguousarray(r)
+    px = photo.pixels
+    r, g, b = px[:, :, 0], px[:, :, 1], px[:, :, 2]
     lum = r * np.float32(0.2126)
     lum += g * np.float32(0.7152)
     lum += b * np.float32(0.0722)
@@ -895,6 +930,13 @@ def _icc_fits(icc: bytes | None, grey: bool) -> bytes | None:
 
 # --------------------------------------------------------------------------- writing
 
+def bits_for(path: str | os.PathLike[str], like: Photo) -> int:
+    """Bits per channel of the file ``write_image(path, ..., like=like)`` writes: 16 for a 16-bit
+    source written as PNG or TIFF, else 8."""
+    fmt = _EXT_FORMAT.get(Path(path).suffix.lower())
+    return 16 if like.bit_depth == 16 and fmt in ("PNG", "TIFF") else 8
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         if a.exists() and b.exists() and os.path.samefile(a, b):
@@ -928,7 +970,8 @@ def write_image(
     Args:
         path: Output file. Its folder must exist; it must not be ``like.path``.
         pixels: float ``(H, W, 3|1)`` numpy array or ``(3|1, H, W)`` torch tensor, in [0, 1]
-            (values outside are clipped).
+            (values outside are clipped); or an integer ``(H, W, 3|1)`` array already at the
+            file's depth (uint8, or uint16 where :func:`bits_for` says 16), written as it is.
         like: The photo the pixels came from (metadata, alpha, bit depth).
         reference: The original float pixels, same shape as ``pixels`` (e.g. ``like.pixels``);
             values equal to it count as unchanged and are rounded without dither.
@@ -958,20 +1001,32 @@ def write_image(
     if like.path is not None and _same_file(out, Path(like.path)):
         raise BackdropError(f"{out}: refusing to overwrite the original image")
 
-    arr = _as_hwc(pixels, "pixels")
+    bits = bits_for(out, like)
+    want = np.uint8 if bits == 8 else np.uint16
+    if isinstance(pixels, np.ndarray) and pixels.dtype == want:
+        # already rounded to the file's depth (render(..., bits=bits_for(path, like))): written as is
+        data = pixels[:, :, None] if pixels.ndim == 2 else pixels
+        if data.ndim != 3 or data.shape[2] not in (1, 3):
+            raise ValueError(f"pixels: expected (H, W, 1|3), got shape {pixels.shape}")
+        arr = None
+    else:
+        if isinstance(pixels, np.ndarray) and pixels.dtype in (np.uint8, np.uint16):
+            pixels = pixels.astype(np.float32) / np.float32(255.0 if pixels.dtype == np.uint8 else 65535.0)
+        arr = _as_hwc(pixels, "pixels")
+        data = None
     ref = None
-    if reference is not None:
+    if reference is not None and arr is not None:
         ref = _as_hwc(reference, "reference")
         if ref.shape != arr.shape:
             raise ValueError(f"reference: shape {ref.shape} does not match pixels {arr.shape}")
-    h, w, c = arr.shape
+    h, w, c = (arr if arr is not None else data).shape
     grey = c == 1
-    bits = 16 if like.bit_depth == 16 and fmt in ("PNG", "TIFF") else 8
     alpha = like.alpha if fmt != "JPEG" else None
     if alpha is not None and alpha.shape != (h, w):
         raise ValueError(f"like.alpha: shape {alpha.shape} does not match pixels {(h, w)}")
 
-    data = _quantize(arr, bits, reference=ref, dither=bits == 8, seed=seed)
+    if data is None:
+        data = _quantize(arr, bits, reference=ref, dither=bits == 8, seed=seed)
     if alpha is not None:
         a = _quantize(np.asarray(alpha, dtype=np.float32)[:, :, None], bits,
                       reference=None, dither=False, seed=seed)

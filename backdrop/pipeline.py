@@ -13,6 +13,7 @@ is a few per-pixel passes over the decoded buffer (``_compose``).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -206,9 +207,17 @@ def _as_source(image) -> tuple[torch.Tensor, float]:
         a = a if a.dtype == np.float32 else a.astype(np.float32)
     else:
         raise ValueError(f"image: expected uint8, uint16 or float pixels, got dtype {a.dtype}")
-    if not a.flags.writeable:  # torch wants a writable buffer; it is only read
-        a = a.copy()
-    return torch.from_numpy(a).permute(2, 0, 1)[None], scale
+    return _readonly_tensor(a).permute(2, 0, 1)[None], scale
+
+
+def _readonly_tensor(a: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` without a copy, also of a read-only buffer (Pillow's): the engine
+    only ever reads its input."""
+    if a.flags.writeable:
+        return torch.from_numpy(a)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(a)
 
 
 def _as_alpha(mask, hw: tuple[int, int]) -> tuple[torch.Tensor, float]:
@@ -220,9 +229,7 @@ def _as_alpha(mask, hw: tuple[int, int]) -> tuple[torch.Tensor, float]:
         scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype, 1.0)
         if scale == 1.0:
             a = a.astype(np.float32)
-        elif not a.flags.writeable:
-            a = a.copy()
-        m = torch.from_numpy(a)
+        m = _readonly_tensor(a)
     if m.ndim == 3 and m.shape[-1] == 1:
         m = m[..., 0]
     if m.ndim != 2 or tuple(m.shape) != tuple(hw):

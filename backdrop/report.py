@@ -6,14 +6,14 @@ The notebooks in ``notebooks/`` are thin: their cells call the functions here.
   before and after, the shadow map, the low- and high-frequency layers, the
   subject / floor / contact masks (:func:`views_figure`, :func:`analysis_figure`),
   and :class:`Tuner`, the ipywidgets panel of ``tune.ipynb``.
-* Per-image figures of a batch (:func:`backdrop_stats`, used by ``batch.py``):
+* Per-image figures of a batch (:func:`backdrop_stats`, from ``metrics.py``):
   backdrop luminance spread and defect score, before and after.
 * The batch report (``batch.ipynb``): :func:`check_batch_inputs`, :func:`results_table`,
   :func:`thumbnail_pair`, and :func:`run_report`, which executes the notebook with
   papermill for ``backdrop batch SHOOT --report report.ipynb``.
 
 matplotlib, ipywidgets and papermill are imported only by the functions that need them
-(the ``notebooks`` extra), so ``backdrop.batch`` can use :func:`backdrop_stats` without them.
+(the ``notebooks`` extra).
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from ._filters import area_resize, atrous_smooth, luminance, reduce_by
 from .io import BackdropError
+from .metrics import BACKDROP_EDIT, backdrop_stats
 from .params import FLOOR_MODES, Params
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,8 +68,6 @@ __all__ = [
 ]
 
 VIEW_TITLES = {"original": "Original", "shadows": "Shadows", "texture": "Texture", "preview": "Preview"}
-# a backdrop pixel for the figures: the cleanup may change it fully (no subject, floor, contact zone)
-BACKDROP_EDIT = 0.99
 
 
 class FilesFailed(BackdropError):
@@ -124,72 +123,6 @@ def sample_image() -> Path:
 
 
 # ---------------------------------------------------------------------------------------- figures (engine side)
-def _work_views(result: "Result", view: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(before, after, backdrop weight) as (1, 1, h, w) luminance at the result's working resolution."""
-    edit = result.work["edit"]
-    hm, wm = edit.shape[-2:]
-    H, W = result.original.shape[-2:]
-    f = max(1, math.ceil(H / hm), math.ceil(W / wm))
-
-    def lum(x: torch.Tensor) -> torch.Tensor:
-        # box average by f (a partial last block averages the pixels it has); reduce_by reads a
-        # channels-last frame in place, where pooling would first copy the whole frame
-        y = reduce_by(x[None].float(), f)
-        if y.shape[-2:] != (hm, wm):
-            y = area_resize(y, (hm, wm))
-        return luminance(y)
-
-    return lum(result.original), lum(result.view(view)), edit
-
-
-def _subsample(v: torch.Tensor, most: int = 50_000) -> torch.Tensor:
-    """A regular subsample of a 1-D tensor: plenty for a median or a percentile to two decimals."""
-    return v[:: v.numel() // most + 1] if v.numel() > most else v
-
-
-def _defect_map(lum: torch.Tensor, surface: torch.Tensor, backdrop: torch.Tensor) -> torch.Tensor:
-    """Per-pixel defect, (1, 1, h, w) in [0, 1] units: how far the backdrop is darker than the clean
-    wall at low frequency (shadows, footprints, seam bands; 2 levels of model misfit forgiven) plus
-    how far its fine detail (up to ~8 working pixels) stands above 3x the grain (scuffs, creases,
-    specks, lint; light or dark). Brighter smooth light is the wall's own and does not count."""
-    low = lum
-    for j in range(3):
-        low = atrous_smooth(low, j)
-    detail = lum - low
-    grain = 1.4826 * float(_subsample(detail[backdrop].abs()).median())
-    marks = (detail.abs() - 3.0 * grain).clamp_min(0.0)
-    shadows = (surface - low - 2.0 / 255.0).clamp_min(0.0)
-    return marks + shadows
-
-
-def backdrop_stats(result: "Result", view: str = "preview") -> dict[str, float | None]:
-    """How uneven and how marked the backdrop is before and after, in levels of 255.
-
-    ``spread_*``: the backdrop's luminance range, 2nd to 98th percentile (cast shadows and the
-    light's own falloff widen it). ``defects_*``: the defect score, the mean over the backdrop of
-    how far it is darker than the clean-backdrop model at low frequency (shadows, footprints)
-    plus how far its fine detail stands above the paper grain (scuffs, creases, specks, lint);
-    0 for a clean backdrop. Computed at the result's working resolution (cheap). Only pixels
-    the cleanup may change fully count (not the subject, its feather, a real floor or the
-    contact zone); ``None`` when there are none.
-    """
-    before, after, edit = _work_views(result, view)
-    sel = edit > BACKDROP_EDIT
-    if int(sel.sum()) < 16:
-        return {"spread_before": None, "spread_after": None, "defects_before": None, "defects_after": None}
-    surface = luminance(result.work["surface"].float())
-    if surface.shape[-2:] != edit.shape[-2:]:
-        surface = area_resize(surface, tuple(edit.shape[-2:]))
-    weight = sel.to(surface.dtype)
-    count = float(weight.sum())
-    out: dict[str, float | None] = {}
-    for name, x in (("before", before), ("after", after)):
-        lo, hi = torch.quantile(_subsample(x[sel]), torch.tensor([0.02, 0.98], dtype=x.dtype))
-        out[f"spread_{name}"] = round(float(hi - lo) * 255.0, 2)
-        out[f"defects_{name}"] = round(float((_defect_map(x, surface, sel) * weight).sum()) / count * 255.0, 3)
-    return {k: out[k] for k in ("spread_before", "spread_after", "defects_before", "defects_after")}
-
-
 def frequency_layers(image: torch.Tensor, *, levels: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Split an image into its low-frequency layer (the lighting) and high-frequency layer (detail),
     with the à-trous wavelet the texture pass uses.
@@ -408,7 +341,7 @@ class Tuner:
     ) -> None:
         import ipywidgets as w
 
-        from .batch import subject_mask
+        from .service import subject_mask
         from .io import read_image
 
         if long_edge < 64:

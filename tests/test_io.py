@@ -18,6 +18,8 @@ import backdrop.io as bio
 from backdrop.io import (
     SUPPORTED_EXTENSIONS,
     BackdropError,
+    as_coverage,
+    bits_for,
     output_path_for,
     read_image,
     read_mask,
@@ -460,8 +462,20 @@ def test_bad_pixel_arrays_are_caller_bugs(tmp_path):
     with pytest.raises(ValueError):
         write_image(tmp_path / "o.png", photo.pixels, like=photo, reference=photo.pixels[:10])
     with pytest.raises(ValueError):
-        write_image(tmp_path / "o.png", smooth_rgb8(), like=photo)  # uint8, not float
+        write_image(tmp_path / "o.png", smooth_rgb8().astype(np.int32), like=photo)  # neither float nor the depth
     assert not (tmp_path / "o.png").exists()
+
+
+def test_integers_at_the_files_depth_are_written_as_they_are(tmp_path):
+    """What render(..., bits=bits_for(path, like)) makes goes into the file unchanged."""
+    px = smooth_rgb8()
+    photo = read_image(_save(tmp_path / "a.png", px))
+    assert bits_for(tmp_path / "o.jpg", photo) == bits_for(tmp_path / "o.png", photo) == 8
+    out = read_image(write_image(tmp_path / "o.png", px, like=photo))
+    assert np.array_equal(out.data, px)
+    deep = read_image(write_image(tmp_path / "d.png", (px.astype(np.uint16) * 257), like=photo))
+    # 16-bit values into an 8-bit file: rounded with the dither
+    assert deep.bit_depth == 8 and np.abs(deep.data.astype(int) - px).max() <= 1
 
 
 # --------------------------------------------------------------------------- masks
@@ -471,30 +485,30 @@ def test_read_mask_variants(tmp_path):
     m = RNG.integers(0, 256, (48, 64), dtype=np.uint8)
     expected = m.astype(np.float32) / 255
     # L
-    np.testing.assert_array_equal(read_mask(_save(tmp_path / "l.png", m), size=size), expected)
+    np.testing.assert_array_equal(as_coverage(read_mask(_save(tmp_path / "l.png", m), size=size)), expected)
     # RGB with equal channels
     rgb = np.repeat(m[:, :, None], 3, axis=2)
-    np.testing.assert_array_equal(read_mask(_save(tmp_path / "rgb.png", rgb), size=size), expected)
+    np.testing.assert_array_equal(as_coverage(read_mask(_save(tmp_path / "rgb.png", rgb), size=size)), expected)
     # RGBA cut-out: the alpha is the mask
     rgba = np.concatenate([smooth_rgb8(), m[:, :, None]], axis=2)
-    np.testing.assert_array_equal(read_mask(_save(tmp_path / "rgba.png", rgba), size=size), expected)
+    np.testing.assert_array_equal(as_coverage(read_mask(_save(tmp_path / "rgba.png", rgba), size=size)), expected)
     # LA with an all-opaque alpha: luminance
     la = np.stack([m, np.full_like(m, 255)], axis=2)
-    np.testing.assert_array_equal(read_mask(_save(tmp_path / "la.png", la), size=size), expected)
+    np.testing.assert_array_equal(as_coverage(read_mask(_save(tmp_path / "la.png", la), size=size)), expected)
     # colour RGB: luminance, in [0, 1]
-    col = read_mask(_save(tmp_path / "col.png", smooth_rgb8()), size=size)
+    col = as_coverage(read_mask(_save(tmp_path / "col.png", smooth_rgb8()), size=size))
     assert col.shape == (48, 64) and col.dtype == np.float32 and 0 <= col.min() <= col.max() <= 1
     # 16-bit
     m16 = RNG.integers(0, 65536, (48, 64), dtype=np.uint16)
     write_png16(tmp_path / "m16.png", m16)
-    np.testing.assert_array_equal(u16(read_mask(tmp_path / "m16.png", size=size)), m16)
+    np.testing.assert_array_equal(u16(as_coverage(read_mask(tmp_path / "m16.png", size=size))), m16)
 
 
 def test_read_mask_applies_orientation(tmp_path):
     m = np.zeros((48, 64), np.uint8)
     m[:10, :20] = 255  # top-left block
     src = _save(tmp_path / "m.jpg", m, exif=make_exif(6).tobytes(), quality=100)
-    mask = read_mask(src, size=(48, 64))  # upright: 48 wide, 64 high
+    mask = as_coverage(read_mask(src, size=(48, 64)))  # upright: 48 wide, 64 high
     assert mask.shape == (64, 48)
     assert mask[:20, -10:].mean() > 0.9 and mask[:, :30].mean() < 0.05
 

@@ -24,6 +24,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from backdrop import batch as batch_mod
+from backdrop import service as service_mod
 from backdrop.batch import run_batch
 from backdrop.cli import main
 from backdrop.io import read_image
@@ -645,17 +646,17 @@ def test_gpu_out_of_memory_falls_back_to_the_cpu(reference, tmp_path, capsys, mo
     shoot, ref = reference
     work = _copy_shoot(shoot, tmp_path / "shoot", 2)
     devices = []
-    real = batch_mod.clean
+    real = service_mod.analyze
 
-    def clean(image, params, *args, **kwargs):
+    def analyze(image, mask, params, *args, **kwargs):
         devices.append(params.device)
         if len(devices) == 1:
             if error == "OutOfMemoryError":
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
             raise RuntimeError("CUDA error: out of memory")
-        return real(image, params, *args, **kwargs)
+        return real(image, mask, params, *args, **kwargs)
 
-    monkeypatch.setattr(batch_mod, "clean", clean)
+    monkeypatch.setattr(service_mod, "analyze", analyze)
     with untouched(work):
         code, stdout, stderr = cli(capsys, "batch", work, "-o", tmp_path, "--no-progress")
     assert code == 0 and summary(stdout) == (2, 0, 0)
@@ -672,7 +673,7 @@ def test_gpu_out_of_memory_while_segmenting_falls_back_to_the_cpu(reference, tmp
     shoot, ref = reference
     work = _copy_shoot(shoot, tmp_path / "shoot", 2)
     devices = []
-    real = batch_mod.segment
+    real = service_mod.segment
 
     def segment(rgb, name, *, device="auto", **kwargs):
         devices.append(device)
@@ -680,7 +681,7 @@ def test_gpu_out_of_memory_while_segmenting_falls_back_to_the_cpu(reference, tmp
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
         return real(rgb, name, device=device, **kwargs)
 
-    monkeypatch.setattr(batch_mod, "segment", segment)
+    monkeypatch.setattr(service_mod, "segment", segment)
     with untouched(work):
         code, stdout, stderr = cli(capsys, "batch", work, "-o", tmp_path, "--no-progress")
     assert code == 0 and summary(stdout) == (2, 0, 0)
@@ -692,7 +693,7 @@ def test_gpu_out_of_memory_while_segmenting_falls_back_to_the_cpu(reference, tmp
 
 @pytest.mark.parametrize(
     "stage, argv, why",
-    [("clean", ["--set", "device=cpu"], "out of memory"), ("segment", [], "out of memory on the GPU and on the CPU")],
+    [("analyze", ["--set", "device=cpu"], "out of memory"), ("segment", [], "out of memory on the GPU and on the CPU")],
     ids=["cleaning_on_the_cpu", "segmenting_on_the_gpu_and_the_cpu"],
 )
 def test_out_of_memory_with_nowhere_left_is_a_failed_image(reference, tmp_path, capsys, monkeypatch, stage,
@@ -703,7 +704,7 @@ def test_out_of_memory_with_nowhere_left_is_a_failed_image(reference, tmp_path, 
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("CUDA error: out of memory")
 
-    monkeypatch.setattr(batch_mod, stage, out_of_memory)
+    monkeypatch.setattr(service_mod, stage, out_of_memory)
     code, stdout, stderr = cli(capsys, "batch", work, "--no-progress", *argv)
     assert code == 1 and stderr.strip() == f"failed: {work / 'img0.png'}: {why}"
     assert sorted(p.name for p in work.iterdir()) == ["img0.png"]
@@ -711,7 +712,7 @@ def test_out_of_memory_with_nowhere_left_is_a_failed_image(reference, tmp_path, 
 
 def test_a_bug_is_still_a_traceback(reference, tmp_path, monkeypatch):
     shoot, _ = reference
-    monkeypatch.setattr(batch_mod, "clean", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+    monkeypatch.setattr(service_mod, "analyze", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
     with pytest.raises(RuntimeError, match="shape mismatch"):
         run_batch(shoot, params=Params(), out_dir=tmp_path, progress=False, limit=1)
     assert list(tmp_path.iterdir()) == []

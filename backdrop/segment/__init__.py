@@ -35,12 +35,15 @@ class Segmenter(ABC):
         """image: float32 HxWx3 in [0, 1] -> float32 HxW in [0, 1] (1 = subject)."""
 
     def check(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Validate a backend's output against its image."""
+        """Validate a backend's output against its image: float32 in [0, 1], or a uint8 /
+        uint16 mask at full scale (a mask file's own values), kept as it is."""
         if mask.shape != image.shape[:2]:
             raise BackdropError(
                 f"segmenter '{self.name}': mask size {mask.shape[1]}x{mask.shape[0]} "
                 f"does not match the image {image.shape[1]}x{image.shape[0]}"
             )
+        if mask.dtype in (np.uint8, np.uint16):
+            return mask
         return np.clip(mask.astype(np.float32, copy=False), 0.0, 1.0)
 
 

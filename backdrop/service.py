@@ -1,0 +1,184 @@
+"""One photo, end to end: read -> subject mask -> analyse -> render -> write, and its figures.
+
+Every front end calls this for a full-resolution file: ``backdrop clean``, each photo of
+``backdrop batch`` (and its notebook), the app's download and its ``/clean`` API. It keeps
+the memory low (the decoded 8/16-bit buffer is never copied to float; the output is written
+from integers rounded and dithered a region at a time) and moves a photo to the CPU when the
+GPU runs out of memory, with a one-line warning.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .io import BackdropError, Photo, bits_for, read_image, write_image
+from .metrics import backdrop_stats
+from .params import Params
+from .pipeline import Analysis, Result, analyze, render
+from .segment import MaskFile, segment
+
+__all__ = ["FileResult", "clean_file", "clean_photo", "subject_mask", "mask_for", "MAX_PIXELS", "MASK_SUFFIX",
+           "is_out_of_memory"]
+
+MAX_PIXELS = 200_000_000  # images with more pixels are refused (decompression bombs)
+MASK_SUFFIX = "_mask"
+_MASK_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
+
+
+@dataclass
+class FileResult:
+    """What became of one photo: a row of the batch's table."""
+
+    source: Path
+    output: Path
+    status: str  # "done", "skipped" or "failed"
+    seconds: float = 0.0
+    error: str = ""
+    size: tuple[int, int] | None = None  # (width, height)
+    segmenter: str = ""
+    # backdrop luminance spread (2nd-98th percentile) and defect score (mean departure from the
+    # clean-backdrop model), before and after, in levels of 255 (see backdrop.metrics.backdrop_stats)
+    spread_before: float | None = None
+    spread_after: float | None = None
+    defects_before: float | None = None
+    defects_after: float | None = None
+    warning: str = ""  # one line, e.g. the GPU ran out of memory and the CPU did the image
+
+
+def mask_for(image_path: Path, masks_dir: Path | None = None) -> Path | None:
+    """The user's subject mask for a photo: ``NAME_mask.png`` (or .tif, .jpg, .webp) in
+    ``masks_dir``, else beside the photo; None when there is none."""
+    for folder in ([masks_dir] if masks_dir else []) + [image_path.parent]:
+        for ext in _MASK_EXTENSIONS:
+            cand = folder / f"{image_path.stem}{MASK_SUFFIX}{ext}"
+            if cand.is_file():
+                return cand
+    return None
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """A GPU (CUDA, MPS) allocation failure: torch.cuda.OutOfMemoryError or its message."""
+    import torch
+
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(err, oom):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def _free_gpu_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    mps = getattr(torch, "mps", None)
+    if mps is not None and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        mps.empty_cache()
+
+
+def _rgb(photo_or_pixels) -> np.ndarray:
+    """float32 HxWx3 for a segmenter (a grey photo repeated)."""
+    px = photo_or_pixels.pixels if isinstance(photo_or_pixels, Photo) else np.asarray(photo_or_pixels)
+    if px.dtype != np.float32:
+        px = px.astype(np.float32) / np.float32(255.0 if px.dtype == np.uint8 else 65535.0) \
+            if px.dtype in (np.uint8, np.uint16) else px.astype(np.float32)
+    return px if px.shape[2] == 3 else np.repeat(px[:, :, :1], 3, axis=2)
+
+
+def subject_mask(photo: Photo | np.ndarray, params: Params, *, mask: Path | None = None,
+                 source: Path | None = None, warnings: list[str] | None = None):
+    """The subject mask for a photo: the user's mask file when there is one (``mask``, else
+    ``NAME_mask.png`` beside ``source``), else the segmenter of ``params`` (cached), on the
+    device of ``params``. When a model runs out of GPU memory, it segments on the CPU instead
+    and a line goes into ``warnings``.
+
+    ``photo``: a :class:`Photo` or its pixels (HxWxC). Returns (mask, name of what made it); a
+    mask file's mask keeps the file's own uint8 / uint16 values.
+    """
+    if mask is None and source is not None:
+        mask = mask_for(source)
+    if mask is not None:
+        seg = MaskFile(mask)
+        data = photo.data if isinstance(photo, Photo) else np.asarray(photo)
+        return seg(data), seg.name
+    rgb = _rgb(photo)
+    name = source or "the photo"
+    try:
+        return segment(rgb, params.segmenter, device=params.device)
+    except RuntimeError as err:
+        if not is_out_of_memory(err):
+            raise
+        if params.device == "cpu":
+            raise BackdropError(f"{name}: out of memory") from None
+    _free_gpu_memory()  # outside the except block: its traceback holds GPU tensors
+    if warnings is not None:
+        warnings.append(f"{name}: the GPU ran out of memory segmenting it; segmented on the CPU instead")
+    try:
+        return segment(rgb, params.segmenter, device="cpu")
+    except RuntimeError as err:
+        if not is_out_of_memory(err):
+            raise
+        raise BackdropError(f"{name}: out of memory on the GPU and on the CPU") from None
+
+
+def clean_photo(photo: Photo, subject, params: Params, *, bits: int | None = 8, name: str | os.PathLike | None = None,
+                warnings: list[str] | None = None) -> Result:
+    """Analyse and render the preview of a decoded photo at full resolution, with the GPU's
+    out-of-memory fallback: the photo is done on the CPU instead, with a line in ``warnings``.
+
+    ``bits``: the integer depth of the preview (what the file needs), or None for float.
+    """
+    name = name or photo.path or "the photo"
+
+    def run(p: Params) -> Result:
+        analysis: Analysis | None = analyze(photo.data, subject, p)
+        try:
+            return render(analysis, views=("preview",), bits=bits)
+        finally:
+            analysis = None
+
+    try:
+        return run(params)
+    except RuntimeError as err:
+        if not is_out_of_memory(err):
+            raise
+        if params.device == "cpu":
+            raise BackdropError(f"{name}: out of memory") from None
+    _free_gpu_memory()  # retried outside the except block (its traceback holds GPU tensors)
+    if warnings is not None:
+        warnings.append(f"{name}: the GPU ran out of memory; cleaned on the CPU instead")
+    try:
+        return run(params.replace(device="cpu"))
+    except RuntimeError as err:
+        if not is_out_of_memory(err):
+            raise
+        raise BackdropError(f"{name}: out of memory on the GPU and on the CPU") from None
+
+
+def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None = None,
+               max_pixels: int = MAX_PIXELS) -> FileResult:
+    """Clean one file and write the result atomically. Raises BackdropError for user errors.
+
+    The subject comes from ``mask`` (a file), else ``NAME_mask.png`` beside the photo, else
+    the segmenter named in ``params``. When the GPU runs out of memory, the image is segmented
+    or cleaned on the CPU and the returned row carries a one-line ``warning``."""
+    t = time.perf_counter()
+    source, output = Path(source), Path(output)
+    photo = read_image(source, max_pixels=max_pixels)
+    warnings: list[str] = []
+    subject, used = subject_mask(photo, params, mask=mask, source=source, warnings=warnings)
+    result = clean_photo(photo, subject, params, bits=bits_for(output, photo), name=source, warnings=warnings)
+    del subject
+    stats = backdrop_stats(result)
+    pixels = result.preview
+    result = None  # the analysis (and the decoded buffer it holds) can go before encoding
+    write_image(output, pixels, like=photo, quality=params.jpeg_quality)
+    return FileResult(source, output, "done", time.perf_counter() - t, size=photo.size, segmenter=used,
+                      warning="; ".join(warnings), **stats)
