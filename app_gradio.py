@@ -34,6 +34,7 @@ import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from dataclasses import dataclass, field, fields  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -43,10 +44,11 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from backdrop import BackdropError, Params, clean, read_image, write_image  # noqa: E402
-from backdrop.batch import subject_mask  # noqa: E402
-from backdrop.io import SUPPORTED_EXTENSIONS, output_path_for  # noqa: E402
+from backdrop import Analysis, BackdropError, Params, analyze, read_image, render  # noqa: E402
+from backdrop._compose import hwc_tensor, reduce_source  # noqa: E402
+from backdrop.io import SUPPORTED_EXTENSIONS, bits_for, output_path_for, write_image  # noqa: E402
 from backdrop.params import FLOOR_MODES, SEGMENTERS  # noqa: E402
+from backdrop.service import clean_file, clean_photo, subject_mask  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 SAMPLES = ROOT / "samples"
@@ -75,15 +77,16 @@ class Session:
     size: tuple[int, int] = (0, 0)  # (width, height) of the photo
     describe: str = ""  # one line about the photo for the status
     icc: bytes | None = None  # for colour-managed previews
-    mask_full: np.ndarray | None = None  # uint16 (H, W) subject coverage, rounded up
+    mask_full: np.ndarray | None = None  # uint8 / uint16 (H, W) subject coverage, full scale = subject
     mask_from: str = ""  # a mask file's name, or the segmenter that made the mask
     asked_segmenter: str = ""  # the segmenter parameter that mask answered ("" for a mask file)
     preview: np.ndarray | None = None  # float32 (h, w, C) preview-size copy of the photo
     preview_mask: np.ndarray | None = None  # float32 (h, w)
+    analysis: Analysis | None = None  # of the preview copy: a slider move only renders it again
     views: dict[str, np.ndarray] = field(default_factory=dict)  # uint8 (h, w, 3) last views
     overlays: dict[str, np.ndarray] = field(default_factory=dict)  # float32 (h, w) subject, floor
     floor_found: bool = False
-    shown: list[Path] = field(default_factory=list)  # preview files now shown in the page
+    shown: dict[str, Path] = field(default_factory=dict)  # view -> its preview file now shown in the page
     counter: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # one event at a time
 
@@ -109,8 +112,27 @@ class Session:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
         self.folder = None
-        self.preview = self.preview_mask = self.mask_full = None
-        self.views, self.overlays = {}, {}
+        self.preview = self.preview_mask = self.mask_full = self.analysis = None
+        self.views, self.overlays, self.shown = {}, {}, {}
+
+
+_ENCODERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="preview-jpeg")
+# All engine work runs on one thread. Gradio runs each handler on whichever worker thread is free,
+# and every thread that calls torch gets an OpenMP team of its own: several teams spin against each
+# other, and a slider move took twice as long as on one thread (0.16 s against 0.07 s).
+_ENGINE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+
+
+def on_engine(fn):
+    """Run ``fn`` on the engine thread (directly when already there)."""
+
+    @functools.wraps(fn)
+    def inner(*args, **kwargs):
+        if threading.current_thread().name.startswith("engine"):
+            return fn(*args, **kwargs)
+        return _ENGINE.submit(fn, *args, **kwargs).result()
+
+    return inner
 
 
 def new_session() -> Session:
@@ -162,26 +184,28 @@ def user_error(err: BaseException, *files: tuple[str | Path | None, str]) -> gr.
 
 
 def shrink(a: np.ndarray, long_edge: int = PREVIEW_LONG_EDGE) -> np.ndarray:
-    """Area-downscale an (H, W) or (H, W, C) float image so its long edge is at most ``long_edge``."""
+    """Area-downscale an (H, W) or (H, W, C) image (uint8, uint16 or float) so its long edge is at
+    most ``long_edge``: float32 of the same layout. A big photo is first box-averaged by an integer
+    factor a strip at a time, so no full-size float copy is made."""
+    a = np.asarray(a)
     h, w = a.shape[:2]
-    scale = long_edge / max(h, w)
-    if scale >= 1.0:
-        return np.ascontiguousarray(a, dtype=np.float32)
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-    t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
-    out = F.interpolate(t, size=size, mode="area")[0]
-    return (out[0] if a.ndim == 2 else out.permute(1, 2, 0)).contiguous().numpy()
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype, 1.0)
+    t = hwc_tensor(a if scale != 1.0 else a.astype(np.float32, copy=False))
+    f = max(1, max(h, w) // long_edge)  # down to between one and two times the size asked for
+    t = reduce_source(t, f, scale) if f > 1 or scale != 1.0 else t.float()
+    s = long_edge / max(t.shape[-2:])
+    if s < 1.0:
+        t = F.interpolate(t, size=(max(1, round(t.shape[-2] * s)), max(1, round(t.shape[-1] * s))), mode="area")
+    out = t[0].permute(1, 2, 0).contiguous().numpy()
+    return out[:, :, 0] if a.ndim == 2 else out
 
 
-def to_rgb8(image) -> np.ndarray:
-    """(C, H, W) tensor or (H, W, C) array in [0, 1], C = 1 or 3 -> uint8 (H, W, 3)."""
-    if isinstance(image, torch.Tensor):
-        image = image.permute(1, 2, 0).numpy()
-    a = np.asarray(image, dtype=np.float32)
-    if a.shape[2] == 1:
-        a = np.repeat(a, 3, axis=2)
-    return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+def to_rgb8(a: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 1 | 3) -> uint8 (H, W, 3); float in [0, 1] is rounded first."""
+    a = np.asarray(a)
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
 
 
 def overlay(rgb8: np.ndarray, subject: np.ndarray, floor: np.ndarray) -> np.ndarray:
@@ -212,6 +236,7 @@ def describe_photo(name: str, photo) -> str:
     return f"**{name}**: {w}×{h}, {photo.bit_depth}-bit {photo.format}{tail}"
 
 
+@on_engine
 def load_photo(session: Session, path: str | Path, mask_path: str | Path | None,
                params: Params, request: gr.Request | None = None) -> Session:
     """Read an upload, find the subject once (cached by content), make the preview-size copy."""
@@ -224,7 +249,7 @@ def load_photo(session: Session, path: str | Path, mask_path: str | Path | None,
         if path.stat().st_size > MAX_MB * 1e6:
             raise BackdropError(f"{name}: file is over the {MAX_MB:g} MB limit")
         photo = read_image(path, max_pixels=int(MAX_MP * 1e6))
-        mask, used = subject_mask(photo.pixels, params, mask=Path(mask_path) if mask_path else None)
+        mask, used = subject_mask(photo, params, mask=Path(mask_path) if mask_path else None)
     except BackdropError as err:
         raise user_error(err, (mask_path, mask_name), (path, name)) from None
     session.close()
@@ -237,56 +262,76 @@ def load_photo(session: Session, path: str | Path, mask_path: str | Path | None,
         shutil.copyfile(path, source)
     session.name, session.source, session.size = name, source, photo.size
     session.describe = describe_photo(name, photo)
-    session.icc = photo.icc_profile if photo.pixels.shape[2] == 3 else None
+    session.icc = photo.icc_profile if photo.data.shape[2] == 3 else None
     session.params = params
     set_mask(session, mask, mask_name or used, "" if mask_path else params.segmenter)
-    session.preview = shrink(photo.pixels)
+    session.preview = shrink(photo.data)
     return session
 
 
 def set_mask(session: Session, mask: np.ndarray, made_by: str, asked: str) -> None:
-    # rounded up, like the mask cache: any coverage stays coverage (those pixels never change)
-    session.mask_full = np.ceil(np.clip(mask, 0.0, 1.0) * 65535.0).astype(np.uint16)
-    session.preview_mask = shrink(mask)
+    # a mask file keeps its own 8/16-bit values; a model's float mask is rounded up, like the mask
+    # cache: any coverage stays coverage (those pixels never change)
+    if mask.dtype in (np.uint8, np.uint16):
+        session.mask_full = mask
+    else:
+        session.mask_full = np.ceil(np.clip(mask, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    session.preview_mask = shrink(session.mask_full)
     session.mask_from, session.asked_segmenter = made_by, asked
+    session.analysis = None  # a new subject: the next render analyses again
 
 
-def full_mask(session: Session) -> np.ndarray:
-    return session.mask_full.astype(np.float32) / np.float32(65535.0)
-
-
-def render(session: Session, params: Params) -> float:
-    """Clean the preview-size copy with ``params``; keep the four views. Returns seconds."""
+@on_engine
+def render_preview(session: Session, params: Params) -> tuple[float, bool]:
+    """The four views of the preview-size copy with ``params``. The photo is analysed again only
+    when a setting the analysis depends on changed (feather, floor, contact, segmenter ...); a
+    slider move only renders. Returns the seconds it took and whether it analysed."""
     t = time.perf_counter()
+    analysed = False
     if session.asked_segmenter and session.asked_segmenter != params.segmenter:
         photo = read_image(session.source, max_pixels=None)  # the user asked for another segmenter
-        mask, used = subject_mask(photo.pixels, params)
+        mask, used = subject_mask(photo, params)
         set_mask(session, mask, used, params.segmenter)
-    result = clean(session.preview, params, session.preview_mask)
+    if session.analysis is None or not session.analysis.fits(params):
+        session.analysis = analyze(session.preview, session.preview_mask, params)
+        session.views["original"] = to_rgb8(session.preview)
+        session.overlays = {"subject": session.preview_mask, "floor": session.analysis.mask("floor").numpy()}
+        session.floor_found = session.analysis.floor_info.found
+        analysed = True
+    result = render(session.analysis, params, bits=8, dither=False)  # a screen preview: rounded, no dither
     session.params = params
-    session.views = {v: to_rgb8(result.view(v)) for v in VIEW_NAMES}
-    session.overlays = {"subject": session.preview_mask, "floor": result.mask("floor").numpy()}
-    session.floor_found = result.floor_info.found
-    return time.perf_counter() - t
+    session.views.update({v: to_rgb8(result.view(v)) for v in VIEW_NAMES if v != "original"})
+    return time.perf_counter() - t, analysed
 
 
-def show(session: Session, show_overlay: bool, request: gr.Request | None = None) -> list[str]:
-    """Write the four views as JPEGs into the session's folder; paths for the image tabs."""
+def show(session: Session, show_overlay: bool, request: gr.Request | None = None, *,
+         original: bool = True) -> list:
+    """Write the views as JPEGs into the session's folder; paths for the four image tabs.
+
+    ``original=False`` (a slider move: the Original tab has not changed) leaves the Original's
+    picture in the page as it is (``gr.skip()``) and does not send it again."""
     folder = session.dir(request) / "views"
     folder.mkdir(exist_ok=True)
-    old, session.shown = session.shown, []
     session.counter += 1
-    for v in VIEW_NAMES:
+    names = [v for v in VIEW_NAMES if original or v != "original" or v not in session.shown]
+    extra = {"icc_profile": session.icc} if session.icc else {}
+
+    def write(v: str) -> Path:
         rgb = session.views[v]
         if show_overlay:
             rgb = overlay(rgb, session.overlays["subject"], session.overlays["floor"])
         p = folder / f"{v}-{session.counter}.jpg"
-        extra = {"icc_profile": session.icc} if session.icc else {}
         Image.fromarray(rgb).save(p, "JPEG", quality=PREVIEW_QUALITY, **extra)
-        session.shown.append(p)
-    for p in old:
-        p.unlink(missing_ok=True)
-    return [str(p) for p in session.shown]
+        return p
+
+    # the encoder lets go of the GIL: the views are encoded side by side
+    paths = list(_ENCODERS.map(write, names))
+    for v, p in zip(names, paths):
+        old = session.shown.get(v)
+        session.shown[v] = p
+        if old is not None:
+            old.unlink(missing_ok=True)
+    return [str(session.shown[v]) if v in names else gr.skip() for v in VIEW_NAMES]
 
 
 def status_line(session: Session, seconds: float | None = None) -> str:
@@ -343,7 +388,7 @@ def _load(session, photo_file, mask_file, knobs, show_overlay, request):
     except BackdropError as err:
         raise user_error(err) from None
     load_photo(session, photo_file, mask_file, params, request)
-    seconds = render(session, params)
+    seconds, _ = render_preview(session, params)
     return show(session, show_overlay, request) + [status_line(session, seconds), session]
 
 
@@ -357,11 +402,11 @@ def on_mask(session: Session, mask_file, lift, texture, grain, feather, floor, c
         params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
         photo = read_image(session.source, max_pixels=None)
         mp = Path(mask_file) if mask_file else None
-        mask, used = subject_mask(photo.pixels, params, mask=mp)
+        mask, used = on_engine(subject_mask)(photo, params, mask=mp)
     except BackdropError as err:
         raise user_error(err, (mask_file, Path(mask_file).name if mask_file else "")) from None
     set_mask(session, mask, mp.name if mp else used, "" if mp else params.segmenter)
-    seconds = render(session, params)
+    seconds, _ = render_preview(session, params)
     return show(session, show_overlay, request) + [status_line(session, seconds), session]
 
 
@@ -384,10 +429,12 @@ def on_change(session: Session, lift, texture, grain, feather, floor, contact, s
         session.params = params
         return _EMPTY + ["Upload a photo (JPEG, PNG, TIFF or WebP).", session]
     try:
-        seconds = render(session, params)
+        seconds, analysed = render_preview(session, params)
     except BackdropError as err:
         raise user_error(err, (session.source, session.name)) from None
-    return show(session, show_overlay, request) + [status_line(session, seconds), session]
+    # the Original tab changes only with the overlay of a new analysis (the floor it found)
+    fresh_original = analysed and bool(show_overlay)
+    return show(session, show_overlay, request, original=fresh_original) + [status_line(session, seconds), session]
 
 
 @_per_session
@@ -408,13 +455,13 @@ def on_download(session: Session, lift, texture, grain, feather, floor, contact,
     try:
         params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
         if session.asked_segmenter and session.asked_segmenter != params.segmenter:
-            render(session, params)
+            render_preview(session, params)
         photo = read_image(session.source, max_pixels=None)
-        result = clean(photo.pixels, params, full_mask(session), views=("preview",))
         out_dir = session.dir(request) / "full"
         out_dir.mkdir(exist_ok=True)
-        out = write_image(output_path_for(session.source, out_dir=out_dir), result.preview, like=photo,
-                          reference=photo.pixels, quality=params.jpeg_quality)
+        dest = output_path_for(session.source, out_dir=out_dir)
+        result = on_engine(clean_photo)(photo, session.mask_full, params, bits=bits_for(dest, photo), name=session.source)
+        out = write_image(dest, result.preview, like=photo, quality=params.jpeg_quality)
     except BackdropError as err:
         raise user_error(err, (session.source, session.name)) from None
     w, h = session.size
@@ -475,14 +522,10 @@ def api_clean(image_file, lift, texture, params_file) -> str:
             raise BackdropError(f"{src}: not a supported image type (use JPEG, PNG, TIFF or WebP)")
         if src.stat().st_size > MAX_MB * 1e6:
             raise BackdropError(f"{src}: file is over the {MAX_MB:g} MB limit")
-        photo = read_image(src, max_pixels=int(MAX_MP * 1e6))
-        mask, _ = subject_mask(photo.pixels, params)
-        result = clean(photo.pixels, params, mask, views=("preview",))
         root = session_root()
         root.mkdir(parents=True, exist_ok=True)
         out_dir = Path(tempfile.mkdtemp(prefix="api-", dir=root))
-        out = write_image(output_path_for(src, out_dir=out_dir), result.preview, like=photo,
-                          reference=photo.pixels, quality=params.jpeg_quality)
+        out = on_engine(clean_file)(src, output_path_for(src, out_dir=out_dir), params, max_pixels=int(MAX_MP * 1e6)).output
     except BackdropError as err:
         raise user_error(err, (params_file, Path(params_file).name if params_file else ""),
                          (src, src.name)) from None
@@ -639,21 +682,33 @@ def measure(photo: str, repeat: int = 10) -> None:
     s = new_session()
     t = time.perf_counter()
     load_photo(s, photo, None, Params())
+    render_preview(s, Params())
+    show(s, False)
     seg = time.perf_counter() - t
     h, w = s.preview.shape[:2]
+    renders: list[float] = []
 
     def release(lift: float) -> float:
         t = time.perf_counter()
-        render(s, Params(lift=lift))
-        show(s, False)
+        render_preview(s, Params(lift=lift))
+        show(s, False, original=False)
+        return time.perf_counter() - t
+
+    @on_engine
+    def render_only(lift: float) -> float:
+        t = time.perf_counter()
+        render(s.analysis, lift=lift, bits=8, dither=False)
         return time.perf_counter() - t
 
     with ThreadPoolExecutor(1) as pool:  # in a worker thread, as Gradio runs its handlers
         times = list(pool.map(release, lifts))
+        renders = list(pool.map(render_only, lifts))
     s.close()
     print(f"photo {Path(photo).name} {s.size[0]}x{s.size[1]}, preview {w}x{h}, torch threads {torch.get_num_threads()}")
-    print(f"upload (read + subject mask + preview copy): {seg:.2f} s")
-    print(f"handler (worker thread), slider release -> 4 previews: median {statistics.median(times):.3f} s "
+    print(f"upload (read + subject mask + preview copy + analysis + first views): {seg:.2f} s")
+    print(f"render alone (three views of the preview): median {statistics.median(renders):.3f} s "
+          f"(min {min(renders):.3f}, max {max(renders):.3f})")
+    print(f"handler (worker thread), slider release -> 3 new previews: median {statistics.median(times):.3f} s "
           f"(min {min(times):.3f}, max {max(times):.3f}, {repeat} runs)")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -668,7 +723,7 @@ def measure(photo: str, repeat: int = 10) -> None:
             t = time.perf_counter()
             client.predict(lift=lift, api_name="/update")
             times.append(time.perf_counter() - t)
-        print(f"end to end (gradio_client /update, 4 previews downloaded): median {statistics.median(times):.3f} s "
+        print(f"end to end (gradio_client /update, 3 previews downloaded): median {statistics.median(times):.3f} s "
               f"(min {min(times):.3f}, max {max(times):.3f})")
     finally:
         demo.close()

@@ -20,6 +20,7 @@ few full-width strips, with no per-tile decision (no host synchronisation).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,8 @@ import torch.nn.functional as F
 from ._filters import max_filter, smoothstep
 from .texture import K_HI, K_LO, detail_norm
 
-__all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "load_region", "reduce_source", "dither_noise"]
+__all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "hwc_tensor", "load_region", "reduce_source",
+           "dither_noise"]
 
 # a working pixel whose ratio departs from 1 by less than this (a twentieth of an 8-bit level) changes nothing
 SKIP_BELOW = 0.05 / 255.0
@@ -72,6 +74,20 @@ class Upsampler:
         part = part.repeat_interleave(f, dim=2).repeat_interleave(f, dim=3)
         y, x = r0 - m0 * f, c0 - n0 * f
         return part[:, :, y : y + (r1 - r0), x : x + (c1 - c0)]
+
+
+def hwc_tensor(a: np.ndarray) -> torch.Tensor:
+    """An (H, W, C) or (H, W) numpy buffer as a (1, C, H, W) tensor over the same memory (channels-last
+    strides), without a copy, also of a read-only buffer (Pillow's): the engine only reads it."""
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.flags.writeable:
+        t = torch.from_numpy(a)
+    else:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            t = torch.from_numpy(a)
+    return t.permute(2, 0, 1)[None]
 
 
 def load_region(src: torch.Tensor, r0: int, r1: int, c0: int, c1: int, scale: float,
@@ -323,6 +339,8 @@ class _Region:
     """One region (a tile, or a full-width strip) of :func:`compose`."""
 
     def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act):
+        if alpha.dtype == torch.uint16:  # torch compares no uint16; zero is zero in either reading
+            alpha = alpha.view(torch.int16)
         self.src, self.scale, self.alpha, self.up = src, scale, alpha, up
         self.maps, self.sinks, self.protect, self.expected = maps, sinks, protect, expected
         self.tol, self.fine, self.free, self.act = match_tol, fine, free, act
@@ -356,7 +374,7 @@ class _Region:
         if near:
             prot = up.tile(self.protect, r0, r1, c0, c1)
             dev = detail_norm(x - up.tile(self.expected, r0, r1, c0, c1))
-            k = (1.0 - prot * smoothstep(dev, self.tol, 2.0 * self.tol)) * (self.alpha[:, :, r0:r1, c0:c1] <= 0)
+            k = (1.0 - prot * smoothstep(dev, self.tol, 2.0 * self.tol)) * (self.alpha[:, :, r0:r1, c0:c1] == 0)
         box = d0 = None
         if fine_box and self.fine is not None:
             box = self._fine_box(r0, r1, c0, c1, whole=self.whole)

@@ -13,14 +13,13 @@ is a few per-pixel passes over the decoded buffer (``_compose``).
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._compose import FineMarks, Sink, Upsampler, compose, load_region, reduce_source, tile_noise
+from ._compose import FineMarks, Sink, Upsampler, compose, hwc_tensor, load_region, reduce_source, tile_noise
 from ._filters import area_resize, max_filter, pushpull_fill, work_factor
 from .illumination import backdrop_surface, shadow_gain
 from .io import BackdropError
@@ -207,17 +206,7 @@ def _as_source(image) -> tuple[torch.Tensor, float]:
         a = a if a.dtype == np.float32 else a.astype(np.float32)
     else:
         raise ValueError(f"image: expected uint8, uint16 or float pixels, got dtype {a.dtype}")
-    return _readonly_tensor(a).permute(2, 0, 1)[None], scale
-
-
-def _readonly_tensor(a: np.ndarray) -> torch.Tensor:
-    """``torch.from_numpy`` without a copy, also of a read-only buffer (Pillow's): the engine
-    only ever reads its input."""
-    if a.flags.writeable:
-        return torch.from_numpy(a)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(a)
+    return hwc_tensor(a), scale
 
 
 def _as_alpha(mask, hw: tuple[int, int]) -> tuple[torch.Tensor, float]:
@@ -229,7 +218,7 @@ def _as_alpha(mask, hw: tuple[int, int]) -> tuple[torch.Tensor, float]:
         scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype, 1.0)
         if scale == 1.0:
             a = a.astype(np.float32)
-        m = _readonly_tensor(a)
+        m = hwc_tensor(a)[0, 0] if a.ndim == 2 else torch.from_numpy(np.array(a))
     if m.ndim == 3 and m.shape[-1] == 1:
         m = m[..., 0]
     if m.ndim != 2 or tuple(m.shape) != tuple(hw):

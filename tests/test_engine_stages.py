@@ -123,3 +123,13 @@ def test_the_device_path_computes_what_the_tiled_path_does(scene8, bits):
             d = np.abs(t.astype(int) - s.astype(int))
             assert d.max() <= 1 and (d > 0).mean() < 1e-3, v
         assert np.array_equal(s[subject], t[subject]), v
+
+
+def test_masks_of_any_depth_protect_the_same_subject(scene8):
+    """A mask file's 8/16-bit values, a segmenter's rounded-up uint16 and a float mask: the same picture."""
+    img, alpha8 = scene8
+    f = alpha8.astype(np.float32) / np.float32(255.0)
+    as16 = (alpha8.astype(np.uint16) * 257)
+    outs = [clean(img, FULL, m, views=("preview",), bits=8).preview for m in (alpha8, as16, f)]
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+    assert np.array_equal(outs[1][alpha8 > 0], img[alpha8 > 0])
