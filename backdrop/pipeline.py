@@ -95,6 +95,7 @@ class Analysis:
     floor_info: FloorInfo
     grain_full: float  # the full-resolution grain of the backdrop
     timings: dict[str, float] = field(default_factory=dict)
+    _original: torch.Tensor | None = field(default=None, repr=False)
 
     def fits(self, params: Params) -> bool:
         """True when ``params`` differ from the analysis' own at most in lift, texture, grain
@@ -110,9 +111,12 @@ class Analysis:
 
     @property
     def original(self) -> torch.Tensor:
-        """The input as float32 (C, H, W) in [0, 1], on the CPU (a new tensor)."""
-        H, W = self.size
-        return load_region(self.source, 0, H, 0, W, self.scale, channels_last=True)[0].cpu()
+        """The input as float32 (C, H, W) in [0, 1], on the CPU: made on first use and kept (the
+        figures of the notebooks ask for it; the full-resolution path never does)."""
+        if self._original is None:
+            H, W = self.size
+            self._original = load_region(self.source, 0, H, 0, W, self.scale, channels_last=True)[0].cpu()
+        return self._original
 
     def __repr__(self) -> str:
         H, W = self.size

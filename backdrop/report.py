@@ -41,7 +41,7 @@ from .params import FLOOR_MODES, Params
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import BatchReport, FileResult
-    from .pipeline import Result
+    from .pipeline import Analysis, Result
 
 __all__ = [
     "FilesFailed",
@@ -196,7 +196,9 @@ def _panels(fig, axes, panels: list[tuple[str, np.ndarray, dict]]) -> None:
         else:
             for im in list(ax.images):
                 im.remove()
-            ax.imshow(img, interpolation="antialiased", **kw)
+            # at the panel's own size no resampling filter is needed (it costs more than the rest)
+            small = img.shape[1] <= PANEL_PX * 1.05
+            ax.imshow(img, interpolation="nearest" if small else "antialiased", **kw)
             ax.set_axis_off()
         _title(ax, title)
 
@@ -205,19 +207,41 @@ def _same_layout(fig, rows: int, cols: int, h: int, w: int) -> bool:
     return fig is not None and len(fig.axes) == rows * cols and getattr(fig, "_backdrop_shape", None) == (h, w)
 
 
-def views_figure(result: "Result", *, long_edge: int = 480, fig=None):
+# a panel of the figures is 4.2 in wide at 72 dpi: pixels drawn beyond that only cost time
+PANEL_PX = 300
+
+
+def _panel_edge(h: int, w: int) -> int:
+    """The long edge, in pixels, at which an h x w picture fills a panel's width."""
+    return max(16, round(PANEL_PX * max(h, w) / w))
+
+
+def views_figure(result: "Result", *, long_edge: int | None = None, fig=None):
     """The four views side by side: Original, Shadows, Texture, Preview (a matplotlib Figure).
 
     ``fig``: a figure this function made before for an image of the same size; its pixels are
     replaced in place (what a slider move does), which is several times faster than a new one.
     """
     names = [n for n in VIEW_TITLES if n == "original" or getattr(result, n) is not None]
-    h, w = result.original.shape[-2:]
+    h, w = result.analysis.size
+    long_edge = long_edge or _panel_edge(h, w)
     if not _same_layout(fig, 1, len(names), h, w):
         fig, axes = _figure(len(names), 1, (4.2 * len(names), 4.2 * h / w + 0.5))
         fig._backdrop_shape = (h, w)
-    _panels(fig, fig.axes, [(VIEW_TITLES[n], _hwc(result.view(n), long_edge), {}) for n in names])
+    same = getattr(fig, "_backdrop_analysis", None) is result.analysis
+    panels = [(VIEW_TITLES[n], _hwc(result.view(n), long_edge), {}) for n in names if not (same and n == "original")]
+    _panels(fig, fig.axes[1:] if same else fig.axes, panels)
+    # a slider move changes the three cleaned views only: figure_png redraws just those
+    _movable(fig, [ax.images[0] for ax in fig.axes[1:]], fresh=not same)
+    fig._backdrop_analysis = result.analysis
     return fig
+
+
+def _movable(fig, artists: list, *, fresh: bool) -> None:
+    """Mark the artists a slider move changes (the rest is the analysis'), and whether the rest
+    changed too; :func:`figure_png` then redraws only what moved."""
+    fig._backdrop_movable = artists
+    fig._backdrop_fresh = fresh or getattr(fig, "_backdrop_fresh", True)
 
 
 def _luma_levels(x: torch.Tensor) -> torch.Tensor:
@@ -235,35 +259,47 @@ def _shrink(x: torch.Tensor, long_edge: int) -> torch.Tensor:
 
 
 def _histogram(ax, result: "Result", view: str) -> None:
+    """Backdrop luminance before and after as two step curves on a log scale. On an axes drawn
+    before, only the curves' data and the limits change (clearing and laying out the axes again
+    cost more than the rest of the figure)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-    ax.clear()
     backdrop = result.mask("edit") > BACKDROP_EDIT
-    if bool(backdrop.any()):
-        b = _luma_levels(result.original)[backdrop].numpy()
-        a = _luma_levels(result.view(view))[backdrop].numpy()
-        lo = float(min(np.percentile(b, 0.1), np.percentile(a, 0.1)))
-        hi = float(max(b.max(), a.max()))
-        bins = np.linspace(max(0.0, lo - 2), min(255.0, hi + 2), 97)
-        hb, _ = np.histogram(b, bins)
-        ha, _ = np.histogram(a, bins)
-        ax.stairs(hb, bins, fill=True, alpha=0.35, color="0.3", label="before")
-        ax.stairs(ha, bins, linewidth=1.8, color="tab:orange", label=VIEW_TITLES[view].lower())
+    if not bool(backdrop.any()):
+        ax.clear()
+        _title(ax, "backdrop luminance (levels of 255)")
+        ax.text(0.5, 0.5, "no backdrop pixels", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    b = _luma_levels(result.original)[backdrop].numpy()
+    a = _luma_levels(result.view(view))[backdrop].numpy()
+    lo = float(min(np.percentile(b, 0.1), np.percentile(a, 0.1)))
+    hi = float(max(b.max(), a.max()))
+    bins = np.linspace(max(0.0, lo - 2), min(255.0, hi + 2), 97)
+    hb, _ = np.histogram(b, bins)
+    ha, _ = np.histogram(a, bins)
+    label = VIEW_TITLES[view].lower()
+    curves = getattr(ax, "_backdrop_curves", None)
+    if curves is None or not ax.axison:
+        ax.clear()
+        curves = (ax.stairs(hb, bins, fill=True, alpha=0.35, color="0.3", label="before"),
+                  ax.stairs(ha, bins, linewidth=1.8, color="tab:orange", label=label))
+        ax._backdrop_curves = curves
         ax.set_yscale("log")
-        ax.set_ylim(0.8, max(hb.max(), ha.max()) * 2.0)
         ax.yaxis.set_major_locator(LogLocator(numticks=6))
         ax.yaxis.set_minor_locator(NullLocator())  # dozens of minor ticks cost more than the images
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))  # no mathtext: faster
         ax.legend(loc="upper left", fontsize=10)
         ax.tick_params(labelsize=9)
     else:
-        ax.text(0.5, 0.5, "no backdrop pixels", ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-    ax.text(0.5, 1.01, "backdrop luminance (levels of 255)", transform=ax.transAxes, ha="center",
-            va="bottom", fontsize=12)
+        curves[0].set_data(hb, bins)
+        curves[1].set_data(ha, bins)
+    ax.set_xlim(bins[0], bins[-1])
+    ax.set_ylim(0.8, max(hb.max(), ha.max()) * 2.0)
+    _title(ax, "backdrop luminance (levels of 255)")
 
 
-def analysis_figure(result: "Result", *, view: str = "preview", long_edge: int = 400, fig=None):
+def analysis_figure(result: "Result", *, view: str = "preview", long_edge: int | None = None, fig=None):
     """Histograms of backdrop luminance before and after, the shadow map, the low- and
     high-frequency layers (detail before and after), and the subject, floor and contact masks.
 
@@ -271,41 +307,75 @@ def analysis_figure(result: "Result", *, view: str = "preview", long_edge: int =
     frequency layers taken) at ``long_edge`` pixels, the detail one can see at that size.
     ``fig``: a figure made before for the same image size, updated in place.
     """
-    h, w = result.original.shape[-2:]
+    h, w = result.analysis.size
+    long_edge = long_edge or _panel_edge(h, w)
     if not _same_layout(fig, 2, 4, h, w):
         fig, _ = _figure(4, 2, (16.8, 2 * (4.2 * h / w + 0.5)))
         fig._backdrop_shape = (h, w)
     axes = fig.axes
     _histogram(axes[0], result, view)
 
-    smap = result.mask("shadow_map", full=False)
-    before, after = _shrink(result.original, long_edge), _shrink(result.view(view), long_edge)
-    low, high_before = frequency_layers(before)
-    _, high_after = frequency_layers(after)
-
     def detail(t):  # luminance detail, +-21 levels around mid grey
         return (0.5 + _luma_levels(t) / 255.0 * 6.0).clamp(0, 1).numpy()
 
     grey = dict(cmap="gray", vmin=0.0, vmax=1.0)
+    _, high_after = frequency_layers(_shrink(result.view(view), long_edge))
+    after = (f"high frequency, {VIEW_TITLES[view].lower()}", detail(high_after), grey)
+    if getattr(fig, "_backdrop_analysis", None) is result.analysis:
+        # a slider move: the panels of the analysis (shadow map, lighting, masks) stay as they are
+        _panels(fig, [axes[4]], [after])
+        _movable(fig, [axes[0], axes[4].images[0]], fresh=False)
+        return fig
+    smap = result.mask("shadow_map", full=False)
+    low, high_before = frequency_layers(_shrink(result.original, long_edge))
     floor, contact = result.mask("floor", full=False), result.mask("contact", full=False)
     found = "found" if getattr(result.floor_info, "found", False) else "none found"
     _panels(fig, axes[1:], [
         ("shadow map", _plane(smap, long_edge), dict(cmap="magma", vmin=0.0, vmax=max(0.05, float(smap.max())))),
         ("low frequency (lighting)", _hwc(low), {}),
         ("high frequency, before", detail(high_before), grey),
-        (f"high frequency, {VIEW_TITLES[view].lower()}", detail(high_after), grey),
+        after,
         ("subject mask", _plane(result.mask("subject", full=False), long_edge), grey),
         ("subject protection (grow + feather)", _plane(result.mask("protect", full=False), long_edge), grey),
         (f"floor (red, {found}), contact zone (green)",
          _hwc(torch.stack([floor, contact, torch.zeros_like(floor)]), long_edge), {}),
     ])
+    fig._backdrop_analysis = result.analysis
+    _movable(fig, [axes[0], axes[4].images[0]], fresh=True)
     return fig
 
 
 def figure_png(fig) -> bytes:
-    """Render a matplotlib Figure to PNG bytes (no pyplot, no backend state)."""
+    """Render a matplotlib Figure to PNG bytes (no pyplot, no backend state).
+
+    On a figure of :func:`views_figure` or :func:`analysis_figure` drawn before for the same
+    analysis, only what a slider moves is drawn again, over the rest kept from the last draw
+    (matplotlib's blitting): a third of the time of a full draw.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    movable = getattr(fig, "_backdrop_movable", None)
+    if not movable:
+        canvas.draw()
+    else:
+        if getattr(fig, "_backdrop_fresh", True) or getattr(fig, "_backdrop_background", None) is None:
+            for a in movable:
+                a.set_visible(False)
+            canvas.draw()
+            fig._backdrop_background = canvas.copy_from_bbox(fig.bbox)
+            for a in movable:
+                a.set_visible(True)
+            fig._backdrop_fresh = False
+        else:
+            canvas.restore_region(fig._backdrop_background)
+        for a in movable:
+            fig.draw_artist(a)
+    w, h = canvas.get_width_height()
+    img = Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", pil_kwargs={"compress_level": 1})  # zlib at its default costs 0.2 s
+    img.save(buf, "PNG", compress_level=1)  # zlib at its default costs 0.2 s
     return buf.getvalue()
 
 
@@ -342,7 +412,7 @@ class Tuner:
         import ipywidgets as w
 
         from .service import subject_mask
-        from .io import read_image
+        from .io import as_coverage, read_image
 
         if long_edge < 64:
             raise ValueError(f"long_edge: expected at least 64 pixels, got {long_edge}")
@@ -352,9 +422,9 @@ class Tuner:
         if not path.exists():
             raise BackdropError(f"{image}: image file not found")
         photo = read_image(path)
-        mask, self.segmenter = subject_mask(photo.pixels, params, source=path)
+        mask, self.segmenter = subject_mask(photo, params, source=path)
         x = torch.from_numpy(np.ascontiguousarray(photo.pixels)).permute(2, 0, 1)
-        m = torch.from_numpy(np.asarray(mask, dtype=np.float32))
+        m = torch.from_numpy(as_coverage(mask))
         H, W = x.shape[-2:]
         s = min(1.0, long_edge / max(H, W))
         size = (max(1, round(H * s)), max(1, round(W * s)))
@@ -363,6 +433,7 @@ class Tuner:
         self.mask = area_resize(m[None, None], size)[0, 0].contiguous()
         self.params = params
         self.params_dir = Path(params_dir) if params_dir else (repo_root() or Path.cwd()) / "params"
+        self.analysis: Analysis | None = None  # what the sliders do not change: a lift move only renders
         self.result: Result | None = None
         self.seconds = {"engine": 0.0, "draw": 0.0}
         self.threads = threads
@@ -405,12 +476,16 @@ class Tuner:
                                    feather=float(self.feather.value), floor=str(self.floor.value))
 
     def update(self) -> None:
-        """Clean the preview with the current settings and redraw the figures."""
-        from .pipeline import clean
+        """Clean the preview with the current settings and redraw the figures. The photo is analysed
+        again only when the feather or the floor mode moved; a lift or texture move only renders."""
+        from .pipeline import analyze, render
 
         with _torch_threads(self.threads):
             t0 = time.perf_counter()
-            self.result = clean(self.image, self.current, self.mask)
+            params = self.current
+            if self.analysis is None or not self.analysis.fits(params):
+                self.analysis = analyze(self.image, self.mask, params)
+            self.result = render(self.analysis, params)
             t1 = time.perf_counter()
             self._figures = (views_figure(self.result, fig=self._figures[0]),
                              analysis_figure(self.result, fig=self._figures[1]))
