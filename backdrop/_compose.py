@@ -36,7 +36,7 @@ __all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "hwc_tenso
 # a working pixel whose ratio departs from 1 by less than this (a twentieth of an 8-bit level) changes nothing
 SKIP_BELOW = 0.05 / 255.0
 NOISE_PERIOD = 256  # the dither pattern repeats every this many pixels
-STRIP_ELEMENTS = 1 << 23  # floats in one region of a whole-frame (device) pass or a reduction
+STRIP_ELEMENTS = 1 << 21  # floats in one strip of a reduction (the device pass takes 16 times as many)
 
 
 class Upsampler:
@@ -305,7 +305,7 @@ def compose(
 
     if tile is None:  # the device path: full-width strips, everything decided per pixel
         ctx.whole = True
-        rows = max(f, STRIP_ELEMENTS // (3 * W) // f * f)
+        rows = max(f, 16 * STRIP_ELEMENTS // (3 * W) // f * f)
         for r0 in range(0, H, rows):
             ctx.run(r0, min(H, r0 + rows), 0, W, list(maps), near=True, fine_box=fine is not None, partial=True)
         return

@@ -8,7 +8,11 @@ GPU runs out of memory, with a one-line warning.
 """
 from __future__ import annotations
 
+import ctypes
+import dataclasses
+import functools
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +22,7 @@ import numpy as np
 from .io import BackdropError, Photo, bits_for, read_image, write_image
 from .metrics import backdrop_stats
 from .params import Params
-from .pipeline import Analysis, Result, analyze, render
+from .pipeline import Result, analyze, render
 from .segment import MaskFile, segment
 
 __all__ = ["FileResult", "clean_file", "clean_photo", "subject_mask", "mask_for", "MAX_PIXELS", "MASK_SUFFIX",
@@ -138,11 +142,9 @@ def clean_photo(photo: Photo, subject, params: Params, *, bits: int | None = 8, 
     name = name or photo.path or "the photo"
 
     def run(p: Params) -> Result:
-        analysis: Analysis | None = analyze(photo.data, subject, p)
-        try:
-            return render(analysis, views=("preview",), bits=bits)
-        finally:
-            analysis = None
+        analysis = analyze(photo.data, subject, p)
+        release_memory()  # the analysis' scratch, before the output buffer is made
+        return render(analysis, views=("preview",), bits=bits)
 
     try:
         return run(params)
@@ -177,8 +179,31 @@ def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None 
     result = clean_photo(photo, subject, params, bits=bits_for(output, photo), name=source, warnings=warnings)
     del subject
     stats = backdrop_stats(result)
-    pixels = result.preview
-    result = None  # the analysis (and the decoded buffer it holds) can go before encoding
-    write_image(output, pixels, like=photo, quality=params.jpeg_quality)
-    return FileResult(source, output, "done", time.perf_counter() - t, size=photo.size, segmenter=used,
+    size = photo.size
+    # only the output and the file's metadata are needed to encode: the decoded buffer and the
+    # analysis go first
+    like = dataclasses.replace(photo, data=result.preview)
+    del photo, result
+    release_memory()
+    write_image(output, like.data, like=like, quality=params.jpeg_quality)
+    return FileResult(source, output, "done", time.perf_counter() - t, size=size, segmenter=used,
                       warning="; ".join(warnings), **stats)
+
+
+def release_memory() -> None:
+    """Give the C heap's free memory back to the system (glibc's ``malloc_trim``): the engine's
+    scratch at working resolution would otherwise stay in the process's resident set while the
+    full-resolution buffers are made. A no-op where there is no glibc."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None

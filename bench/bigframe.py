@@ -169,8 +169,9 @@ class _Sampler:
 
 def profile(src: Path, mask_path: Path) -> list[tuple[str, float, float, float, float]]:
     """(stage, seconds, RSS at start, peak during, RSS at end) in MB, in the order they ran."""
-    from backdrop import Params, clean, pipeline, read_image, read_mask, write_image
-    from backdrop.report import backdrop_stats
+    from backdrop import Params, analyze, pipeline, read_image, read_mask, render, write_image
+    from backdrop.io import bits_for
+    from backdrop.metrics import backdrop_stats
 
     stages: list[tuple[str, float, float, int]] = []  # name, t0, t1, rss at start
     depth = [0]
@@ -188,9 +189,8 @@ def profile(src: Path, mask_path: Path) -> list[tuple[str, float, float, float, 
             depth[0] -= 1
             stages.append(((name if top else "  " + name), t0, t1, rss0))
 
-    engine_parts = ["_as_chw", "_as_mask", "reduce_by", "subject_protection", "contact_zone", "detect_floor",
-                    "pushpull_fill", "_surface", "foreign_objects", "shadow_gain", "texture_correction",
-                    "tile_noise", "compose"]
+    engine_parts = ["reduce_source", "subject_protection", "contact_zone", "detect_floor", "pushpull_fill",
+                    "_surface", "foreign_objects", "shadow_gain", "texture_layers", "tile_noise", "compose"]
     params = Params(device="cpu")
     out = src.parent / "profile_clean.jpg"
     with _Sampler() as sampler:
@@ -210,13 +210,18 @@ def profile(src: Path, mask_path: Path) -> list[tuple[str, float, float, float, 
                 photo = read_image(src)
             with stage("mask (read_mask)", sampler):
                 m = read_mask(mask_path, size=photo.size)
-            with stage("engine (clean, preview)", sampler):
-                result = clean(photo.pixels, params, m, views=("preview",))
-            with stage("encode (write_image)", sampler):
-                write_image(out, result.preview, like=photo, reference=photo.pixels)
+            with stage("engine: analyze", sampler):
+                analysis = analyze(photo.data, m, params)
+            with stage("engine: render (preview, 8-bit)", sampler):
+                result = render(analysis, views=("preview",), bits=bits_for(out, photo))
+            del analysis
             with stage("report (backdrop_stats)", sampler):
                 backdrop_stats(result)
-            del result, photo, m
+            pixels = result.preview
+            del result
+            with stage("encode (write_image)", sampler):
+                write_image(out, pixels, like=photo)
+            del pixels, photo, m
     samples = sampler.samples
     # sub-stages of one name are merged (time summed, peak over all calls)
     rows: dict[str, list] = {}
