@@ -91,16 +91,17 @@ def hwc_tensor(a: np.ndarray) -> torch.Tensor:
 
 
 def load_region(src: torch.Tensor, r0: int, r1: int, c0: int, c1: int, scale: float,
-                *, channels_last: bool = False) -> torch.Tensor:
-    """Rows r0:r1, columns c0:c1 of the decoded buffer as float32 in [0, 1], a new tensor.
+                *, channels_last: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Rows r0:r1, columns c0:c1 of the decoded buffer as float32 in [0, 1], a new tensor (or ``out``).
 
     ``src`` is (1, C, H, W) uint8, uint16 or float32 (any strides: the decoded HxWxC buffer is
     channels-last); ``scale`` its full scale (255, 65535 or 1). The conversion divides, as
     numpy does, so the values equal those of ``Photo.pixels``.
     """
     part = src[:, :, r0:r1, c0:c1]
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    out = torch.empty(part.shape, dtype=torch.float32, device=src.device, memory_format=fmt)
+    if out is None:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        out = torch.empty(part.shape, dtype=torch.float32, device=src.device, memory_format=fmt)
     out.copy_(part)
     if scale != 1.0:
         out.div_(scale)
@@ -108,7 +109,8 @@ def load_region(src: torch.Tensor, r0: int, r1: int, c0: int, c1: int, scale: fl
 
 
 def reduce_source(src: torch.Tensor, f: int, scale: float) -> torch.Tensor:
-    """Box average of the decoded buffer by ``f``, strip by strip (no whole-frame float copy).
+    """Box average of the decoded buffer by ``f``, strip by strip through one float buffer (no
+    whole-frame float copy).
 
     (1, C, H, W) any dtype -> float32 (1, C, ceil(H/f), ceil(W/f)), contiguous.
     """
@@ -116,8 +118,12 @@ def reduce_source(src: torch.Tensor, f: int, scale: float) -> torch.Tensor:
 
     _, c, H, W = src.shape
     rows = max(f, STRIP_ELEMENTS // max(1, c * W) // f * f)
-    parts = [reduce_by(load_region(src, r, min(H, r + rows), 0, W, scale, channels_last=True), f)
-             for r in range(0, H, rows)]
+    buf = torch.empty((1, c, min(rows, H), W), dtype=torch.float32, device=src.device,
+                      memory_format=torch.channels_last)
+    parts = []
+    for r in range(0, H, rows):
+        n = min(H, r + rows) - r
+        parts.append(reduce_by(load_region(src, r, r + n, 0, W, scale, out=buf[:, :, :n]), f))
     return parts[0] if len(parts) == 1 else torch.cat(parts, 2)
 
 

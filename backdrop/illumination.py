@@ -171,8 +171,10 @@ def shadow_gain(
     d_small = (1.0 - y_small / y_surf).clamp_min(0.0)
     d_large = (1.0 - y_large / y_surf).clamp_min(0.0)
     broad = smoothstep(d_large / d_small.clamp_min(1e-4), 0.15, 0.45) * smoothstep(d_large, 0.01, 0.03)
-    brighter = torch.where(y_small >= y_large, small, large)
-    local = broad * small + (1.0 - broad) * brighter
+    local = torch.where(y_small >= y_large, small, large)  # the brighter of the two
+    del large, y_large, d_small, d_large
+    local = local.mul_(1.0 - broad).addcmul_(broad, small)
+    del small, y_small
     deficit = (1.0 - luminance(local) / y_surf).clamp_min(0.0)
     # small departures are left alone (the surface is a model), except in a broad shadow's faint
     # outer tail, which would otherwise stay as a thin ring
@@ -180,5 +182,5 @@ def shadow_gain(
     t = ((deficit - lo) / (hi - lo)).clamp(0.0, 1.0)
     gate = t * t * (3.0 - 2.0 * t)
     # colour: scale the channels so the lifted level matches the surface's colour
-    ratio = (surface / local.clamp_min(1e-4)).clamp(0.25, 8.0)
-    return gate * (ratio - 1.0), deficit * gate
+    step = torch.div(surface, local.clamp_min_(1e-4)).clamp_(0.25, 8.0).sub_(1.0).mul_(gate)
+    return step, deficit.mul_(gate)

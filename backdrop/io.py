@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
-import cv2
 import numpy as np
 import tifffile
 from PIL import Image, ImageCms, ImageOps, TiffImagePlugin, TiffTags, UnidentifiedImageError
@@ -423,6 +422,14 @@ def _decode_pillow(path: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     return _buffer(colour), (None if alpha is None else _alpha_to_float(alpha, 255.0)), 8, icc
 
 
+@functools.lru_cache(maxsize=1)
+def _cv2():
+    """OpenCV, imported on first use (16-bit PNG and TIFF): 16 MB a process that never needs it saves."""
+    import cv2
+
+    return cv2
+
+
 @functools.lru_cache(maxsize=None)
 def _cv2_applies_orientation(fmt: str) -> bool:
     """Whether this OpenCV build applies the orientation tag itself with IMREAD_UNCHANGED.
@@ -438,9 +445,9 @@ def _cv2_applies_orientation(fmt: str) -> bool:
     else:
         exif = Image.Exif()
         exif[0x0112] = 7
-        ok, enc = cv2.imencode(".png", a)
+        ok, enc = _cv2().imencode(".png", a)
         data = b"".join(_png_with_chunks(enc.tobytes(), None, exif.tobytes()))
-    d = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    d = _cv2().imdecode(np.frombuffer(data, np.uint8), _cv2().IMREAD_UNCHANGED)
     if d is not None and d.ndim == 3:
         d = d[:, :, 0]
     if d is not None and d.shape == a.shape and np.array_equal(d, a):
@@ -454,8 +461,8 @@ def _decode_cv2(path: Path, fmt: str, grey: bool, orientation: int) -> tuple[np.
     """Decode a 16-bit PNG/TIFF with OpenCV; colour and alpha views (upright) and bit depth."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
-        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    except (OSError, cv2.error) as err:
+        arr = _cv2().imdecode(data, _cv2().IMREAD_UNCHANGED)
+    except (OSError, _cv2().error) as err:
         raise BackdropError(f"{path}: truncated or corrupt image ({_one_line(err)})") from err
     if arr is None:
         raise BackdropError(f"{path}: truncated or corrupt {fmt} image")
@@ -815,8 +822,8 @@ def _write_png(f: BinaryIO, data: np.ndarray, icc: bytes | None, exif: bytes | N
             bgr = data[:, :, ::-1]
         else:
             bgr = data[:, :, [2, 1, 0, 3]]
-        ok, enc = cv2.imencode(".png", np.ascontiguousarray(bgr),
-                               [cv2.IMWRITE_PNG_COMPRESSION, _PNG_LEVEL])
+        ok, enc = _cv2().imencode(".png", np.ascontiguousarray(bgr),
+                               [_cv2().IMWRITE_PNG_COMPRESSION, _PNG_LEVEL])
         if not ok:
             raise OSError("PNG encoder failed")
         png = enc.data

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 
 from ._filters import check_image, distance_within, gaussian_blur, luminance, max_filter, smoothstep
 
@@ -105,6 +104,13 @@ def foreign_objects(image: torch.Tensor, surface: torch.Tensor, backdrop: torch.
     return gaussian_blur(hit, 1.5).clamp_(0.0, 1.0)
 
 
+def _median1d(v: np.ndarray, size: int) -> np.ndarray:
+    """Running median of a 1-D profile over ``size`` (odd) samples, edges repeated."""
+    r = size // 2
+    padded = np.pad(v, r, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, size), axis=1)
+
+
 @dataclass
 class FloorInfo:
     found: bool
@@ -167,7 +173,7 @@ def detect_floor(
     d_chroma = np.hypot(prof[:, 0] - ref[0], prof[:, 1] - ref[1]) / 0.018
     d_tex = np.log2(np.maximum(prof[:, 2], 1e-6) / max(ref[2] + 3 * ref_tex_spread, 1e-6)) / 0.8
     score = np.maximum(d_chroma, d_tex)
-    score = ndimage.median_filter(score, size=max(3, h // 100) | 1, mode="nearest")
+    score = _median1d(score, max(3, h // 100) | 1)
     thr = 1.0 if mode == "auto" else 0.6
     above = score > thr
     # walk up from the bottom while the rows differ from the wall (tolerating short gaps)

@@ -422,23 +422,23 @@ def render(
     lift, strength, keep = lift / 100.0, texture / 100.0, grain / 100.0
 
     # each view is a per-channel ratio map at working resolution: 1 wherever nothing may change
-    maps: dict[str, torch.Tensor] = {}
+    # (made with as few working-size temporaries as may be: a 24 MP frame's are 8 MB each)
     want = set(views)
-    lifted = torch.add(1.0, w["lift_step"], alpha=lift) if lift else None
-    tex = None
+    tex = None  # the texture's ratio minus one
     if strength and want & {"texture", "preview"}:
-        tex = torch.add(w["marks"], w["grain"], alpha=1.0 - keep) if keep < 1.0 else w["marks"]
-        tex = torch.mul(tex, -strength)
-    one = torch.ones_like(w["lift_step"])
-    if "shadows" in want:
-        maps["shadows"] = lifted if lifted is not None else one
-    if "texture" in want:
-        maps["texture"] = tex.add(1.0) if tex is not None else one
-    if "preview" in want:
-        if lifted is None:
-            maps["preview"] = tex.add(1.0) if tex is not None else one
-        else:
+        tex = torch.mul(w["marks"], -strength)
+        if keep < 1.0:
+            tex.add_(w["grain"], alpha=-strength * (1.0 - keep))
+    maps: dict[str, torch.Tensor] = {}
+    if "shadows" in want or "preview" in want:
+        lifted = torch.add(1.0, w["lift_step"], alpha=lift) if lift else torch.ones_like(w["lift_step"])
+        if "shadows" in want:
+            maps["shadows"] = lifted
+        if "preview" in want:
             maps["preview"] = lifted if tex is None else torch.addcmul(lifted, lifted, tex)
+    if "texture" in want:
+        maps["texture"] = tex.add(1.0) if tex is not None else torch.ones_like(w["lift_step"])
+    lifted = None
     maps = {n: maps[n] for n in VIEWS if n in maps}
 
     fine = None

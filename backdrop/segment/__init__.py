@@ -6,6 +6,7 @@ gives a backend by name; an unknown name is a clear error.
 """
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable
@@ -58,11 +59,24 @@ def register(name: str):
     return deco
 
 
+# the backends that ship with the package, by the module that registers each: imported on first
+# use, so a run with a mask file never loads a model's code (nor scipy and OpenCV with it)
+_BUILTIN = {"embedded": "embedded", "birefnet": "birefnet"}
+
+
+def _load(name: str) -> None:
+    if name in _BUILTIN and name not in _REGISTRY:
+        importlib.import_module(f"{__name__}.{_BUILTIN[name]}")
+
+
 def available() -> list[str]:
+    for name in _BUILTIN:
+        _load(name)
     return sorted(_REGISTRY)
 
 
 def get_segmenter(name: str, **options) -> Segmenter:
+    _load(name)
     try:
         factory = _REGISTRY[name]
     except KeyError:
@@ -88,7 +102,8 @@ def segment(image: np.ndarray, name: str = "auto", *, use_cache: bool = True,
     """Subject mask of ``image`` (float32 HxWx3) by the backend ``name``, through the mask cache.
 
     ``auto`` picks the best backend available here; ``device`` is where a torch model runs
-    (the ``device`` parameter). Returns the mask and the name of the backend that made it.
+    (the ``device`` parameter). Returns the mask (float32 HxW) and the name of the backend that
+    made it.
     """
     from . import cache
 
@@ -121,6 +136,3 @@ class Auto(Segmenter):
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return self.pick()(image)
 
-
-from . import embedded  # noqa: E402,F401  (registers "embedded")
-from . import birefnet  # noqa: E402,F401  (registers "birefnet"; imports transformers only when used)

@@ -10,7 +10,6 @@ import hashlib
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..io import atomic_write_bytes
@@ -52,10 +51,21 @@ def load(k: str) -> np.ndarray | None:
     p = _path(k)
     if not p.is_file():
         return None
+    import cv2
+
     m = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
     if m is None or m.dtype != np.uint16:
         return None
     return m.astype(np.float32) / 65535.0
+
+
+def quantize(mask: np.ndarray) -> np.ndarray:
+    """A float mask as uint16 at full scale, rounded up: any coverage stays coverage (the engine
+    never touches those pixels). What the cache holds, and what a segmenter's mask is given as,
+    cached or not."""
+    if mask.dtype == np.uint16:
+        return mask
+    return np.ceil(np.clip(mask, 0.0, 1.0) * np.float32(65535.0)).astype(np.uint16)
 
 
 def store(k: str, mask: np.ndarray) -> None:
@@ -64,8 +74,9 @@ def store(k: str, mask: np.ndarray) -> None:
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        # ceil, so that any coverage stays coverage (the engine never touches those pixels)
-        q = np.ceil(np.clip(mask, 0.0, 1.0) * 65535.0).astype(np.uint16)
+        q = quantize(mask)
+        import cv2
+
         ok, buf = cv2.imencode(".png", q, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if ok:
             atomic_write_bytes(_path(k), buf.tobytes())
