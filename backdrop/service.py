@@ -25,8 +25,8 @@ from .params import Params
 from .pipeline import Result, analyze, render
 from .segment import MaskFile, segment
 
-__all__ = ["FileResult", "clean_file", "clean_photo", "subject_mask", "mask_for", "MAX_PIXELS", "MASK_SUFFIX",
-           "is_out_of_memory"]
+__all__ = ["FileResult", "Opened", "Developed", "clean_file", "open_photo", "develop", "save", "clean_photo",
+           "subject_mask", "mask_for", "MAX_PIXELS", "MASK_SUFFIX", "is_out_of_memory", "release_memory"]
 
 MAX_PIXELS = 200_000_000  # images with more pixels are refused (decompression bombs)
 MASK_SUFFIX = "_mask"
@@ -164,6 +164,68 @@ def clean_photo(photo: Photo, subject, params: Params, *, bits: int | None = 8, 
         raise BackdropError(f"{name}: out of memory on the GPU and on the CPU") from None
 
 
+@dataclass
+class Opened:
+    """A photo read from its file, with the user's mask file when there is one (no model has run)."""
+
+    source: Path
+    photo: Photo
+    mask: np.ndarray | None  # from a mask file; None: the segmenter makes it
+    mask_name: str
+    seconds: float
+
+
+@dataclass
+class Developed:
+    """A cleaned photo ready to encode: its pixels at the file's depth and the file's metadata."""
+
+    source: Path
+    like: Photo  # the original's metadata, with the cleaned pixels as its data
+    used: str
+    warnings: list[str]
+    stats: dict
+    seconds: float
+
+
+def open_photo(source: Path, params: Params, *, mask: Path | None = None, max_pixels: int = MAX_PIXELS) -> Opened:
+    """Read a photo and its mask file (``mask``, else ``NAME_mask.png`` beside it): decoding only,
+    no torch (a batch does this for the next photo while the engine cleans the current one)."""
+    t = time.perf_counter()
+    source = Path(source)
+    photo = read_image(source, max_pixels=max_pixels)
+    mask = mask or mask_for(source)
+    m = MaskFile(mask)(photo.data) if mask is not None else None
+    return Opened(source, photo, m, mask.name if mask is not None else "", time.perf_counter() - t)
+
+
+def develop(opened: Opened, output: Path, params: Params) -> Developed:
+    """Segment (when there was no mask file), analyse, render and measure an opened photo. The
+    decoded buffer is let go: the result holds only what encoding needs."""
+    t = time.perf_counter()
+    photo, warnings = opened.photo, []
+    if opened.mask is not None:
+        subject, used = opened.mask, "mask"
+    else:
+        subject, used = subject_mask(photo, params, source=opened.source, warnings=warnings)
+    result = clean_photo(photo, subject, params, bits=bits_for(output, photo), name=opened.source, warnings=warnings)
+    del subject
+    stats = backdrop_stats(result)
+    like = dataclasses.replace(photo, data=result.preview)
+    opened.photo = opened.mask = None  # the decoded buffer and the analysis go before encoding
+    del photo, result
+    release_memory()
+    return Developed(opened.source, like, used, warnings, stats, opened.seconds + time.perf_counter() - t)
+
+
+def save(developed: Developed, output: Path, params: Params) -> FileResult:
+    """Encode and write a developed photo atomically; its row."""
+    t = time.perf_counter()
+    d = developed
+    write_image(output, d.like.data, like=d.like, quality=params.jpeg_quality)
+    return FileResult(d.source, Path(output), "done", d.seconds + time.perf_counter() - t, size=d.like.size,
+                      segmenter=d.used, warning="; ".join(d.warnings), **d.stats)
+
+
 def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None = None,
                max_pixels: int = MAX_PIXELS) -> FileResult:
     """Clean one file and write the result atomically. Raises BackdropError for user errors.
@@ -171,23 +233,9 @@ def clean_file(source: Path, output: Path, params: Params, *, mask: Path | None 
     The subject comes from ``mask`` (a file), else ``NAME_mask.png`` beside the photo, else
     the segmenter named in ``params``. When the GPU runs out of memory, the image is segmented
     or cleaned on the CPU and the returned row carries a one-line ``warning``."""
-    t = time.perf_counter()
-    source, output = Path(source), Path(output)
-    photo = read_image(source, max_pixels=max_pixels)
-    warnings: list[str] = []
-    subject, used = subject_mask(photo, params, mask=mask, source=source, warnings=warnings)
-    result = clean_photo(photo, subject, params, bits=bits_for(output, photo), name=source, warnings=warnings)
-    del subject
-    stats = backdrop_stats(result)
-    size = photo.size
-    # only the output and the file's metadata are needed to encode: the decoded buffer and the
-    # analysis go first
-    like = dataclasses.replace(photo, data=result.preview)
-    del photo, result
-    release_memory()
-    write_image(output, like.data, like=like, quality=params.jpeg_quality)
-    return FileResult(source, output, "done", time.perf_counter() - t, size=size, segmenter=used,
-                      warning="; ".join(warnings), **stats)
+    output = Path(output)
+    opened = open_photo(source, params, mask=mask, max_pixels=max_pixels)
+    return save(develop(opened, output, params), output, params)
 
 
 def release_memory() -> None:
