@@ -668,31 +668,25 @@ def launch_options(argv: list[str] | None = None, env: dict[str, str] | None = N
     )
 
 
-def measure(photo: str, repeat: int = 10) -> None:
-    """Slider-release-to-preview latency on this machine: the handler alone (clean the
-    preview-size copy, write the four previews), then end to end through gradio_client
-    against a local server. Prints medians over ``repeat`` releases."""
+def measure(photo: str, repeat: int = 10, *, quiet: bool = False) -> dict[str, float]:
+    """Slider-release-to-preview latency on this machine: render alone, the handler (render the
+    preview-size copy, write the three new previews), then end to end through gradio_client
+    against a local server. Prints (unless ``quiet``) and returns the medians over ``repeat``
+    releases, in seconds."""
     import socket
     import statistics
-    from concurrent.futures import ThreadPoolExecutor
 
     from gradio_client import Client, handle_file
 
+    say = (lambda *a: None) if quiet else print
     lifts = [40.0 + 5 * (i % 8) for i in range(repeat)]
     s = new_session()
     t = time.perf_counter()
     load_photo(s, photo, None, Params())
     render_preview(s, Params())
     show(s, False)
-    seg = time.perf_counter() - t
+    upload = time.perf_counter() - t
     h, w = s.preview.shape[:2]
-    renders: list[float] = []
-
-    def release(lift: float) -> float:
-        t = time.perf_counter()
-        render_preview(s, Params(lift=lift))
-        show(s, False, original=False)
-        return time.perf_counter() - t
 
     @on_engine
     def render_only(lift: float) -> float:
@@ -700,16 +694,23 @@ def measure(photo: str, repeat: int = 10) -> None:
         render(s.analysis, lift=lift, bits=8, dither=False)
         return time.perf_counter() - t
 
-    with ThreadPoolExecutor(1) as pool:  # in a worker thread, as Gradio runs its handlers
-        times = list(pool.map(release, lifts))
+    def release(lift: float) -> float:  # what on_change does, in a handler thread
+        t = time.perf_counter()
+        render_preview(s, Params(lift=lift))
+        show(s, False, original=False)
+        return time.perf_counter() - t
+
+    with ThreadPoolExecutor(1) as pool:  # a worker thread, as Gradio runs its handlers
         renders = list(pool.map(render_only, lifts))
+        times = list(pool.map(release, lifts))
     s.close()
-    print(f"photo {Path(photo).name} {s.size[0]}x{s.size[1]}, preview {w}x{h}, torch threads {torch.get_num_threads()}")
-    print(f"upload (read + subject mask + preview copy + analysis + first views): {seg:.2f} s")
-    print(f"render alone (three views of the preview): median {statistics.median(renders):.3f} s "
-          f"(min {min(renders):.3f}, max {max(renders):.3f})")
-    print(f"handler (worker thread), slider release -> 3 new previews: median {statistics.median(times):.3f} s "
-          f"(min {min(times):.3f}, max {max(times):.3f}, {repeat} runs)")
+    out = {"upload": upload, "render": statistics.median(renders), "handler": statistics.median(times)}
+    say(f"photo {Path(photo).name} {s.size[0]}x{s.size[1]}, preview {w}x{h}, torch threads {torch.get_num_threads()}")
+    say(f"upload (read + subject mask + preview copy + analysis + four previews): {upload:.2f} s")
+    say(f"render alone (three views of the preview): median {out['render']:.3f} s "
+        f"(min {min(renders):.3f}, max {max(renders):.3f})")
+    say(f"handler, slider release -> 3 new previews: median {out['handler']:.3f} s "
+        f"(min {min(times):.3f}, max {max(times):.3f}, {repeat} runs)")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -723,10 +724,12 @@ def measure(photo: str, repeat: int = 10) -> None:
             t = time.perf_counter()
             client.predict(lift=lift, api_name="/update")
             times.append(time.perf_counter() - t)
-        print(f"end to end (gradio_client /update, 3 previews downloaded): median {statistics.median(times):.3f} s "
-              f"(min {min(times):.3f}, max {max(times):.3f})")
+        out["end_to_end"] = statistics.median(times)
+        say(f"end to end (gradio_client /update, 3 previews downloaded): median {out['end_to_end']:.3f} s "
+            f"(min {min(times):.3f}, max {max(times):.3f})")
     finally:
         demo.close()
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -128,10 +128,11 @@ def reduce_source(src: torch.Tensor, f: int, scale: float) -> torch.Tensor:
 
 
 def dither_noise(seed: int, channels: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """TPDF noise in (-1, 1) LSB, (channels, 256, 256), repeated over the frame by position."""
+    """TPDF noise in (-1, 1) LSB, (256, 256, channels) (the layout of the pixels), repeated over
+    the frame by position."""
     rng = np.random.default_rng(seed)
     u = rng.random((2, NOISE_PERIOD, NOISE_PERIOD, channels), dtype=np.float32)
-    return torch.from_numpy(np.ascontiguousarray((u[0] - u[1]).transpose(2, 0, 1))).to(device)
+    return torch.from_numpy(u[0] - u[1]).to(device)
 
 
 class Sink:
@@ -143,25 +144,30 @@ class Sink:
     (0, 1) (untouched pixels, pure black and pure white come back exactly).
     """
 
-    def __init__(self, out: torch.Tensor, bits: int | None, *, seed: int = 0, dither: bool = True):
+    def __init__(self, out: torch.Tensor, bits: int | None, *, seed: int = 0, dither: bool = True,
+                 prefilled: bool = False):
         self.out = out
         self.bits = bits
         self.channels = out.shape[1]
         self.maxval = None if bits is None else float((1 << bits) - 1)
+        self.prefilled = prefilled  # ``out`` already holds the input: what does not change needs no copy
         self.noise = None
         if bits == 8 and dither:
             # the pattern twice in each direction: a window of up to one period is a view of it
-            self.noise = dither_noise(seed, self.channels, out.device).repeat(1, 2, 2)
+            self.noise = dither_noise(seed, self.channels, out.device).repeat(2, 2, 1)
 
     def _noise(self, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+        """(1, C, h, w) over the (h, w, C) pattern: channels-last, as the pixels."""
         P = NOISE_PERIOD
         if r1 - r0 <= P and c1 - c0 <= P:
             y, x = r0 % P, c0 % P
-            return self.noise[None, :, y : y + r1 - r0, x : x + c1 - c0]
-        dev = self.noise.device
-        rows = torch.arange(r0, r1, device=dev) % P
-        cols = torch.arange(c0, c1, device=dev) % P
-        return self.noise.index_select(1, rows).index_select(2, cols)[None]
+            part = self.noise[y : y + r1 - r0, x : x + c1 - c0]
+        else:
+            dev = self.noise.device
+            rows = torch.arange(r0, r1, device=dev) % P
+            cols = torch.arange(c0, c1, device=dev) % P
+            part = self.noise.index_select(0, rows).index_select(1, cols)
+        return part.permute(2, 0, 1)[None]
 
     def put(self, r0: int, c0: int, value: torch.Tensor, x: torch.Tensor | None) -> None:
         """Store ``value`` (1, 3, h, w) float at (r0, c0), clipped to [0, 1]; ``x`` is the input
@@ -184,6 +190,8 @@ class Sink:
 
     def copy(self, r0: int, r1: int, c0: int, c1: int, src: torch.Tensor, scale: float) -> None:
         """The input, unchanged, at rows r0:r1, columns c0:c1."""
+        if self.prefilled:
+            return
         part = src[:, : self.channels, r0:r1, c0:c1]
         dst = self.out[:, :, r0:r1, c0:c1]
         if self.maxval is not None and part.dtype == dst.dtype:
@@ -375,7 +383,9 @@ class _Region:
     def run(self, r0: int, r1: int, c0: int, c1: int, work: list[str], *, near: bool, fine_box: bool,
             partial: bool) -> None:
         up = self.up
-        x = load_region(self.src, r0, r1, c0, c1, self.scale)
+        # channels-last, the layout of the decoded buffer: the conversions in and out are plain
+        # casts; the maps upsample fastest in (N, C, H, W) and multiply into it
+        x = load_region(self.src, r0, r1, c0, c1, self.scale, channels_last=True)
         k = None
         if near:
             prot = up.tile(self.protect, r0, r1, c0, c1)

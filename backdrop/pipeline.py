@@ -461,7 +461,12 @@ def render(
             host = torch.from_numpy(arr).permute(2, 0, 1)[None]
             sink_t = host if dev.type == "cpu" else torch.empty(
                 host.shape, dtype=host.dtype, device=dev, memory_format=torch.channels_last)
-        sinks[name] = Sink(sink_t, bits, seed=seed, dither=dither)
+        # the same depth in and out: the output starts as a copy of the input (one fast copy), and
+        # what does not change is never touched again
+        prefill = sink_t.dtype == a.source.dtype
+        if prefill:
+            sink_t.copy_(a.source)
+        sinks[name] = Sink(sink_t, bits, seed=seed, dither=dither, prefilled=prefill)
     use_frame = dev.type != "cpu" if frame is None else frame
     compose(
         src3,
