@@ -224,3 +224,31 @@ def test_space_requirements_follow_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert sorted(r for r in reqs if not r.startswith("-")) == sorted(project["dependencies"])
     assert any(r.startswith("gradio") for r in project["optional-dependencies"]["app"])
+
+
+def test_a_slider_move_only_renders_and_a_feather_change_analyses_again(app, monkeypatch):
+    """The page keeps the photo's analysis: a lift move neither segments nor analyses again (the
+    Original is not even sent again), a feather change analyses once more and the preview follows."""
+    from gradio_client import handle_file
+
+    _, ag, _ = app
+    calls = {"segment": 0, "analyze": 0}
+
+    def counting(name, real):
+        def inner(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return inner
+
+    monkeypatch.setattr(ag, "subject_mask", counting("segment", ag.subject_mask))
+    monkeypatch.setattr(ag, "analyze", counting("analyze", ag.analyze))
+    c = _client(app, "stages")
+    *views, _, _ = c.predict(handle_file(str(SAMPLE)), api_name="/upload")
+    assert calls == {"segment": 1, "analyze": 1}
+    *moved, _ = c.predict(lift=100, texture=90, api_name="/update")
+    assert calls == {"segment": 1, "analyze": 1}
+    assert not isinstance(moved[0], str)  # the Original stays as it is in the page
+    assert np.abs(_rgb(moved[3]) - _rgb(views[3])).mean() > 0.5  # the preview did change
+    *wide, _ = c.predict(lift=100, texture=90, feather=0.15, api_name="/update")
+    assert calls == {"segment": 1, "analyze": 2}
+    assert np.abs(_rgb(wide[3]) - _rgb(moved[3])).max() > 20  # a wider feather: the edge changes
