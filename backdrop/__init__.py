@@ -4,7 +4,7 @@
 >>> photo = read_image("samples/portrait.jpg")           # doctest: +SKIP
 >>> result = clean(photo.pixels, Params(lift=80), mask)  # doctest: +SKIP
 """
-from .io import BackdropError, Photo, read_image, read_mask, write_image
+from .io import BackdropError, Photo, bits_for, read_image, read_mask, write_image
 from .params import Params
 from .pipeline import VIEWS, Analysis, Result, analyze, clean, pick_device, render
 from .segment import Segmenter, get_segmenter
@@ -18,6 +18,7 @@ __all__ = [
     "Segmenter",
     "VIEWS",
     "analyze",
+    "bits_for",
     "clean",
     "get_segmenter",
     "pick_device",
