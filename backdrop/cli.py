@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from .io import BackdropError, output_path_for
-from .params import Params
+from .params import Params, parse_yaml, yaml_words
 
 __all__ = ["main", "build_parser"]
 
@@ -74,10 +74,10 @@ def _params_from(args: argparse.Namespace) -> Params:
         if not sep or not key:
             raise BackdropError(f"--set {item!r}: expected KEY=VALUE")
         try:
-            changes[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
+            changes[key.strip()] = parse_yaml(value)
+        except (yaml.YAMLError, RecursionError):
             raise BackdropError(f"--set {item!r}: cannot read the value") from None
-    return params.replace(**changes) if changes else params
+    return params.replace(**yaml_words(changes)) if changes else params
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:

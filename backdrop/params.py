@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import re
+import stat
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,88 @@ __all__ = ["Params", "FLOOR_MODES", "DEVICES"]
 FLOOR_MODES = ("auto", "on", "off")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SEGMENTERS = ("auto", "embedded", "birefnet")
+
+# a parameter file is a dozen short lines: anything bigger, deeper or full of aliases is not one
+MAX_FILE_BYTES = 64 * 1024
+MAX_DEPTH = 8
+MAX_ALIASES = 32
+
+
+class _Budget(yaml.YAMLError):
+    """Over the budget of a parameter file (aliases, depth)."""
+
+
+class _PresetLoader(yaml.SafeLoader):
+    """YAML as a parameter file needs it, and no more.
+
+    * YAML 1.2 scalars: only true/false are booleans (``floor: off`` is the string "off", as a
+      photographer means it), and ``3e-2`` is a number.
+    * A budget: at most MAX_DEPTH levels of nesting and MAX_ALIASES aliases, so a few hundred
+      bytes cannot expand into gigabytes (an alias bomb) or recurse past Python's stack.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _Budget(f"more than {MAX_ALIASES} aliases")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Budget(f"nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+_PresetLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_PresetLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_PresetLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+)
+                |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str) -> Any:
+    """Read YAML text the way parameter files are read (YAML 1.2 scalars, a small budget).
+    Raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_PresetLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+_YES_NO = {"yes": True, "on": True, "no": False, "off": False}
+
+
+def yaml_words(data: dict) -> dict:
+    """The on/off knob written the YAML 1.1 way (``protect_contact_shadows: yes``) as the boolean a
+    photographer means; only for true/false knobs (``floor: off`` stays the word "off")."""
+    out = dict(data)
+    for f in fields(Params):
+        v = out.get(f.name)
+        if f.type in ("bool", bool) and isinstance(v, str) and v.lower() in _YES_NO:
+            out[f.name] = _YES_NO[v.lower()]
+    return out
+
+
+def _show(value: Any) -> str:
+    """A value for a one-line message: short, and never a walk through a big structure."""
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} items"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} keys"
+    text = repr(value)
+    text = text.encode("unicode_escape").decode("ascii")  # no newline or escape reaches the terminal
+    return text if len(text) <= 60 else text[:57] + "..."
+
 
 # name -> (low, high) for numeric knobs
 _RANGES: dict[str, tuple[float, float]] = {
@@ -85,21 +169,19 @@ class Params:
                 want_int = f.type in ("int", int)
                 # any real number (numpy scalars from a notebook too), stored as a plain int / float
                 if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                    raise BackdropError(f"parameter '{f.name}': expected a number, got {value!r}")
+                    raise BackdropError(f"parameter '{f.name}': expected a number, got {_show(value)}")
                 if not (low <= value <= high):  # also rejects NaN (and infinity, before int() sees it)
-                    raise BackdropError(f"parameter '{f.name}': {value!r} is outside {low:g}..{high:g}")
+                    raise BackdropError(f"parameter '{f.name}': {_show(value)} is outside {low:g}..{high:g}")
                 if want_int and value != int(value):
-                    raise BackdropError(f"parameter '{f.name}': expected a whole number, got {value!r}")
+                    raise BackdropError(f"parameter '{f.name}': expected a whole number, got {_show(value)}")
                 setattr(self, f.name, int(value) if want_int else float(value))
-        if self.floor not in FLOOR_MODES:
-            raise BackdropError(f"parameter 'floor': {self.floor!r} is not one of {', '.join(FLOOR_MODES)}")
-        if self.device not in DEVICES:
-            raise BackdropError(f"parameter 'device': {self.device!r} is not one of {', '.join(DEVICES)}")
-        if self.segmenter not in SEGMENTERS:
-            raise BackdropError(f"parameter 'segmenter': {self.segmenter!r} is not one of {', '.join(SEGMENTERS)}")
+        for name, allowed in (("floor", FLOOR_MODES), ("device", DEVICES), ("segmenter", SEGMENTERS)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in allowed:
+                raise BackdropError(f"parameter '{name}': {_show(value)} is not one of {', '.join(allowed)}")
         if not isinstance(self.protect_contact_shadows, bool):
             raise BackdropError(
-                f"parameter 'protect_contact_shadows': expected true or false, got {self.protect_contact_shadows!r}"
+                f"parameter 'protect_contact_shadows': expected true or false, got {_show(self.protect_contact_shadows)}"
             )
         return self
 
@@ -112,10 +194,10 @@ class Params:
         """Build from a mapping; unknown keys are an error naming the key and the source."""
         data = dict(data or {})
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted((k for k in data if k not in known), key=str)
         if unknown:
             raise BackdropError(
-                f"{source}: unknown parameter '{unknown[0]}' (known: {', '.join(sorted(known))})"
+                f"{source}: unknown parameter {_show(str(unknown[0]))} (known: {', '.join(sorted(known))})"
             )
         try:
             return cls(**data)
@@ -131,21 +213,31 @@ class Params:
         """Read a YAML parameter file (a mapping of knob: value)."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            st = path.stat()
         except FileNotFoundError:
             raise BackdropError(f"{path}: parameter file not found") from None
+        except OSError as err:
+            raise BackdropError(f"{path}: cannot read parameter file ({err.strerror or err})") from None
+        if not stat.S_ISREG(st.st_mode):  # a folder, a FIFO (reading one would wait forever), a device
+            raise BackdropError(f"{path}: not a parameter file (not a regular file)")
+        if st.st_size > MAX_FILE_BYTES:
+            raise BackdropError(f"{path}: too large for a parameter file ({st.st_size} bytes; at most {MAX_FILE_BYTES})")
+        try:
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             raise BackdropError(f"{path}: cannot read parameter file ({err})") from None
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
+            data = parse_yaml(text)
+        except _Budget as err:
+            raise BackdropError(f"{path}: not a parameter file ({err})") from None
+        except (yaml.YAMLError, RecursionError) as err:
             first = str(err).splitlines()[0] if str(err) else "invalid YAML"
             raise BackdropError(f"{path}: not valid YAML ({first})") from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise BackdropError(f"{path}: expected a mapping of parameter: value")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(yaml_words(data), source=str(path))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)

@@ -229,6 +229,25 @@ def test_parameter_sources(tmp_path, capsys, yaml_text, extra):
     np.testing.assert_array_equal(decoded8(out), decoded8(src))
 
 
+def test_the_readmes_set_examples_work(tmp_path, capsys):
+    """`--set floor=off --set feather=0.03` (the README's own example), and 3e-2 for 0.03."""
+    src, mask = shoot(tmp_path, "r", ".png")
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    run_ok(capsys, ["clean", src, "-o", a, "--mask", mask, "--set", "floor=off", "--set", "feather=0.03"])
+    run_ok(capsys, ["clean", src, "-o", b, "--mask", mask, "--set", "floor=off", "--set", "feather=3e-2"])
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_a_fifo_as_params_is_one_line_not_a_hang(tmp_path, capsys):
+    import os
+
+    src, mask = shoot(tmp_path, "f", ".png")
+    fifo = tmp_path / "look.yaml"
+    os.mkfifo(fifo)
+    line = run_user_error(capsys, ["clean", src, "--mask", mask, "--params", fifo], tmp_path, "look.yaml")
+    assert "not a regular file" in line
+
+
 def test_parameters_change_the_result(tmp_path, capsys):
     src, mask = shoot(tmp_path, "q", ".png")
     off, strong, strong_file = tmp_path / "off.png", tmp_path / "strong.png", tmp_path / "strong2.png"

@@ -70,3 +70,62 @@ def test_replace_validates():
 def test_saved_file_is_plain_yaml(tmp_path):
     data = yaml.safe_load(Params(lift=12).save(tmp_path / "p.yaml").read_text())
     assert data["lift"] == 12 and set(data) == set(Params().to_dict())
+
+
+# --------------------------------------------------------------------------- hostile and everyday presets
+
+BOMB = (
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+    "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+    "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+    "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+    "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+    "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+    "lift: [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
+)
+
+
+@pytest.mark.parametrize("text, why", [
+    (BOMB, "aliases"),  # 9**9 strings behind a few hundred bytes
+    ("lift: " + "[" * 3000 + "]" * 3000 + "\n", "nested"),
+])
+def test_an_alias_bomb_or_deep_nesting_is_one_short_line(tmp_path, text, why):
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    with pytest.raises(BackdropError) as err:
+        Params.load(path)
+    msg = str(err.value)
+    assert "hostile.yaml" in msg and why in msg and "\n" not in msg and len(msg) < 200
+
+
+def test_a_huge_value_is_never_formatted_whole(tmp_path):
+    path = tmp_path / "long.yaml"
+    path.write_text("lift: [" + ", ".join(["1"] * 5000) + "]\nfloor: " + "x" * 5000 + "\n")
+    with pytest.raises(BackdropError) as err:
+        Params.load(path)
+    assert "lift" in str(err.value) and len(str(err.value)) < 200
+
+
+def test_yaml_1_1_words_and_exponents_mean_what_a_photographer_means(tmp_path):
+    path = tmp_path / "hand.yaml"
+    path.write_text("floor: off\nfeather: 3e-2\nprotect_contact_shadows: no\n")
+    p = Params.load(path)
+    assert (p.floor, p.feather, p.protect_contact_shadows) == ("off", 0.03, False)
+    assert Params.load(p.save(tmp_path / "again.yaml")) == p
+
+
+def test_a_fifo_or_a_folder_is_refused_at_once(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "preset.yaml"
+    os.mkfifo(fifo)
+    got = []
+    t = threading.Thread(target=lambda: got.append(pytest.raises(BackdropError, Params.load, fifo)), daemon=True)
+    t.start()
+    t.join(10)
+    assert got and "not a regular file" in str(got[0].value)  # did not wait for a writer
+    with pytest.raises(BackdropError, match="not a regular file"):
+        Params.load(tmp_path)
