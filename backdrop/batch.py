@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .io import SUPPORTED_EXTENSIONS, BackdropError, output_path_for
+from .io import SUPPORTED_EXTENSIONS, BackdropError, output_path_for, printable, temp_stem
 from .params import Params
 from .service import (
     MASK_SUFFIX,
@@ -232,9 +232,10 @@ def remove_stale_temps(folder: Path, names: set[str]) -> list[Path]:
         entries = list(Path(folder).iterdir())
     except OSError:
         return removed
+    stems = {temp_stem(n) for n in names}
     for p in entries:
         m = _TEMP_NAME.match(p.name)
-        if m is not None and m["name"] not in names:
+        if m is not None and m["name"] not in stems:
             continue
         m = m or _PROBE_NAME.match(p.name)
         if m is None or _pid_alive(int(m["pid"])):
@@ -310,6 +311,7 @@ def run_batch(
         bar = tqdm(total=len(plan), unit="image", desc="cleaning", dynamic_ncols=True)
 
     def say(line: str) -> None:
+        line = printable(line)
         if bar is not None:
             bar.write(line, file=sys.stderr)
         else:

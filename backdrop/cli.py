@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .io import BackdropError, output_path_for
+from .io import BackdropError, output_path_for, printable
 from .params import Params, parse_yaml, yaml_words
 
 __all__ = ["main", "build_parser"]
@@ -91,8 +91,8 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     with stop_on_sigterm():
         row = clean_file(src, dst, params, mask=args.mask)
     if row.warning:
-        print(f"warning: {row.warning}", file=sys.stderr)
-    print(f"{row.output}  ({row.size[0]}x{row.size[1]}, subject by {row.segmenter}, {row.seconds:.2f} s)")
+        print(printable(f"warning: {row.warning}"), file=sys.stderr)
+    print(printable(f"{row.output}  ({row.size[0]}x{row.size[1]}, subject by {row.segmenter}, {row.seconds:.2f} s)"))
     return 0
 
 
@@ -132,7 +132,7 @@ def _run_batch_command(args: argparse.Namespace, params: Params) -> int:
     if args.no_progress:  # with a progress bar, run_batch has already named each failure
         for row in report.rows:
             if row.status == "failed":
-                print(f"failed: {row.error}", file=sys.stderr)
+                print(printable(f"failed: {row.error}"), file=sys.stderr)
     # (warnings, e.g. a GPU out of memory, are printed by run_batch as they happen)
     print(report.summary())
     return 1 if report.failed else 0
@@ -158,12 +158,12 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_cache(args)
         return _cmd_batch(args)
     except BackdropError as err:
-        print(f"backdrop: error: {err}{_progress_note(err)}", file=sys.stderr)
+        print(printable(f"backdrop: error: {err}{_progress_note(err)}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         signum = getattr(err, "signum", None)  # backdrop.batch.Stopped: SIGTERM
         how = "interrupted" if signum is None else f"stopped by {_signal_name(signum)}"
-        print(f"backdrop: {how}{_progress_note(err)}", file=sys.stderr)
+        print(printable(f"backdrop: {how}{_progress_note(err)}"), file=sys.stderr)
         return 130 if signum is None else 128 + signum
 
 

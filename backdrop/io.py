@@ -31,8 +31,10 @@ raises :class:`BackdropError` with a one-line message naming the file.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import os
+import re
 import secrets
 import struct
 import threading
@@ -54,6 +56,7 @@ __all__ = [
     "as_coverage",
     "bits_for",
     "output_path_for",
+    "printable",
     "read_image",
     "read_mask",
     "write_image",
@@ -135,6 +138,15 @@ class Photo:
 
 def _nbytes(b: bytes | None) -> str:
     return "None" if b is None else f"<{len(b)} bytes>"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """One line that is safe to print: control characters (a newline or an ANSI escape in a file
+    name) shown as escapes (``\\n``, ``\\x1b``), never sent to the terminal as they are."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def _one_line(err: object) -> str:
@@ -1053,6 +1065,23 @@ def write_image(
     return atomic_write(out, encode, what="the image")
 
 
+# a file name is at most 255 bytes; the temporary's adds ".", ".tmp-", a pid (up to 10 digits), "-" and 8 hex
+_TEMP_NAME_ROOM = 255 - 25
+
+
+def temp_stem(name: str) -> str:
+    """An output's name as its temporary file carries it: the name itself, or, where the whole
+    would pass the 255-byte limit of a file name, its first bytes and a hash of all of it."""
+    raw = os.fsencode(name)
+    if len(raw) <= _TEMP_NAME_ROOM:
+        return name
+    digest = hashlib.blake2b(raw, digest_size=4).hexdigest()
+    head = raw[: _TEMP_NAME_ROOM - 9].decode("utf-8", errors="ignore") if isinstance(name, str) else ""
+    while len(os.fsencode(head)) > _TEMP_NAME_ROOM - 9:  # a surrogate-escaped name may grow
+        head = head[:-1]
+    return f"{head}~{digest}"
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, what: str = "the file") -> Path:
     """Write a file atomically: ``write(f)`` fills a temporary file in the same folder, which is
     synced and renamed over ``path`` only when complete. On any error nothing is left behind and
@@ -1061,7 +1090,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, what: str = "
     folder = out.parent
     if not folder.is_dir():
         raise BackdropError(f"{out}: output folder {folder} does not exist")
-    tmp = folder / f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = folder / f".{temp_stem(out.name)}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         with open(tmp, "xb") as f:
             write(f)

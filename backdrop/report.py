@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ._filters import area_resize, atrous_smooth, luminance, reduce_by
-from .io import BackdropError
+from .io import BackdropError, printable
 from .metrics import BACKDROP_EDIT, backdrop_stats
 from .params import FLOOR_MODES, Params
 
@@ -619,6 +619,11 @@ RESULT_COLUMNS = ("image", "status", "size", "time (s)", "segmenter", "spread be
                   "defects before", "defects after")
 
 
+def _cell(text: str) -> str:
+    """Text for a markdown table cell: one line, its control characters escaped, no bare ``|``."""
+    return printable(text).replace("|", "\\|")
+
+
 def results_table(rows: Iterable["FileResult"]) -> str:
     """Markdown: one row per image (size, time, segmenter, backdrop luminance spread before/after,
     defect score before/after; levels of 255)."""
@@ -627,7 +632,7 @@ def results_table(rows: Iterable["FileResult"]) -> str:
         size = f"{r.size[0]}x{r.size[1]}" if r.size else "–"
         secs = f"{r.seconds:.2f}" if r.status == "done" else "–"
         lines.append(
-            f"| {r.source.name} | {r.status} | {size} | {secs} | {r.segmenter or '–'} | "
+            f"| {_cell(r.source.name)} | {r.status} | {size} | {secs} | {r.segmenter or '–'} | "
             f"{_fmt(r.spread_before)} | {_fmt(r.spread_after)} | {_fmt(r.defects_before, '.2f')} | "
             f"{_fmt(r.defects_after, '.2f')} |"
         )
@@ -656,7 +661,7 @@ def failures_table(rows: Iterable["FileResult"]) -> str:
     if not failed:
         return ""
     lines = ["| image | reason |", "|---|---|"]
-    lines += [f"| {r.source.name} | {r.error.replace('|', '/')} |" for r in failed]
+    lines += [f"| {_cell(r.source.name)} | {_cell(r.error)} |" for r in failed]
     return "\n".join(lines)
 
 

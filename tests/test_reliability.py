@@ -718,3 +718,40 @@ def test_a_bug_is_still_a_traceback(reference, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="shape mismatch"):
         run_batch(shoot, params=Params(), out_dir=tmp_path, progress=False, limit=1)
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- hostile names
+
+def test_a_file_name_with_a_newline_or_an_escape_stays_one_printable_line(reference, tmp_path, capsys):
+    shoot, _ = reference
+    folder = tmp_path / "names"
+    folder.mkdir()
+    shutil.copy2(shoot / "img0.png", folder / "good.png")
+    evil = folder / "bad\nname\x1b[31mred|x.jpg"
+    evil.write_bytes(b"\xff\xd8\xff not a jpeg at all")
+    (tmp_path / "out").mkdir()
+    code, stdout, stderr = cli(capsys, "batch", folder, "-o", tmp_path / "out", "--no-progress")
+    assert code == 1 and summary(stdout) == (1, 0, 1)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("failed:")
+    assert "\x1b" not in stderr and "bad\\nname\\x1b[31mred|x.jpg" in lines[0]
+    from backdrop.report import failures_table
+    from backdrop.service import FileResult
+
+    table = failures_table([FileResult(evil, tmp_path / "o.jpg", "failed", error=f"{evil}: corrupt")])
+    row = table.splitlines()[-1]
+    assert "\n" not in row and "\x1b" not in row and row.count(" | ") == 1  # two cells, one line
+
+
+@pytest.mark.parametrize("stem_bytes", [226, 245])
+def test_a_long_file_name_is_cleaned_and_its_temporary_fits(reference, tmp_path, capsys, stem_bytes):
+    shoot, ref = reference
+    folder = tmp_path / "long"
+    folder.mkdir()
+    src = folder / ("é" * 100 + "x" * (stem_bytes - 200) + ".png")  # two bytes an é
+    assert len(os.fsencode(src.stem)) == stem_bytes
+    shutil.copy2(shoot / "img0.png", src)
+    code, stdout, stderr = cli(capsys, "clean", src)
+    assert code == 0, stderr
+    out = src.with_name(src.stem + "_clean.png")
+    assert out.read_bytes() == ref["img0_clean.png"] and temps(folder) == []
