@@ -99,12 +99,16 @@ class Session:
         return self.preview is not None
 
     def dir(self, request: gr.Request | None = None) -> Path:
-        """This session's folder, made on first use."""
+        """This session's folder, made on first use, and marked as in use: the idle sweep goes by
+        its modification time, which a slider move would otherwise never touch."""
         if self.folder is None or not self.folder.is_dir():
             root = session_root()
             root.mkdir(parents=True, exist_ok=True)
             tag = _safe_tag(getattr(request, "session_hash", None) or "anon")
             self.folder = Path(tempfile.mkdtemp(prefix=f"session-{tag}-", dir=root))
+        else:
+            with contextlib.suppress(OSError):
+                os.utime(self.folder)
         return self.folder
 
     def close(self) -> None:

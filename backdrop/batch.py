@@ -128,7 +128,9 @@ def _is_derived(path: Path) -> bool:
 
 def find_images(folder: Path) -> list[Path]:
     """The images of a shoot folder (not recursive): supported extensions, no hidden files,
-    none of our own outputs (``*_clean.*``) or masks (``*_mask.*``)."""
+    none of our own outputs (``*_clean.*``) or masks (``*_mask.*``). A name that looks like a
+    photo but is a broken link, a link loop or a FIFO is kept, so that it is reported (one line)
+    rather than passed over without a word; folders are not."""
     folder = Path(folder)
     if not folder.exists():
         raise BackdropError(f"{folder}: folder not found")
@@ -137,7 +139,7 @@ def find_images(folder: Path) -> list[Path]:
     return sorted(
         p
         for p in folder.iterdir()
-        if p.is_file()
+        if not p.is_dir()
         and not p.name.startswith(".")
         and p.suffix.lower() in SUPPORTED_EXTENSIONS
         and not _is_derived(p)

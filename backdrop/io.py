@@ -36,6 +36,7 @@ import io
 import os
 import re
 import secrets
+import stat
 import struct
 import threading
 import warnings
@@ -554,11 +555,15 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = 200_000_000) -
     try:
         st = p.stat()
     except FileNotFoundError:
+        if p.is_symlink():
+            raise BackdropError(f"{p}: broken link (what it points to is not there)") from None
         raise BackdropError(f"{p}: file not found") from None
     except OSError as err:
         raise BackdropError(f"{p}: cannot read ({_one_line(err.strerror or err)})") from None
-    if p.is_dir():
+    if stat.S_ISDIR(st.st_mode):
         raise BackdropError(f"{p}: is a folder, not an image")
+    if not stat.S_ISREG(st.st_mode):  # reading a FIFO would wait for a writer forever
+        raise BackdropError(f"{p}: not a regular file (a FIFO, a socket or a device), not an image")
     if st.st_size == 0:
         raise BackdropError(f"{p}: empty file (0 bytes)")
     try:
@@ -964,7 +969,7 @@ def _same_file(a: Path, b: Path) -> bool:
         pass
     try:
         return a.resolve() == b.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a link loop (Python before 3.13)
         return False
 
 

@@ -5,6 +5,7 @@ HTTP: upload, sliders, the four views, the full-resolution download, presets, er
 and two sessions side by side.
 """
 import os
+import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -252,3 +253,23 @@ def test_a_slider_move_only_renders_and_a_feather_change_analyses_again(app, mon
     *wide, _ = c.predict(lift=100, texture=90, feather=0.15, api_name="/update")
     assert calls == {"segment": 1, "analyze": 2}
     assert np.abs(_rgb(wide[3]) - _rgb(moved[3])).max() > 20  # a wider feather: the edge changes
+
+
+def test_an_active_session_outlives_the_idle_sweep(app):
+    """Two hours after an upload, a visitor still moving sliders keeps their files: the sweep that a
+    later upload runs removes idle sessions only."""
+    _, ag, _ = app
+    s = ag.new_session()
+    ag.load_photo(s, SAMPLE, None, ag.Params())
+    ag.render_preview(s, ag.Params())
+    ag.show(s, False)
+    three_hours_ago = time.time() - 3 * 3600
+    os.utime(s.folder, (three_hours_ago, three_hours_ago))
+    ag.render_preview(s, ag.Params(lift=90))  # a slider move
+    ag.show(s, False, original=False)
+    ag._sweep("session-", older_than=ag.SESSION_TTL)  # what the next visitor's upload runs
+    assert s.source.is_file() and all(p.is_file() for p in s.shown.values())
+    os.utime(s.folder, (three_hours_ago, three_hours_ago))  # and one really idle is swept
+    ag._sweep("session-", older_than=ag.SESSION_TTL)
+    assert not s.folder.exists()
+    s.close()

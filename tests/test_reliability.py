@@ -755,3 +755,22 @@ def test_a_long_file_name_is_cleaned_and_its_temporary_fits(reference, tmp_path,
     assert code == 0, stderr
     out = src.with_name(src.stem + "_clean.png")
     assert out.read_bytes() == ref["img0_clean.png"] and temps(folder) == []
+
+
+def test_broken_links_link_loops_and_fifos_named_like_photos_are_reported(reference, tmp_path, capsys):
+    shoot, ref = reference
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    shutil.copy2(shoot / "img0.png", folder / "a_good.png")
+    (folder / "b_broken.jpg").symlink_to(folder / "nowhere.jpg")
+    (folder / "c_loop.jpg").symlink_to(folder / "c_loop.jpg")
+    os.mkfifo(folder / "d_fifo.jpg")
+    out = tmp_path / "out"
+    out.mkdir()
+    code, stdout, stderr = cli(capsys, "batch", folder, "-o", out, "--no-progress")
+    assert code == 1 and summary(stdout) == (1, 0, 3)  # and it did not wait on the FIFO
+    failed = sorted(line for line in stderr.splitlines() if line.startswith("failed:"))
+    assert len(failed) == 3
+    assert "b_broken.jpg: broken link" in failed[0]
+    assert "c_loop.jpg" in failed[1] and "d_fifo.jpg: not a regular file" in failed[2]
+    assert sorted(p.name for p in out.iterdir()) == ["a_good_clean.png"]
