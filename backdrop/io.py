@@ -341,12 +341,19 @@ def _pil_open(path: Path, fmt: str, max_pixels: int | None) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = saved
 
 
+class TooLarge(BackdropError):
+    """An image whose header promises more pixels than allowed (refused before decoding)."""
+
+    def __init__(self, message: str, width: int, height: int):
+        super().__init__(message)
+        self.width, self.height = width, height
+
+
 def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -> None:
     if max_pixels is not None and width * height > max_pixels:
-        raise BackdropError(
+        raise TooLarge(
             f"{path}: image is {width}x{height} ({width * height / 1e6:.1f} MP), over the "
-            f"limit of {max_pixels / 1e6:.1f} MP (max_pixels)"
-        )
+            f"limit of {max_pixels / 1e6:.1f} MP", width, height)
 
 
 def _to_float(a: np.ndarray, maxval: float) -> np.ndarray:
@@ -686,8 +693,12 @@ def read_mask(path: str | os.PathLike[str], *, size: tuple[int, int]) -> np.ndar
     Raises:
         BackdropError: unreadable file, or a size other than ``size`` (both sizes named).
     """
-    photo = read_image(path)
     want = (int(size[0]), int(size[1]))
+    try:  # a mask can hold no more pixels than its photo: a bigger one is refused on its header
+        photo = read_image(path, max_pixels=want[0] * want[1])
+    except TooLarge as err:
+        raise BackdropError(f"{path}: mask is {err.width}x{err.height} pixels but the image is "
+                            f"{want[0]}x{want[1]}") from None
     if photo.size != want:
         raise BackdropError(
             f"{path}: mask is {photo.size[0]}x{photo.size[1]} pixels but the image is "

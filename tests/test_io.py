@@ -668,3 +668,15 @@ def test_photo_repr_is_short(tmp_path):
     photo = read_image(_save(tmp_path / "a.png", smooth_rgb8(), icc_profile=SRGB_ICC))
     text = repr(photo)
     assert "64x48" in text and len(text) < 300
+
+
+def test_a_mask_bigger_than_its_photo_is_refused_on_its_header(tmp_path, monkeypatch):
+    """A small file claiming 15000x10000 is not decoded (gigabytes) before its size is compared."""
+    big = tmp_path / "huge_mask.png"
+    Image.new("1", (15000, 10000)).save(big)  # 150 MP of black: a few kilobytes
+    monkeypatch.setattr(bio, "_decode_pillow", lambda *a, **k: pytest.fail("the mask was decoded"))
+    monkeypatch.setattr(bio, "_decode_cv2", lambda *a, **k: pytest.fail("the mask was decoded"))
+    with pytest.raises(BackdropError) as err:
+        read_mask(big, size=(64, 48))
+    assert_one_line_naming(err, "huge_mask.png")
+    assert "15000x10000" in str(err.value) and "64x48" in str(err.value) and "max_pixels" not in str(err.value)
