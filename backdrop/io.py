@@ -356,6 +356,21 @@ def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -
             f"limit of {max_pixels / 1e6:.1f} MP", width, height)
 
 
+def _check_jpeg_promise(path: Path, width: int, height: int, nbytes: int) -> None:
+    """Refuse a JPEG whose header promises more pixels than its bytes can hold.
+
+    Every 8x8 block of the luminance costs at least one bit of scan data, even a flat one with the
+    shortest Huffman codes; a file with fewer bits than that has a forged or damaged header, and the
+    decoder would fill the missing picture with grey (and, for a 14000x14000 promise in 600 bytes,
+    spend half a minute and gigabytes doing so).
+    """
+    blocks = -(-width // 8) * -(-height // 8)
+    if nbytes * 8 < blocks:
+        raise BackdropError(
+            f"{path}: the header says {width}x{height} pixels, but the file ({nbytes} bytes) holds too "
+            f"little data for that: a damaged or forged JPEG")
+
+
 def _to_float(a: np.ndarray, maxval: float) -> np.ndarray:
     """uint ``(H, W[, C])`` (any strides) -> new C-contiguous float32 ``(H, W, C)`` = a / maxval."""
     if a.ndim == 2:
@@ -596,6 +611,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = 200_000_000) -
             return _read_tiff(p, im, max_pixels)
         w, h = im.size
         _check_pixels(p, w, h, max_pixels)
+        if fmt == "JPEG":
+            _check_jpeg_promise(p, w, h, st.st_size)
         if fmt == "PNG" and head[12:16] == b"IHDR" and head[24] == 16:
             grey = head[25] in (0, 4)
             icc = im.info.get("icc_profile") or None

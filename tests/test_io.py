@@ -680,3 +680,27 @@ def test_a_mask_bigger_than_its_photo_is_refused_on_its_header(tmp_path, monkeyp
         read_mask(big, size=(64, 48))
     assert_one_line_naming(err, "huge_mask.png")
     assert "15000x10000" in str(err.value) and "64x48" in str(err.value) and "max_pixels" not in str(err.value)
+
+
+@pytest.mark.parametrize("claim", [2000, 14000])
+def test_a_jpeg_promising_more_pixels_than_it_holds_is_refused(tmp_path, monkeypatch, claim):
+    """A 700-byte JPEG whose header says 14000x14000 was 'cleaned' into a grey 196 MP frame."""
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 100, 50)).save(buf, "JPEG", quality=90)
+    data = bytearray(buf.getvalue())
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = claim.to_bytes(2, "big") * 2
+    liar = tmp_path / "liar.jpg"
+    liar.write_bytes(bytes(data))
+    monkeypatch.setattr(bio, "_decode_pillow", lambda *a, **k: pytest.fail("decoded"))
+    with pytest.raises(BackdropError) as err:
+        read_image(liar)
+    assert_one_line_naming(err, "liar.jpg")
+    assert f"{claim}x{claim}" in str(err.value)
+
+
+def test_a_flat_real_jpeg_is_not_taken_for_a_liar(tmp_path):
+    """The bound is one bit per 8x8 block: a white frame, the smallest real JPEG there is, passes."""
+    flat = tmp_path / "white.jpg"
+    Image.new("RGB", (3000, 2000), (255, 255, 255)).save(flat, "JPEG", quality=50, optimize=True)
+    assert read_image(flat).size == (3000, 2000)
