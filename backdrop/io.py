@@ -48,7 +48,7 @@ from typing import Any, BinaryIO, Callable
 
 import numpy as np
 import tifffile
-from PIL import Image, ImageCms, ImageOps, TiffImagePlugin, TiffTags, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -322,6 +322,9 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
+_MAX_METADATA = 64 * 1024 * 1024  # an ICC profile or XMP packet a PNG may carry (Pillow's own limit is 1 MB)
+
+
 def _pil_open(path: Path, fmt: str, max_pixels: int | None) -> Image.Image:
     """Open lazily (header only); the pixel limit is ours, not Pillow's global one.
 
@@ -333,12 +336,15 @@ def _pil_open(path: Path, fmt: str, max_pixels: int | None) -> Image.Image:
     formats = ["JPEG", "MPO"] if fmt == "JPEG" else [fmt]
     with _PIL_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        saved = Image.MAX_IMAGE_PIXELS
+        saved = Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK
         Image.MAX_IMAGE_PIXELS = None
+        # an ICC profile or an XMP packet over 1 MB (Pillow's text-chunk limit) is metadata we write
+        # ourselves: read it back (the pixel limit and the decoding checks stay ours)
+        PngImagePlugin.MAX_TEXT_CHUNK = max(saved[1], _MAX_METADATA)
         try:
-            return Image.open(path, formats=formats)
+            return Image.open(path, formats=formats)  # reads a PNG's chunks up to its pixels
         finally:
-            Image.MAX_IMAGE_PIXELS = saved
+            Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK = saved
 
 
 class TooLarge(BackdropError):

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image, ImageCms, ImageFile, ImageOps
+from PIL import Image, ImageCms, ImageFile, ImageOps, PngImagePlugin
 
 import backdrop.io as bio
 from backdrop.io import (
@@ -704,3 +704,17 @@ def test_a_flat_real_jpeg_is_not_taken_for_a_liar(tmp_path):
     flat = tmp_path / "white.jpg"
     Image.new("RGB", (3000, 2000), (255, 255, 255)).save(flat, "JPEG", quality=50, optimize=True)
     assert read_image(flat).size == (3000, 2000)
+
+
+def test_a_png_with_a_big_icc_profile_or_xmp_packet_reads_back(tmp_path):
+    """What the project writes it reads: a 2 MB ICC profile (Pillow stops at 1 MB of a chunk)."""
+    icc = bytearray(RNG.integers(0, 256, 2_000_000, dtype=np.uint8).tobytes())
+    icc[16:20] = b"RGB "  # the colour space field: an RGB profile, so it is written
+    px = smooth_rgb8()
+    out = write_image(tmp_path / "big_icc.png", px, like=bio.Photo(None, px, None, 8, "PNG", bytes(icc), None))
+    back = read_image(out)
+    assert back.icc_profile == bytes(icc) and np.array_equal(back.data, px)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", "<x>" + "a" * 1_500_000 + "</x>", zip=True)
+    Image.fromarray(px).save(tmp_path / "big_xmp.png", pnginfo=info)
+    assert np.array_equal(read_image(tmp_path / "big_xmp.png").data, px)
