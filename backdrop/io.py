@@ -531,8 +531,13 @@ def _decode_tifffile(path: Path, page: Any) -> tuple[np.ndarray, np.ndarray | No
         arr = np.moveaxis(arr, 0, -1)
     if arr.ndim not in (2, 3):
         raise BackdropError(f"{path}: unsupported TIFF layout {page.axes!r}")
-    if arr.dtype.kind == "f":  # float TIFF: taken as [0, 1], kept at 16 bits
-        arr = (np.clip(np.nan_to_num(arr), 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
+    if arr.dtype.kind == "f":  # float TIFF: [0, 1], kept at 16 bits
+        arr = np.nan_to_num(arr.astype(np.float32))  # float16 * 65535 would overflow to inf (black)
+        top = float(arr.max()) if arr.size else 0.0
+        if top > 1.0 + 1e-3:  # scene-referred (HDR) values: clipping them would be a silent wrong picture
+            raise BackdropError(f"{path}: floating-point TIFF with values up to {top:.3g} (above 1.0, an HDR "
+                                f"image): export it as a 16-bit TIFF first")
+        arr = (np.clip(arr, 0.0, 1.0) * np.float32(65535.0) + np.float32(0.5)).astype(np.uint16)
     elif arr.dtype not in (np.uint8, np.uint16):
         raise BackdropError(f"{path}: unsupported TIFF sample type "
                             f"({page.bitspersample}-bit {arr.dtype.name})")

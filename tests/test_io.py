@@ -718,3 +718,24 @@ def test_a_png_with_a_big_icc_profile_or_xmp_packet_reads_back(tmp_path):
     info.add_itxt("XML:com.adobe.xmp", "<x>" + "a" * 1_500_000 + "</x>", zip=True)
     Image.fromarray(px).save(tmp_path / "big_xmp.png", pnginfo=info)
     assert np.array_equal(read_image(tmp_path / "big_xmp.png").data, px)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_float_tiffs_keep_their_picture(tmp_path, dtype):
+    """float16 used to decode to black (float16 * 65535 overflows)."""
+    px = smooth_rgb8().astype(np.float32) / 255.0
+    path = tmp_path / f"float_{np.dtype(dtype).name}.tif"
+    tifffile.imwrite(path, px.astype(dtype), photometric="rgb")
+    back = read_image(path)
+    assert back.bit_depth == 16
+    assert np.abs(back.pixels - px).max() < (2e-3 if dtype == np.float16 else 1e-4)
+
+
+def test_an_hdr_float_tiff_is_refused_not_clipped_to_white(tmp_path):
+    px = smooth_rgb8().astype(np.float32) / 255.0 * 4.0  # scene-referred, up to 4
+    path = tmp_path / "hdr.tif"
+    tifffile.imwrite(path, px, photometric="rgb")
+    with pytest.raises(BackdropError) as err:
+        read_image(path)
+    assert_one_line_naming(err, "hdr.tif")
+    assert "above 1.0" in str(err.value)
