@@ -48,7 +48,7 @@ from typing import Any, BinaryIO, Callable
 
 import numpy as np
 import tifffile
-from PIL import Image, ImageCms, ImageOps, PngImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError
+from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -429,14 +429,22 @@ def _decode_pillow(path: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     Returns pixels, alpha, bit depth and the ICC profile (``None`` after a CMYK conversion).
     """
     icc = im.info.get("icc_profile") or None
+    stored = getattr(im, "_tile_size", None)
+    if im.format == "TIFF" and stored is not None and tuple(stored) != im.size:
+        # Pillow's TIFF reader swaps the size of orientations 5-8 at open but decodes the stored
+        # layout into it (a scrambled picture): decode as stored; _orient turns it below
+        im._size = tuple(stored)
     try:
         im.load()
     except _DECODE_ERRORS as err:
         raise BackdropError(f"{path}: truncated or corrupt image ({_one_line(err)})") from err
+    # the orientation is applied to the decoded array (``_orient``), the one place that is right for
+    # every mode and compression: Pillow's exif_transpose scrambled uncompressed grey, RGBA, CMYK and
+    # palette TIFFs with orientations 5-8
     try:
-        ImageOps.exif_transpose(im, in_place=True)
+        orientation = _valid_orientation(im.getexif().get(0x0112, 1))
     except _DECODE_ERRORS:
-        pass  # a broken EXIF block should not make a good image unreadable
+        orientation = 1  # a broken EXIF block should not make a good image unreadable
     mode = im.mode
     if mode == "CMYK":
         im, icc = _cmyk_to_rgb(im, icc), None
@@ -458,9 +466,10 @@ def _decode_pillow(path: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     arr = np.asarray(im)
     if mode.startswith("I;16") or mode == "I":
         arr = np.clip(arr, 0, 65535).astype(np.uint16, copy=False) if mode == "I" else arr
-        return _buffer(arr.astype(np.uint16, copy=False)), None, 16, icc
+        return _buffer(_orient(arr.astype(np.uint16, copy=False), orientation)), None, 16, icc
     colour, alpha = _split_channels(arr, grey=mode in ("L", "LA"), has_alpha=mode in ("LA", "RGBA"))
-    return _buffer(colour), (None if alpha is None else _alpha_to_float(alpha, 255.0)), 8, icc
+    alpha = None if alpha is None else _alpha_to_float(_orient(alpha, orientation), 255.0)
+    return _buffer(_orient(colour, orientation)), alpha, 8, icc
 
 
 @functools.lru_cache(maxsize=1)
@@ -632,11 +641,11 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = 200_000_000) -
             colour, alpha, bits = _decode_cv2(p, fmt, grey, orientation)
             alpha_f = None if alpha is None else _alpha_to_float(alpha, 65535.0 if bits == 16 else 255.0)
             return Photo(p, _buffer(colour), alpha_f, bits, "PNG", icc, _exif_reset_orientation(exif))
-        exif = _normalize_exif(im.info.get("exif"))  # before load: exif_transpose rewrites it
+        exif = _normalize_exif(im.info.get("exif"))
         pixels, alpha, bits, icc = _decode_pillow(p, im)
         if exif is None:
-            # A PNG eXIf chunk after the pixel data: Pillow saw (and applied) it while decoding,
-            # and exif_transpose has already removed its Orientation tag.
+            # A PNG eXIf chunk after the pixel data: Pillow reads it while decoding (and
+            # _decode_pillow has applied its orientation).
             exif = _normalize_exif(im.info.get("exif"))
         return Photo(p, pixels, alpha, bits, fmt, icc, _exif_reset_orientation(exif))
     finally:

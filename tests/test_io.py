@@ -739,3 +739,30 @@ def test_an_hdr_float_tiff_is_refused_not_clipped_to_white(tmp_path):
         read_image(path)
     assert_one_line_naming(err, "hdr.tif")
     assert "above 1.0" in str(err.value)
+
+
+@pytest.mark.parametrize("compression", [None, "tiff_lzw", "tiff_adobe_deflate"])
+@pytest.mark.parametrize("orientation", [1, 3, 5, 6, 7, 8])
+def test_tiff_orientation_is_right_for_every_mode_and_compression(tmp_path, orientation, compression):
+    """Uncompressed grey, RGBA, palette and CMYK TIFFs with orientations 5-8 came out scrambled at the
+    unrotated size (and were written back that way, with orientation 1)."""
+    rng = np.random.default_rng(orientation)
+    grey = rng.integers(0, 256, (30, 50), dtype=np.uint8)
+    rgba = rng.integers(0, 256, (30, 50, 4), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    kw = {"exif": exif, **({"compression": compression} if compression else {})}
+    pal = Image.fromarray(grey).convert("P")
+    cmyk = Image.fromarray(rgba[:, :, :3]).convert("CMYK")
+    for name, im, want in (("grey", Image.fromarray(grey), grey[:, :, None]),
+                           ("rgba", Image.fromarray(rgba, "RGBA"), rgba),
+                           ("palette", pal, np.asarray(pal.convert("RGB"))),
+                           ("cmyk", cmyk, np.asarray(cmyk.convert("RGB")))):
+        path = tmp_path / f"{name}.tif"
+        im.save(path, **kw)
+        got = read_image(path)
+        data = got.data if got.alpha is None else np.concatenate(
+            [got.data, np.rint(got.alpha * 255).astype(np.uint8)[:, :, None]], axis=2)
+        want = bio._orient(want, orientation)
+        assert data.shape == want.shape, name
+        assert np.abs(data.astype(int) - want).max() <= (2 if name == "cmyk" else 0), name
