@@ -79,6 +79,7 @@ _FOLDER_ERRNOS = frozenset(
     e for e in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, getattr(errno, "EDQUOT", None)) if e
 )
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")  # io.atomic_write's temporaries
+_CLAIM_NAME = re.compile(r"^\.(?P<name>.+)\.claim$")  # _Claim's
 _PROBE_NAME = re.compile(r"^\.backdrop-probe-(?P<pid>\d+)-[0-9a-f]{8}$")  # _check_writable's
 
 
@@ -236,6 +237,11 @@ def remove_stale_temps(folder: Path, names: set[str]) -> list[Path]:
         return removed
     stems = {temp_stem(n) for n in names}
     for p in entries:
+        c = _CLAIM_NAME.match(p.name)
+        if c is not None:
+            if c["name"] in stems and _Claim.stale(p):
+                removed.append(p)
+            continue
         m = _TEMP_NAME.match(p.name)
         if m is not None and m["name"] not in stems:
             continue
@@ -321,9 +327,9 @@ def run_batch(
 
     masks = {i: mask_for(plan[i][0], masks_dir) for i in todo}
     if jobs > 1 and len(todo) > 1:
-        rows = _rows_parallel(plan, todo, masks, params, jobs)
+        rows = _rows_parallel(plan, todo, masks, params, jobs, overwrite)
     else:
-        rows = _rows_sequential(plan, todo, masks, params)
+        rows = _rows_sequential(plan, todo, masks, params, overwrite)
     try:
         with stop_on_sigterm():
             try:
@@ -362,31 +368,101 @@ def _throw_into(rows, err: BaseException) -> None:
         pass
 
 
-def _rows_sequential(plan, todo, masks, params) -> Iterator[FileResult]:
+class _Claim:
+    """A photo taken by this run: an exclusive lock (``flock``) on ``.NAME.claim`` beside its output.
+
+    Two batches on one folder share the work: a run takes a photo at the moment it starts on it,
+    and passes over one another live run holds or whose output has appeared meanwhile. The lock
+    goes with its process (a killed run leaves none behind). Where there is no ``flock`` (Windows),
+    only the output's existence is checked.
+    """
+
+    def __init__(self, fd: int | None, path: Path | None):
+        self.fd, self.path = fd, path
+
+    @classmethod
+    def take(cls, dst: Path, overwrite: bool) -> "_Claim | None":
+        if not overwrite and dst.is_file():
+            return None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return cls(None, None)
+        path = dst.parent / f".{temp_stem(dst.name)}.claim"
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError:
+            return cls(None, None)  # a folder that takes no file fails at the write, with its reason
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None  # another run is cleaning it
+        if not overwrite and dst.is_file():  # done by another run between the two looks
+            os.close(fd)
+            return None
+        return cls(fd, path)
+
+    @staticmethod
+    def stale(path: Path) -> bool:
+        """Remove a claim no live run holds (one a killed run left); True when removed."""
+        try:
+            import fcntl
+
+            fd = os.open(path, os.O_RDWR)
+        except (ImportError, OSError):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink()
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            os.close(self.fd)
+            self.fd = None
+
+
+def _rows_sequential(plan, todo, masks, params, overwrite: bool = False) -> Iterator[FileResult]:
     """The photos one at a time through the engine, in input order, with the next photo decoded
     and the last one encoded beside it (threads: the codecs let go of the GIL and use no torch),
     so a photo costs about the larger of the engine and the codecs, not their sum."""
     from concurrent.futures import ThreadPoolExecutor
 
-    order = sorted(todo)
+    order = iter(sorted(todo))
     reader = ThreadPoolExecutor(1, thread_name_prefix="backdrop-read")
     writer = ThreadPoolExecutor(1, thread_name_prefix="backdrop-write")
     reads: dict[int, object] = {}
+    claims: dict[int, _Claim] = {}
 
-    def read_ahead(k: int) -> None:
-        if k < len(order):
-            i = order[k]
+    def read_ahead() -> None:
+        """Take the next photo no other run has taken, and start decoding it."""
+        for i in order:
+            claim = _Claim.take(plan[i][1], overwrite)
+            if claim is None:
+                continue  # done or being done by another run: a skipped row
+            claims[i] = claim
             reads[i] = reader.submit(open_photo, plan[i][0], params, mask=masks[i], max_pixels=MAX_PIXELS)
+            return
+
+    def finished(i: int, row: FileResult) -> FileResult:
+        claims.pop(i).release()
+        return row
 
     def written(pending) -> FileResult:
         i, fut = pending
         src, dst = plan[i]
-        return _row(src, dst, fut.result)
+        return finished(i, _row(src, dst, fut.result))
 
     pending = None  # (index, future) of the photo being encoded
     try:
-        read_ahead(0)
-        k = 0
+        read_ahead()
         for i, (src, dst) in enumerate(plan):
             if i not in reads:
                 if pending is not None:
@@ -394,15 +470,14 @@ def _rows_sequential(plan, todo, masks, params) -> Iterator[FileResult]:
                     pending = None
                 yield FileResult(src, dst, "skipped")
                 continue
-            k += 1
-            read_ahead(k)
+            read_ahead()
             fut = reads.pop(i)
             developed = _row(src, dst, lambda: develop(fut.result(), dst, params))
             if pending is not None:  # the previous photo's row first: input order
                 yield written(pending)
                 pending = None
             if isinstance(developed, FileResult):  # it failed
-                yield developed
+                yield finished(i, developed)
                 continue
             pending = (i, writer.submit(save, developed, dst, params))
             del developed
@@ -414,6 +489,8 @@ def _rows_sequential(plan, todo, masks, params) -> Iterator[FileResult]:
             fut.cancel()
         reader.shutdown(wait=True, cancel_futures=True)
         writer.shutdown(wait=True)  # a photo being written is finished (never half a file)
+        for claim in claims.values():
+            claim.release()
 
 
 # --------------------------------------------------------------------------- --jobs N
@@ -457,9 +534,12 @@ def _worker_init(threads: int, parent: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
-def _worker_process(src: Path, dst: Path, params: Params, mask: Path | None) -> FileResult:
+def _worker_process(src: Path, dst: Path, params: Params, mask: Path | None, overwrite: bool = False) -> FileResult:
     if _WORKER["stopping"]:
         raise Stopped(signal.SIGINT)
+    claim = _Claim.take(dst, overwrite)
+    if claim is None:  # done or being done by another run
+        return FileResult(src, dst, "skipped")
     _WORKER["busy"] = True
     try:
         return _process(src, dst, params, mask)
@@ -469,9 +549,10 @@ def _worker_process(src: Path, dst: Path, params: Params, mask: Path | None) -> 
         raise
     finally:
         _WORKER["busy"] = False
+        claim.release()
 
 
-def _rows_parallel(plan, todo, masks, params, jobs: int) -> Iterator[FileResult]:
+def _rows_parallel(plan, todo, masks, params, jobs: int, overwrite: bool = False) -> Iterator[FileResult]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -485,7 +566,7 @@ def _rows_parallel(plan, todo, masks, params, jobs: int) -> Iterator[FileResult]
     try:
         for i in todo:
             src, dst = plan[i]
-            futures[i] = pool.submit(_worker_process, src, dst, params, masks[i])
+            futures[i] = pool.submit(_worker_process, src, dst, params, masks[i], overwrite)
         for i, (src, dst) in enumerate(plan):
             if i not in futures:
                 yield FileResult(src, dst, "skipped")

@@ -774,3 +774,55 @@ def test_broken_links_link_loops_and_fifos_named_like_photos_are_reported(refere
     assert "b_broken.jpg: broken link" in failed[0]
     assert "c_loop.jpg" in failed[1] and "d_fifo.jpg: not a regular file" in failed[2]
     assert sorted(p.name for p in out.iterdir()) == ["a_good_clean.png"]
+
+
+# --------------------------------------------------------------------------- two batches on one folder
+
+def test_two_batches_on_one_folder_share_the_work(reference, tmp_path):
+    """Each photo is taken at the moment a run starts on it: two runs at once never redo (or
+    overwrite) each other's outputs, and between them every photo is done once."""
+    shoot, ref = reference
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "backdrop", "batch", str(shoot), "-o", str(out), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    results = [r.communicate(timeout=300) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], results
+    done = [int(re.search(r"done (\d+), skipped (\d+)", o).group(1)) for o, _ in results]
+    assert sum(done) == 8  # shared: each photo done once, by one of them
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == ref  # whole, correct, no claim left behind
+
+
+def test_a_photo_another_live_run_holds_is_passed_over_then_done_by_the_next_run(reference, tmp_path, capsys):
+    shoot, ref = reference
+    out = tmp_path / "out"
+    out.mkdir()
+    claim = out / ".img3_clean.png.claim"  # what a run cleaning img3.png holds
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)", str(claim)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, stdout, _ = cli(capsys, "batch", shoot, "-o", out, "--no-progress")
+        assert code == 0 and summary(stdout) == (7, 1, 0)
+        assert "img3_clean.png" not in {p.name for p in out.iterdir()}
+    finally:
+        holder.kill()
+        holder.wait()
+    code, stdout, _ = cli(capsys, "batch", shoot, "-o", out, "--no-progress")  # the holder is gone
+    assert code == 0 and summary(stdout) == (1, 7, 0)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == ref
+
+
+def test_a_claim_a_killed_run_left_beside_a_finished_output_is_removed(reference, tmp_path, capsys):
+    shoot, ref = reference
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "img0_clean.png").write_bytes(ref["img0_clean.png"])
+    (out / ".img0_clean.png.claim").write_bytes(b"")  # killed after writing, before letting go
+    code, stdout, _ = cli(capsys, "batch", shoot, "-o", out, "--no-progress")
+    assert code == 0 and summary(stdout) == (7, 1, 0)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == ref
