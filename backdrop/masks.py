@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ._filters import check_image, distance_within, gaussian_blur, luminance, max_filter, smoothstep
 

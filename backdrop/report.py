@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ._filters import area_resize, atrous_smooth, luminance, reduce_by
+from ._filters import area_resize, atrous_smooth, luminance
 from .io import BackdropError, printable
 from .metrics import BACKDROP_EDIT, backdrop_stats
 from .params import FLOOR_MODES, Params
