@@ -391,7 +391,8 @@ class Tuner:
         image: the photo (default: the bundled white-seamless sample).
         params: starting settings (default: ``params_file``, else the defaults).
         long_edge: preview size in pixels.
-        params_dir: where Save writes (default: the repository's ``params/``).
+        params_dir: where Save writes ``<name>.yaml`` (default: the current folder, which in
+            JupyterLab is the notebook's own; never the installed package's ``params/``).
         threads: torch threads for a redraw (``None``: torch's own choice). A preview is small,
             and on a busy machine several threads wait on each other: on the project's shared
             2-core machine a redraw took about 1 s on one thread and 4-5 s on two
@@ -431,7 +432,7 @@ class Tuner:
         self.image = area_resize(x[None].float(), size)[0].contiguous()
         self.mask = area_resize(m[None, None], size)[0, 0].contiguous()
         self.params = params
-        self.params_dir = Path(params_dir) if params_dir else (repo_root() or Path.cwd()) / "params"
+        self.params_dir = Path(params_dir) if params_dir else Path.cwd()
         self.analysis: Analysis | None = None  # what the sliders do not change: a lift move only renders
         self.result: Result | None = None
         self.seconds = {"engine": 0.0, "draw": 0.0}
@@ -518,7 +519,7 @@ class Tuner:
         except BackdropError as err:
             self.status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
         else:
-            self.status.value = f"saved {html.escape(str(path))}"
+            self.status.value = f"saved {html.escape(str(path.resolve()))}"
 
     def _repr_mimebundle_(self, **kwargs: Any):
         return self.widget._repr_mimebundle_(**kwargs)

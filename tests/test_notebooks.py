@@ -379,3 +379,17 @@ def test_parameter_sets_load_and_clean_their_scene():
         mine = backdrop_stats(clean(s.image, own, s.alpha, views=("preview",)))
         base = backdrop_stats(clean(s.image, default, s.alpha, views=("preview",)))
         assert mine["defects_after"] <= base["defects_after"] + 0.02, (name, mine, base)
+
+
+def test_tune_save_goes_beside_the_notebook_not_into_the_package(tmp_path, monkeypatch):
+    """Without a folder given, Save writes into the current folder (JupyterLab: the notebook's own),
+    never into the installed package's params/, and says where."""
+    image = _save(tmp_path / "frame.jpg", "white_seamless")
+    work = tmp_path / "my_shoot"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    tuner = Tuner(image, long_edge=160)
+    tuner.name.value = "look"
+    tuner.save_button.click()
+    assert (work / "look.yaml").is_file() and str(work / "look.yaml") in tuner.status.value
+    assert not (ROOT / "params" / "look.yaml").exists()
