@@ -191,18 +191,23 @@ class Params:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, *, source: str = "parameters") -> "Params":
-        """Build from a mapping; unknown keys are an error naming the key and the source."""
+        """Build from a mapping. Every unknown key and every bad value is named, in one line
+        (``source: unknown parameter 'lfit'; parameter 'floor': 'maybe' is not one of ...``)."""
         data = dict(data or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted((k for k in data if k not in known), key=str)
-        if unknown:
-            raise BackdropError(
-                f"{source}: unknown parameter {_show(str(unknown[0]))} (known: {', '.join(sorted(known))})"
-            )
-        try:
-            return cls(**data)
-        except BackdropError as err:
-            raise BackdropError(f"{source}: {err}") from None
+        problems = [f"unknown parameter {_show(str(k))}" for k in unknown[:5]]
+        if len(unknown) > 5:
+            problems.append(f"and {len(unknown) - 5} more unknown")
+        for key in sorted(k for k in data if k in known):
+            try:
+                cls(**{key: data[key]})
+            except BackdropError as err:
+                problems.append(str(err))
+        if problems:
+            hint = f" (known: {', '.join(sorted(known))})" if unknown else ""
+            raise BackdropError(f"{source}: {'; '.join(problems)}{hint}")
+        return cls(**data)
 
     def replace(self, **changes: Any) -> "Params":
         """A copy with some knobs changed (validated)."""

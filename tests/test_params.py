@@ -105,7 +105,7 @@ def test_a_huge_value_is_never_formatted_whole(tmp_path):
     path.write_text("lift: [" + ", ".join(["1"] * 5000) + "]\nfloor: " + "x" * 5000 + "\n")
     with pytest.raises(BackdropError) as err:
         Params.load(path)
-    assert "lift" in str(err.value) and len(str(err.value)) < 200
+    assert "lift" in str(err.value) and "floor" in str(err.value) and len(str(err.value)) < 400
 
 
 def test_yaml_1_1_words_and_exponents_mean_what_a_photographer_means(tmp_path):
@@ -129,3 +129,13 @@ def test_a_fifo_or_a_folder_is_refused_at_once(tmp_path):
     assert got and "not a regular file" in str(got[0].value)  # did not wait for a writer
     with pytest.raises(BackdropError, match="not a regular file"):
         Params.load(tmp_path)
+
+
+def test_every_bad_key_of_a_preset_is_named_at_once(tmp_path):
+    path = tmp_path / "typos.yaml"
+    path.write_text("lfit: 40\nlift: 140\nfloor: maybe\ntexture: 20\n")
+    with pytest.raises(BackdropError) as err:
+        Params.load(path)
+    msg = str(err.value)
+    assert "typos.yaml" in msg and "\n" not in msg
+    assert "'lfit'" in msg and "'lift'" in msg and "'floor'" in msg and "'texture'" not in msg
