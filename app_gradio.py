@@ -48,6 +48,7 @@ from backdrop import Analysis, BackdropError, Params, analyze, read_image, rende
 from backdrop._compose import hwc_tensor, reduce_source  # noqa: E402
 from backdrop.io import SUPPORTED_EXTENSIONS, bits_for, output_path_for, write_image  # noqa: E402
 from backdrop.params import FLOOR_MODES, SEGMENTERS  # noqa: E402
+from backdrop.segment.cache import quantize as quantize_mask  # noqa: E402
 from backdrop.service import clean_file, clean_photo, subject_mask  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -276,10 +277,7 @@ def load_photo(session: Session, path: str | Path, mask_path: str | Path | None,
 def set_mask(session: Session, mask: np.ndarray, made_by: str, asked: str) -> None:
     # a mask file keeps its own 8/16-bit values; a model's float mask is rounded up, like the mask
     # cache: any coverage stays coverage (those pixels never change)
-    if mask.dtype in (np.uint8, np.uint16):
-        session.mask_full = mask
-    else:
-        session.mask_full = np.ceil(np.clip(mask, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    session.mask_full = mask if mask.dtype == np.uint8 else quantize_mask(mask)
     session.preview_mask = shrink(session.mask_full)
     session.mask_from, session.asked_segmenter = made_by, asked
     session.analysis = None  # a new subject: the next render analyses again

@@ -315,10 +315,10 @@ def compose(
         if fine_px is not None and name != "shadows":
             a |= fine_px
         act[name] = a
-    ctx = _Region(src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act)
+    ctx = _Region(src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act,
+                  whole=tile is None)
 
     if tile is None:  # the device path: full-width strips, everything decided per pixel
-        ctx.whole = True
         rows = max(f, 16 * STRIP_ELEMENTS // (3 * W) // f * f)
         for r0 in range(0, H, rows):
             ctx.run(r0, min(H, r0 + rows), 0, W, list(maps), near=True, fine_box=fine is not None, partial=True)
@@ -352,13 +352,14 @@ def compose(
 class _Region:
     """One region (a tile, or a full-width strip) of :func:`compose`."""
 
-    def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act):
+    def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act, *,
+                 whole: bool):
         if alpha.dtype == torch.uint16:  # torch compares no uint16; zero is zero in either reading
             alpha = alpha.view(torch.int16)
         self.src, self.scale, self.alpha, self.up = src, scale, alpha, up
         self.maps, self.sinks, self.protect, self.expected = maps, sinks, protect, expected
         self.tol, self.fine, self.free, self.act = match_tol, fine, free, act
-        self.whole = False  # the device path: the fine pass over the whole region (no box search)
+        self.whole = whole  # the device path: the fine pass over the whole region (no box search)
 
     def _fine_box(self, r0: int, r1: int, c0: int, c1: int, whole: bool):
         """Full-resolution box (y0, y1, x0, x1) around the region's flagged working pixels, or None."""

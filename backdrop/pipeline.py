@@ -37,7 +37,6 @@ TILE = 256  # full-resolution tile size on the CPU (pixels)
 # the knobs an Analysis depends on: a change to any of them needs a new analysis
 STRUCTURAL = ("feather", "grow", "floor", "protect_contact_shadows", "contact_size", "floor_ramp", "device",
               "segmenter")
-SLIDERS = ("lift", "texture", "grain")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -358,12 +357,8 @@ def analyze(image, mask, params: Params | None = None, *, device: str | torch.de
 
 
 def _slider(name: str, value, default: float) -> float:
-    """A slider's value, 0-100 (``default`` when None); anything else names the parameter."""
-    if value is None:
-        return float(default)
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 <= value <= 100:
-        raise BackdropError(f"parameter '{name}': {value!r} is outside 0..100")
-    return float(value)
+    """A slider's value (``default`` when None), checked as Params checks it."""
+    return float(default) if value is None else float(getattr(Params(**{name: value}), name))
 
 
 def render(
@@ -529,8 +524,4 @@ def clean(
         >>> clean(img, Params(), m, views=("preview",)).preview.shape
         torch.Size([3, 64, 96])
     """
-    params = Params() if params is None else params
-    unknown = [v for v in views if v not in VIEWS]
-    if unknown:
-        raise ValueError(f"views: unknown view {unknown[0]!r}; one of {', '.join(VIEWS)}")
     return render(analyze(image, mask, params, device=device), views=views, bits=bits)
