@@ -46,7 +46,7 @@ from PIL import Image  # noqa: E402
 
 from backdrop import Analysis, BackdropError, Params, analyze, read_image, render  # noqa: E402
 from backdrop._compose import hwc_tensor, reduce_source  # noqa: E402
-from backdrop.io import SUPPORTED_EXTENSIONS, bits_for, output_path_for, write_image  # noqa: E402
+from backdrop.io import SUPPORTED_EXTENSIONS, TooLarge, bits_for, output_path_for, printable, write_image  # noqa: E402
 from backdrop.params import FLOOR_MODES, SEGMENTERS  # noqa: E402
 from backdrop.segment.cache import quantize as quantize_mask  # noqa: E402
 from backdrop.service import clean_file, clean_photo, subject_mask  # noqa: E402
@@ -179,13 +179,40 @@ def _sweep(prefix: str, older_than: float) -> None:
 # ============================================================================ plain functions
 
 
-def user_error(err: BaseException, *files: tuple[str | Path | None, str]) -> gr.Error:
-    """A one-line message for the page, naming files by the names the user knows them by."""
+def user_message(err: BaseException, *files: tuple[str | Path | None, str]) -> str:
+    """One line about a failure, naming files by the names the user knows them by (not the
+    server's upload paths)."""
     text = str(err)
     for path, name in files:
         if path:
             text = text.replace(str(path), name)
-    return gr.Error(text, print_exception=False)
+    return printable(" ".join(text.split()))
+
+
+def user_error(err: BaseException, *files: tuple[str | Path | None, str]) -> gr.Error:
+    """The stateless API's error: the client's call fails with the one-line message."""
+    return gr.Error(user_message(err, *files), print_exception=False)
+
+
+_MARKDOWN = re.compile(r"[\\`*\[\]<>|~_]")
+
+
+def md(text: str) -> str:
+    """Text shown as it is in a Markdown line: a file name with ``*`` or ``[`` stays a name. An
+    underscore inside a word is never emphasis and is left alone (the name reads as it is)."""
+    def escape(m: re.Match) -> str:
+        i, c = m.start(), m.group()
+        if c == "_" and 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum():
+            return c
+        return "\\" + c
+    return _MARKDOWN.sub(escape, text)
+
+
+def failed(session: Session, err: BaseException, *files: tuple[str | Path | None, str]) -> str:
+    """The status line after a failure: the one-line message, and what the page still shows.
+    The page keeps its photo, previews and controls as they were: no red pills to dismiss."""
+    still = f" · still showing {md(session.name)}" if session.loaded else ""
+    return f"⚠ **{md(user_message(err, *files))}**{still}"
 
 
 def shrink(a: np.ndarray, long_edge: int = PREVIEW_LONG_EDGE) -> np.ndarray:
@@ -238,7 +265,34 @@ def describe_photo(name: str, photo) -> str:
     extra = [s for s, on in (("ICC profile", photo.icc_profile), ("EXIF", photo.exif),
                              ("alpha", photo.alpha is not None)) if on]
     tail = (", " + ", ".join(extra)) if extra else ""
-    return f"**{name}**: {w}×{h}, {photo.bit_depth}-bit {photo.format}{tail}"
+    return f"**{md(name)}**: {w}×{h}, {photo.bit_depth}-bit {photo.format}{tail}"
+
+
+def check_upload(path: Path) -> None:
+    """A supported type within the app's file-size limit (checked before anything is decoded)."""
+    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise BackdropError(f"{path}: not a supported image type (use JPEG, PNG, TIFF or WebP)")
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise BackdropError(f"{path}: cannot read ({err.strerror})") from None
+    if size > MAX_MB * 1e6:
+        raise BackdropError(f"{path}: file is {size / 1e6:.0f} MB, over the app's {MAX_MB:g} MB limit")
+
+
+def over_limit(path: Path, err: TooLarge) -> BackdropError:
+    """The pixel limit in the app's words (the header's size, before anything is decoded)."""
+    return BackdropError(f"{path}: image is {err.width}×{err.height} ({err.width * err.height / 1e6:.1f} MP), "
+                         f"over the app's {MAX_MP:g} MP limit")
+
+
+def read_upload(path: Path):
+    """A photo as the app takes it: a supported type, within the app's limits."""
+    check_upload(path)
+    try:
+        return read_image(path, max_pixels=int(MAX_MP * 1e6))
+    except TooLarge as err:
+        raise over_limit(path, err) from None
 
 
 @on_engine
@@ -248,15 +302,11 @@ def load_photo(session: Session, path: str | Path, mask_path: str | Path | None,
     path = Path(path)
     name = path.name
     mask_name = Path(mask_path).name if mask_path else ""
-    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
-        raise BackdropError(f"{name}: not a supported image type (use JPEG, PNG, TIFF or WebP)")
     try:
-        if path.stat().st_size > MAX_MB * 1e6:
-            raise BackdropError(f"{name}: file is over the {MAX_MB:g} MB limit")
-        photo = read_image(path, max_pixels=int(MAX_MP * 1e6))
+        photo = read_upload(path)
         mask, used = subject_mask(photo, params, mask=Path(mask_path) if mask_path else None)
     except BackdropError as err:
-        raise user_error(err, (mask_path, mask_name), (path, name)) from None
+        raise BackdropError(user_message(err, (mask_path, mask_name), (path, name))) from None
     session.close()
     folder = session.dir(request)
     source = folder / "source" / name
@@ -360,14 +410,24 @@ def _per_session(fn):
 
 
 _EMPTY = [None] * 4
+_KEEP = [gr.skip()] * 4  # the four views as the page shows them
+WELCOME = "Upload a photo (JPEG, PNG, TIFF or WebP)."
+
+# A handler never raises for a user's mistake (a bad photo, mask or preset): Gradio would mark every
+# output with a red "Error" pill to dismiss one by one and, for an upload, wipe the previews. It
+# answers with the message on the status line, keeps the page's photo, previews and controls, and
+# empties the drop box that held the bad file so the next one can be dropped at once.
 
 
 @_per_session
 def on_upload(session: Session, photo_file, lift, texture, grain, feather, floor, contact,
               segmenter, show_overlay, request: gr.Request):
-    """A photo was uploaded: the subject comes from the segmenter. Four views and the status."""
-    return _load(session, photo_file, None, (lift, texture, grain, feather, floor, contact, segmenter),
-                 show_overlay, request) + [None]
+    """A photo was uploaded: the subject comes from the segmenter. Four views, the status, the
+    mask box (emptied: the new photo's subject is the segmenter's) and the photo box."""
+    out = _load(session, photo_file, None, (lift, texture, grain, feather, floor, contact, segmenter),
+                show_overlay, request)
+    ok = out[4] is not None and not out[4].startswith("⚠")
+    return out + ([None, gr.skip()] if ok else [gr.skip(), None])
 
 
 @_per_session
@@ -383,14 +443,14 @@ def _load(session, photo_file, mask_file, knobs, show_overlay, request):
         session = new_session()
     if not photo_file:
         session.close()
-        return _EMPTY + ["Upload a photo (JPEG, PNG, TIFF or WebP).", session]
+        return _EMPTY + [WELCOME, session]
     _sweep("session-", older_than=SESSION_TTL)  # folders a stopped server left behind
     try:
         params = params_from(session.params, *knobs)
+        load_photo(session, photo_file, mask_file, params, request)
+        seconds, _ = render_preview(session, params)
     except BackdropError as err:
-        raise user_error(err) from None
-    load_photo(session, photo_file, mask_file, params, request)
-    seconds, _ = render_preview(session, params)
+        return _KEEP + [failed(session, err, (photo_file, Path(photo_file).name)), session]
     return show(session, show_overlay, request) + [status_line(session, seconds), session]
 
 
@@ -398,42 +458,34 @@ def _load(session, photo_file, mask_file, knobs, show_overlay, request):
 def on_mask(session: Session, mask_file, lift, texture, grain, feather, floor, contact, segmenter,
             show_overlay, request: gr.Request):
     """A subject mask file was given (or removed: back to the segmenter)."""
-    if session is None or not session.loaded:
-        raise gr.Error("Upload a photo first, then its subject mask.", print_exception=False)
+    session = session or new_session()
+    mp = Path(mask_file) if mask_file else None
     try:
+        if not session.loaded:
+            raise BackdropError("Upload a photo first, then its subject mask.")
         params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
         photo = read_image(session.source, max_pixels=None)
-        mp = Path(mask_file) if mask_file else None
         mask, used = on_engine(subject_mask)(photo, params, mask=mp)
+        set_mask(session, mask, mp.name if mp else used, "" if mp else params.segmenter)
+        seconds, _ = render_preview(session, params)
     except BackdropError as err:
-        raise user_error(err, (mask_file, Path(mask_file).name if mask_file else "")) from None
-    set_mask(session, mask, mp.name if mp else used, "" if mp else params.segmenter)
-    seconds, _ = render_preview(session, params)
-    return show(session, show_overlay, request) + [status_line(session, seconds), session]
-
-
-def _settings(session: Session | None, *knobs) -> tuple[Session, Params]:
-    """The visitor's session (a new one if there is none) and the page's settings as Params."""
-    if session is None:
-        session = new_session()
-    try:
-        return session, params_from(session.params, *knobs)
-    except BackdropError as err:
-        raise user_error(err) from None
+        return _KEEP + [failed(session, err, (mask_file, mp.name if mp else "")), session, None]
+    return show(session, show_overlay, request) + [status_line(session, seconds), session, gr.skip()]
 
 
 @_per_session
 def on_change(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
               show_overlay, request: gr.Request):
     """A slider was released or a setting changed: clean the preview-size copy again."""
-    session, params = _settings(session, lift, texture, grain, feather, floor, contact, segmenter)
-    if not session.loaded:
-        session.params = params
-        return _EMPTY + ["Upload a photo (JPEG, PNG, TIFF or WebP).", session]
+    session = session or new_session()
     try:
+        params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
+        if not session.loaded:
+            session.params = params
+            return _EMPTY + [WELCOME, session]
         seconds, analysed = render_preview(session, params)
     except BackdropError as err:
-        raise user_error(err, (session.source, session.name)) from None
+        return _KEEP + [failed(session, err, (session.source, session.name)), session]
     # the Original tab changes only with the overlay of a new analysis (the floor it found)
     fresh_original = analysed and bool(show_overlay)
     return show(session, show_overlay, request, original=fresh_original) + [status_line(session, seconds), session]
@@ -450,11 +502,13 @@ def on_overlay(session: Session, show_overlay, request: gr.Request):
 @_per_session
 def on_download(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
                 request: gr.Request):
-    """The cleaned photo at full resolution, in its own format, bit depth and metadata."""
-    if session is None or not session.loaded:
-        raise gr.Error("Upload a photo first.", print_exception=False)
+    """The cleaned photo at full resolution, in its own format, bit depth and metadata. The page
+    then hands it to the browser's download at once (one click)."""
+    session = session or new_session()
     t = time.perf_counter()
     try:
+        if not session.loaded:
+            raise BackdropError("Upload a photo first.")
         params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
         if session.asked_segmenter and session.asked_segmenter != params.segmenter:
             render_preview(session, params)
@@ -464,38 +518,44 @@ def on_download(session: Session, lift, texture, grain, feather, floor, contact,
         dest = output_path_for(session.source, out_dir=out_dir)
         result = on_engine(clean_photo)(photo, session.mask_full, params, bits=bits_for(dest, photo), name=session.source)
         out = write_image(dest, result.preview, like=photo, quality=params.jpeg_quality)
-    except BackdropError as err:
-        raise user_error(err, (session.source, session.name)) from None
+    except BackdropError as err:  # no file: the page's download step finds nothing to hand over
+        return gr.File(value=None, visible=False), failed(session, err, (session.source, session.name)), session
     w, h = session.size
-    note = f"{status_line(session)}  \nfull resolution {w}×{h} written in {time.perf_counter() - t:.1f} s: **{out.name}**"
-    return str(out), note, session
+    note = (f"{status_line(session)}  \nfull resolution {w}×{h} written in {time.perf_counter() - t:.1f} s "
+            f"and downloaded: **{md(out.name)}**")
+    return gr.File(value=str(out), visible=True), note, session
 
 
 @_per_session
 def on_save_preset(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
                    request: gr.Request):
     """The current settings as a YAML parameter file (the format of params/*.yaml)."""
-    session, params = _settings(session, lift, texture, grain, feather, floor, contact, segmenter)
+    session = session or new_session()
+    try:
+        params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
+    except BackdropError as err:
+        return gr.skip(), failed(session, err), session
     session.params = params
     folder = session.dir(request) / "preset"
     folder.mkdir(exist_ok=True)
-    return str(params.save(folder / "backdrop_params.yaml")), session
+    return gr.File(value=str(params.save(folder / "backdrop_params.yaml")), visible=True), gr.skip(), session
 
 
 @_per_session
-def on_load_preset(session: Session, preset_file):
-    """A YAML parameter file: its values go to the knobs (and the hidden ones to the session)."""
-    if session is None:
-        session = new_session()
+def on_load_preset(session: Session, preset_file, show_overlay, request: gr.Request):
+    """A YAML parameter file: its values go to the knobs (and the hidden ones to the session), and
+    the preview is cleaned with them. A bad preset changes nothing and names every bad key."""
+    session = session or new_session()
     if not preset_file:
-        return [gr.skip()] * 7 + [session]
+        return [gr.skip()] * 7 + _KEEP + [gr.skip(), session]
     try:
         params = Params.load(preset_file)
     except BackdropError as err:
-        raise user_error(err, (preset_file, Path(preset_file).name)) from None
+        return [gr.skip()] * 7 + _KEEP + [failed(session, err, (preset_file, Path(preset_file).name)), session]
     session.params = params
     p = params
-    return [p.lift, p.texture, p.grain, p.feather, p.floor, p.protect_contact_shadows, p.segmenter, session]
+    knobs = [p.lift, p.texture, p.grain, p.feather, p.floor, p.protect_contact_shadows, p.segmenter]
+    return knobs + on_change(session, *knobs, show_overlay, request)
 
 
 def on_unload(request: gr.Request) -> None:
@@ -520,14 +580,13 @@ def api_clean(image_file, lift, texture, params_file) -> str:
     try:
         base = Params.load(params_file) if params_file else Params()
         params = base.replace(lift=float(lift), texture=float(texture))
-        if src.suffix.lower() not in SUPPORTED_EXTENSIONS:
-            raise BackdropError(f"{src}: not a supported image type (use JPEG, PNG, TIFF or WebP)")
-        if src.stat().st_size > MAX_MB * 1e6:
-            raise BackdropError(f"{src}: file is over the {MAX_MB:g} MB limit")
+        check_upload(src)
         root = session_root()
         root.mkdir(parents=True, exist_ok=True)
         out_dir = Path(tempfile.mkdtemp(prefix="api-", dir=root))
         out = on_engine(clean_file)(src, output_path_for(src, out_dir=out_dir), params, max_pixels=int(MAX_MP * 1e6)).output
+    except TooLarge as err:
+        raise user_error(over_limit(src, err), (src, src.name)) from None
     except BackdropError as err:
         raise user_error(err, (params_file, Path(params_file).name if params_file else ""),
                          (src, src.name)) from None
@@ -540,6 +599,14 @@ INTRO = """# Clean Backdrop
 Lift cast shadows and smooth scuffs on studio backdrops; the subject stays exactly as shot.
 Drop a photo (JPEG, PNG, TIFF 8/16-bit or WebP, up to {mb:g} MB and {mp:g} MP), dial the sliders
 by eye on the preview, then download the full-resolution file.""".format(mb=MAX_MB, mp=MAX_MP)
+
+
+# After the full-resolution file is made, the browser saves it: one click on the button is enough.
+# (No file under the button, after a failure, means nothing to save.)
+SAVE_IN_BROWSER = """() => {
+    const link = document.querySelector('#full-file a[download]');
+    if (link) link.click();
+}"""
 
 
 def build_demo() -> gr.Blocks:
@@ -577,7 +644,7 @@ def build_demo() -> gr.Blocks:
                 preset_file = gr.File(label="Preset (YAML)", interactive=False, visible=False,
                                       elem_id="preset-file")
             with gr.Column(scale=3):
-                status = gr.Markdown("Upload a photo (JPEG, PNG, TIFF or WebP).", label="status",
+                status = gr.Markdown(WELCOME, label="status",
                                      show_label=False, elem_id="status")
                 images = []
                 with gr.Tabs(selected="preview"):
@@ -602,13 +669,13 @@ def build_demo() -> gr.Blocks:
 
         knobs = [lift, texture, grain, feather, floor, contact, segmenter]
         shown = images + [status, session]
-        photo.upload(on_upload, [session, photo, *knobs, show_overlay], shown + [mask],
+        photo.upload(on_upload, [session, photo, *knobs, show_overlay], shown + [mask, photo],
                      api_name="upload", show_progress="full")
         photo.clear(_clear, [session], shown + [mask], api_visibility="private")
         examples.load_input_event.then(on_example, [session, photo, mask, *knobs, show_overlay], shown,
                                        api_visibility="private")
-        mask.upload(on_mask, [session, mask, *knobs, show_overlay], shown, api_name="set_mask")
-        mask.clear(on_mask, [session, mask, *knobs, show_overlay], shown, api_visibility="private")
+        mask.upload(on_mask, [session, mask, *knobs, show_overlay], shown + [mask], api_name="set_mask")
+        mask.clear(on_mask, [session, mask, *knobs, show_overlay], shown + [mask], api_visibility="private")
         gr.on([lift.release, texture.release, feather.release, grain.release, floor.input,
                contact.input, segmenter.input],
               on_change, [session, *knobs, show_overlay], shown, api_name="update",
@@ -616,25 +683,19 @@ def build_demo() -> gr.Blocks:
         show_overlay.input(on_overlay, [session, show_overlay], shown, api_name="overlay",
                            show_progress="hidden")
         download_btn.click(on_download, [session, *knobs], [full_file, status, session], api_name="download").then(
-            _reveal, None, full_file, api_visibility="private")
-        save_btn.click(on_save_preset, [session, *knobs], [preset_file, session], api_name="save_preset").then(
-            _reveal, None, preset_file, api_visibility="private")
-        load_btn.upload(on_load_preset, [session, load_btn], [*knobs, session], api_name="load_preset").then(
-            on_change, [session, *knobs, show_overlay], shown, api_visibility="private")
+            None, None, None, js=SAVE_IN_BROWSER)
+        save_btn.click(on_save_preset, [session, *knobs], [preset_file, status, session], api_name="save_preset")
+        load_btn.upload(on_load_preset, [session, load_btn, show_overlay], [*knobs, *shown], api_name="load_preset")
         api_btn.click(api_clean, [api_image, api_lift, api_texture, api_params], api_out, api_name="clean",
                       concurrency_limit=1)
         demo.unload(on_unload)
     return demo
 
 
-def _reveal():
-    return gr.File(visible=True)
-
-
 def _clear(session: Session | None):
     if isinstance(session, Session):
         session.close()
-    return _EMPTY + ["Upload a photo (JPEG, PNG, TIFF or WebP).", session or new_session(), None]
+    return _EMPTY + [WELCOME, session or new_session(), None]
 
 
 demo = build_demo()

@@ -5,6 +5,7 @@ HTTP: upload, sliders, the four views, the full-resolution download, presets, er
 and two sessions side by side.
 """
 import os
+import re
 import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -71,7 +72,7 @@ def test_upload_sliders_four_views_and_full_resolution_download(app, tiff16):
 
     photo_path, mask_path, s = tiff16
     c = _client(app, "main")
-    *views, status, mask_out = c.predict(handle_file(str(photo_path)), api_name="/upload")
+    *views, status, mask_out, photo_box = c.predict(handle_file(str(photo_path)), api_name="/upload")
     assert len(views) == 4 and all(Path(v).is_file() for v in views)
     assert "portrait.tif" in status and "16-bit TIFF" in status and "ICC" in status and "EXIF" in status
     orig = _rgb(views[0])
@@ -79,7 +80,7 @@ def test_upload_sliders_four_views_and_full_resolution_download(app, tiff16):
     assert np.abs(orig - s.image * 255).mean() < 2.0  # the Original tab shows the photo
 
     # the true subject mask replaces the segmenter's
-    *views, status = c.predict(handle_file(str(mask_path)), api_name="/set_mask")
+    *views, status, _ = c.predict(handle_file(str(mask_path)), api_name="/set_mask")
     assert "portrait_mask.png" in status
     backdrop = (s.alpha == 0) & (s.defects > 0.02)  # the marks and shadows on the backdrop
 
@@ -95,7 +96,8 @@ def test_upload_sliders_four_views_and_full_resolution_download(app, tiff16):
     assert np.abs(shadows - full_prev).mean() > 0.2 and np.abs(texture - full_prev).mean() > 0.2
 
     out, status = c.predict(lift=100, texture=100, api_name="/download")
-    assert Path(out).name == "portrait_clean.tif"
+    out = out["value"]
+    assert Path(out).name == "portrait_clean.tif" and "portrait_clean.tif" in status
     got, src = read_image(out), read_image(photo_path)
     assert got.size == src.size == (480, 320) and got.bit_depth == 16 and got.format == "TIFF"
     assert got.icc_profile == src.icc_profile
@@ -111,7 +113,7 @@ def test_preview_is_downscaled_and_the_overlay_marks_subject_and_floor(app):
     from gradio_client import handle_file
 
     c = _client(app, "sample")
-    *views, status, _ = c.predict(handle_file(str(SAMPLE)), api_name="/upload")
+    *views, status, _, _ = c.predict(handle_file(str(SAMPLE)), api_name="/upload")
     assert "1800×1200" in status and "preview 1500×1000" in status
     assert all(_rgb(v).shape == (1000, 1500, 3) for v in views)
     *tinted, _ = c.predict(True, api_name="/overlay")
@@ -123,33 +125,65 @@ def test_preview_is_downscaled_and_the_overlay_marks_subject_and_floor(app):
     assert bottom > 0.9 and top < 0.1
 
 
-def test_user_errors_are_one_readable_line_and_the_app_keeps_running(app, tiff16, tmp_path):
+def _kept(value) -> bool:
+    """An output the handler left as the page shows it (gr.skip())."""
+    return isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
+
+
+def test_a_bad_photo_leaves_the_page_as_it_was_with_a_one_line_message(app, tiff16, tmp_path):
+    """A broken, empty, renamed or too-large photo: no error pills, the previous photo's previews
+    stay, the status says what was wrong in one line (the app's limits in its own words), and
+    the drop box is emptied so the next photo can be dropped."""
     from gradio_client import handle_file
 
     c = _client(app, "errors")
+    c.predict(handle_file(str(tiff16[0])), api_name="/upload")
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(SAMPLE.read_bytes()[:5000])
-    with pytest.raises(Exception, match=r"broken\.jpg: .*(truncated|corrupt)") as err:
-        c.predict(handle_file(str(broken)), api_name="/upload")
-    assert "\n" not in str(err.value).strip() and "/tmp" not in str(err.value)
-
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo at all\n")
     huge = tmp_path / "huge.png"  # 120 MP of black: a small file over the pixel limit
     Image.new("1", (12000, 10000)).save(huge)
-    with pytest.raises(Exception, match=r"huge\.png: .*120\.0 MP.*limit"):
-        c.predict(handle_file(str(huge)), api_name="/upload")
+    for bad, said in [(broken, r"broken\.jpg: .*(truncated|corrupt)"), (empty, r"empty\.png: empty file"),
+                      (text, r"notes\.jpg: not a JPEG, PNG, TIFF or WebP"),
+                      (huge, r"huge\.png: .*120\.0 MP\S*, over the app's 100 MP limit")]:
+        *views, status, mask_box, photo_box = c.predict(handle_file(str(bad)), api_name="/upload")
+        assert all(_kept(v) for v in views)  # the previews of portrait.tif stay in the page
+        assert status.startswith("⚠") and re.search(said, status.replace("\\", "")), status
+        assert "\n" not in status and "/tmp" not in status and "max_pixels" not in status
+        assert "still showing portrait.tif" in status
+        assert photo_box is None and _kept(mask_box)  # the drop box is free again
 
-    big = tmp_path / "big.jpg"  # over the upload size limit
+    big = tmp_path / "big.jpg"  # over the upload size limit: Gradio itself refuses the upload
     big.write_bytes(b"\xff\xd8\xff" + os.urandom(4_000_000))
     with pytest.raises(Exception, match=r"(?i)(size|large|limit)"):
         c.predict(handle_file(str(big)), api_name="/upload")
 
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("lift: 70\nshadow: 3\n")
-    with pytest.raises(Exception, match=r"bad\.yaml: unknown parameter 'shadow'"):
-        c.predict(handle_file(str(bad)), api_name="/load_preset")
+    *views, status, _, _ = c.predict(handle_file(str(tiff16[0])), api_name="/upload")  # still answers
+    assert Path(views[3]).is_file() and "portrait.tif" in status and "⚠" not in status
 
-    *views, status, _ = c.predict(handle_file(str(tiff16[0])), api_name="/upload")  # still answers
-    assert Path(views[3]).is_file() and "portrait.tif" in status
+
+def test_a_bad_preset_keeps_the_controls_and_names_every_bad_key(app, tmp_path):
+    from gradio_client import handle_file
+
+    c = _client(app, "bad-preset")
+    c.predict(handle_file(str(SAMPLE)), api_name="/upload")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lift: 700\nshadow: 3\nfloor: maybe\n")
+    *knobs, o, sh, t, pv, status = c.predict(handle_file(str(bad)), api_name="/load_preset")
+    assert len(knobs) == 7 and all(_kept(k) for k in knobs)  # every control keeps its value
+    assert all(_kept(v) for v in (o, sh, t, pv))
+    plain = status.replace("\\", "")
+    assert plain.startswith("⚠ **bad.yaml: ") and "\n" not in status
+    for said in ("unknown parameter 'shadow'", "'lift': 700 is outside 0..100", "'maybe' is not one of"):
+        assert said in plain
+    # a good preset afterwards sets the controls and cleans the preview with them
+    good = tmp_path / "good.yaml"
+    good.write_text("lift: 20\ntexture: 10\n")
+    *knobs, o, sh, t, pv, status = c.predict(handle_file(str(good)), api_name="/load_preset")
+    assert knobs[:2] == [20, 10] and Path(pv).is_file() and "updated" in status
 
 
 def test_preset_save_and_load_use_the_params_file_format(app, tmp_path):
@@ -157,7 +191,7 @@ def test_preset_save_and_load_use_the_params_file_format(app, tmp_path):
     from gradio_client import handle_file
 
     c = _client(app, "presets")
-    path = c.predict(lift=35, texture=80, floor="off", contact=False, feather=0.05, api_name="/save_preset")
+    path = c.predict(lift=35, texture=80, floor="off", contact=False, feather=0.05, api_name="/save_preset")[0]["value"]
     saved = Params.load(path)
     assert saved == Params(lift=35, texture=80, floor="off", protect_contact_shadows=False, feather=0.05)
     default_keys = list(yaml.safe_load((ROOT / "params" / "default.yaml").read_text()))
@@ -165,10 +199,10 @@ def test_preset_save_and_load_use_the_params_file_format(app, tmp_path):
 
     mine = tmp_path / "shoot.yaml"
     Params(lift=12, texture=90, grain=40, floor="on", jpeg_quality=80, segmenter="embedded").save(mine)
-    knobs = c.predict(handle_file(str(mine)), api_name="/load_preset")
+    knobs = c.predict(handle_file(str(mine)), api_name="/load_preset")[:7]
     assert list(knobs) == [12, 90, 40, 0.02, "on", True, "embedded"]
     # knobs the page has no control for (jpeg_quality) stay in the session
-    again = Params.load(c.predict(*knobs, api_name="/save_preset"))
+    again = Params.load(c.predict(*knobs, api_name="/save_preset")[0]["value"])
     assert again == Params.load(mine)
 
 
@@ -176,8 +210,8 @@ def test_two_sessions_keep_separate_photos_and_settings(app, tiff16):
     from gradio_client import handle_file
 
     a, b = _client(app, "a"), _client(app, "b")
-    *va, _, _ = a.predict(handle_file(str(tiff16[0])), lift=0, texture=0, api_name="/upload")
-    *vb, _, _ = b.predict(handle_file(str(SAMPLE)), api_name="/upload")
+    *va, _, _, _ = a.predict(handle_file(str(tiff16[0])), lift=0, texture=0, api_name="/upload")
+    *vb, _, _, _ = b.predict(handle_file(str(SAMPLE)), api_name="/upload")
     assert _rgb(va[0]).shape == (320, 480, 3) and _rgb(vb[0]).shape == (1000, 1500, 3)
     with ThreadPoolExecutor(2) as pool:  # at the same time
         ja = pool.submit(a.predict, lift=5, texture=0, api_name="/update")
@@ -185,10 +219,10 @@ def test_two_sessions_keep_separate_photos_and_settings(app, tiff16):
         ra, rb = ja.result(), jb.result()
     assert _rgb(ra[3]).shape == (320, 480, 3) and "portrait.tif" in ra[4]
     assert _rgb(rb[3]).shape == (1000, 1500, 3) and SAMPLE.name in rb[4]
-    pa = yaml.safe_load(Path(a.predict(lift=5, texture=0, api_name="/save_preset")).read_text())
-    pb = yaml.safe_load(Path(b.predict(lift=95, texture=60, api_name="/save_preset")).read_text())
+    pa = yaml.safe_load(Path(a.predict(lift=5, texture=0, api_name="/save_preset")[0]["value"]).read_text())
+    pb = yaml.safe_load(Path(b.predict(lift=95, texture=60, api_name="/save_preset")[0]["value"]).read_text())
     assert (pa["lift"], pa["texture"]) == (5, 0) and (pb["lift"], pb["texture"]) == (95, 60)
-    out_a = a.predict(api_name="/download")[0]
+    out_a = a.predict(api_name="/download")[0]["value"]
     assert Path(out_a).name == "portrait_clean.tif"
 
 
@@ -244,7 +278,7 @@ def test_a_slider_move_only_renders_and_a_feather_change_analyses_again(app, mon
     monkeypatch.setattr(ag, "subject_mask", counting("segment", ag.subject_mask))
     monkeypatch.setattr(ag, "analyze", counting("analyze", ag.analyze))
     c = _client(app, "stages")
-    *views, _, _ = c.predict(handle_file(str(SAMPLE)), api_name="/upload")
+    *views, _, _, _ = c.predict(handle_file(str(SAMPLE)), api_name="/upload")
     assert calls == {"segment": 1, "analyze": 1}
     *moved, _ = c.predict(lift=100, texture=90, api_name="/update")
     assert calls == {"segment": 1, "analyze": 1}

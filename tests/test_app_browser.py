@@ -104,13 +104,41 @@ def test_page_upload_slider_preview_changes_and_screenshot(url, tmp_path):
                 " return i && i.getAttribute('src') !== old && i.complete && i.naturalWidth > 0; }",
                 arg=before, timeout=60_000)
 
-            # the full-resolution file appears under the button, named NAME_clean.EXT
-            page.locator("#download").click()
-            link = page.locator("#full-file a[href*='studio_white_seamless_clean.jpg']").first
-            link.wait_for(timeout=60_000)
-            href = link.get_attribute("href")
-            full_res = Image.open(_fetch(page, href))
+            # one click on the button and the browser saves the full-resolution file, NAME_clean.EXT
+            with page.expect_download(timeout=60_000) as saved:
+                page.locator("#download").click()
+            assert saved.value.suggested_filename == "studio_white_seamless_clean.jpg"
+            full_res = Image.open(saved.value.path())
             assert full_res.size == (1800, 1200) and full_res.format == "JPEG"
+            assert page.locator("#full-file a[href*='studio_white_seamless_clean.jpg']").count()
+
+            # a bad preset: the controls keep their values, one line names every bad key, no pills
+            preset = tmp_path / "bad.yaml"
+            preset.write_text("lift: 300\nshadows: 2\n")
+            with page.expect_file_chooser() as chooser:
+                page.locator("#load-preset").click()
+            chooser.value.set_files(str(preset))
+            page.wait_for_function(
+                "() => document.querySelector('#status')?.innerText.startsWith('⚠')", timeout=60_000)
+            said = page.locator("#status").inner_text()
+            assert "bad.yaml: unknown parameter 'shadows'" in said and "'lift': 300" in said
+            assert float(page.locator("#lift input[type=number]").input_value()) == 100.0
+            assert page.get_by_text("Error", exact=True).count() == 0
+
+            # a bad photo: a one-line message, no pills, and the drop box is free for the next one
+            page.locator("#photo").get_by_role("button", name="Clear").first.click()
+            page.wait_for_function(
+                "() => document.querySelector('#status')?.innerText.startsWith('Upload a photo')", timeout=60_000)
+            broken = tmp_path / "broken.jpg"
+            broken.write_bytes(SAMPLE.read_bytes()[:4000])
+            page.locator("#photo input[type=file]").set_input_files(str(broken))
+            page.wait_for_function(
+                "() => document.querySelector('#status')?.innerText.startsWith('⚠')", timeout=60_000)
+            assert "broken.jpg: " in page.locator("#status").inner_text()
+            assert page.get_by_text("Error", exact=True).count() == 0
+            page.locator("#photo input[type=file]").set_input_files(str(SAMPLE))  # no clearing needed
+            page.wait_for_function(
+                "() => document.querySelector('#status')?.innerText.includes('updated')", timeout=60_000)
 
             shot = tmp_path / "screenshot-app.png"
             page.screenshot(path=str(shot), full_page=True)
