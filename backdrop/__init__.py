@@ -4,27 +4,43 @@
 >>> photo = read_image("samples/portrait.jpg")           # doctest: +SKIP
 >>> result = clean(photo.pixels, Params(lift=80), mask)  # doctest: +SKIP
 """
-from .io import BackdropError, Photo, bits_for, read_image, read_mask, write_image
-from .params import Params
-from .pipeline import VIEWS, Analysis, Result, analyze, clean, pick_device, render
-from .segment import Segmenter, get_segmenter
+import importlib
 
-__all__ = [
-    "Analysis",
-    "BackdropError",
-    "Params",
-    "Photo",
-    "Result",
-    "Segmenter",
-    "VIEWS",
-    "analyze",
-    "bits_for",
-    "clean",
-    "get_segmenter",
-    "pick_device",
-    "read_image",
-    "read_mask",
-    "render",
-    "write_image",
-]
+# What ``from backdrop import X`` gives, and the module it comes from. Imported on first use
+# (PEP 562): ``backdrop --help``, a batch's parent process or papermill's engine lookup do not
+# pay for torch until they need it.
+_EXPORTS = {
+    "Analysis": "pipeline",
+    "BackdropError": "io",
+    "Params": "params",
+    "Photo": "io",
+    "Result": "pipeline",
+    "Segmenter": "segment",
+    "VIEWS": "pipeline",
+    "analyze": "pipeline",
+    "bits_for": "io",
+    "clean": "pipeline",
+    "get_segmenter": "segment",
+    "pick_device": "pipeline",
+    "read_image": "io",
+    "read_mask": "io",
+    "render": "pipeline",
+    "write_image": "io",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'backdrop' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
 __version__ = "0.1.0"

@@ -23,7 +23,8 @@ Guarantees (``backdrop batch``, :func:`run_batch`, the papermill report, ``--job
 * **GPU out of memory**: the image is segmented or cleaned on the CPU instead, with a one-line
   warning.
 * **Parallel** (``jobs=N``): N worker processes (spawned), each with ``cpu_count // N`` torch
-  threads; results, failures and the progress bar come in input order, with the same
+  threads. The progress bar shows at once (the parent does not load torch) and moves, and a
+  failure is named, as each photo finishes; the report's rows are in input order; the same
   guarantees; Ctrl-C / SIGTERM stop the workers cleanly (their temporary files removed).
 """
 from __future__ import annotations
@@ -286,7 +287,8 @@ def run_batch(
     """Clean every image of ``folder``; outputs ``NAME_clean.EXT`` beside the originals or in ``out_dir``.
 
     ``limit``: only the first ``limit`` images (by name; 0 = all). ``jobs``: worker processes
-    (1: in this process). Rows come in input order. See the module docstring for what is
+    (1: in this process). ``on_result`` sees each row as it finishes; the report's rows are in
+    input order. See the module docstring for what is
     guaranteed on bad files, interruptions and full or read-only folders.
 
     With ``jobs > 1`` the workers are *spawned*: a script that calls this needs the usual
@@ -327,15 +329,24 @@ def run_batch(
 
     masks = {i: mask_for(plan[i][0], masks_dir) for i in todo}
     if jobs > 1 and len(todo) > 1:
-        rows = _rows_parallel(plan, todo, masks, params, jobs, overwrite)
+        # rows come as the workers finish them (a failure is named at once); the report is put
+        # back in input order at the end. The bar says the workers are starting until one answers.
+        workers = min(jobs, len(todo))
+        if bar is not None:
+            bar.set_description_str(f"cleaning (starting {workers} workers)")
+            bar.refresh()
+        rows = _rows_parallel(plan, todo, masks, params, workers, overwrite)
     else:
         rows = _rows_sequential(plan, todo, masks, params, overwrite)
+    order = {src: i for i, (src, _) in enumerate(plan)}
     try:
         with stop_on_sigterm():
             try:
                 for row in rows:
                     report.rows.append(row)
                     if bar is not None:
+                        if row.status != "skipped" and bar.desc != "cleaning":
+                            bar.set_description_str("cleaning", refresh=False)
                         bar.update(1)
                         if row.status == "failed":
                             say(f"failed: {row.error}")
@@ -349,6 +360,7 @@ def run_batch(
             finally:
                 rows.close()
     except (OutputError, KeyboardInterrupt) as err:
+        report.rows.sort(key=lambda r: order[r.source])
         report.seconds = time.perf_counter() - t0
         err.report = report
         err.outputs = sum(dst.is_file() for _, dst in plan)  # whole files, done now or before
@@ -356,6 +368,7 @@ def run_batch(
     finally:
         if bar is not None:
             bar.close()
+    report.rows.sort(key=lambda r: order[r.source])
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -552,12 +565,13 @@ def _worker_process(src: Path, dst: Path, params: Params, mask: Path | None, ove
         claim.release()
 
 
-def _rows_parallel(plan, todo, masks, params, jobs: int, overwrite: bool = False) -> Iterator[FileResult]:
+def _rows_parallel(plan, todo, masks, params, workers: int, overwrite: bool = False) -> Iterator[FileResult]:
+    """The rows of a batch cleaned by ``workers`` processes, in the order they finish (the
+    photos with nothing to do first)."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    workers = min(jobs, len(todo))
     threads = max(1, (os.cpu_count() or 1) // workers)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_init, initargs=(threads, os.getpid()))
@@ -570,13 +584,17 @@ def _rows_parallel(plan, todo, masks, params, jobs: int, overwrite: bool = False
         for i, (src, dst) in enumerate(plan):
             if i not in futures:
                 yield FileResult(src, dst, "skipped")
-                continue
-            try:
-                row = futures[i].result()
-            except BrokenProcessPool:
-                raise BackdropError(f"{src}: a worker process died while cleaning it (out of memory?); "
-                                    f"run again to finish the rest") from None
-            yield row
+        source = {f: plan[i][0] for i, f in futures.items()}
+        pending = set(futures.values())
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in sorted(done, key=lambda f: str(source[f])):
+                try:
+                    row = f.result()
+                except BrokenProcessPool:
+                    raise BackdropError(f"{source[f]}: a worker process died while cleaning it (out of memory?); "
+                                        f"run again to finish the rest") from None
+                yield row
     except KeyboardInterrupt as err:
         interrupted = getattr(err, "signum", signal.SIGINT)
         raise

@@ -15,15 +15,20 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
 
 from .io import BackdropError, Photo, bits_for, read_image, write_image
-from .metrics import backdrop_stats
 from .params import Params
-from .pipeline import Result, analyze, render
 from .segment import MaskFile, segment
+
+if TYPE_CHECKING:
+    from .pipeline import Result
+
+# The engine (torch) is imported where it is used: a batch's parent process with --jobs N shows
+# its progress at once and leaves torch to the workers.
 
 __all__ = ["FileResult", "Opened", "Developed", "clean_file", "open_photo", "develop", "save", "clean_photo",
            "subject_mask", "mask_for", "MAX_PIXELS", "MASK_SUFFIX", "is_out_of_memory", "release_memory"]
@@ -139,6 +144,8 @@ def clean_photo(photo: Photo, subject, params: Params, *, bits: int | None = 8, 
 
     ``bits``: the integer depth of the preview (what the file needs), or None for float.
     """
+    from .pipeline import analyze, render
+
     name = name or photo.path or "the photo"
 
     def run(p: Params) -> Result:
@@ -209,6 +216,8 @@ def develop(opened: Opened, output: Path, params: Params) -> Developed:
         subject, used = subject_mask(photo, params, source=opened.source, warnings=warnings)
     result = clean_photo(photo, subject, params, bits=bits_for(output, photo), name=opened.source, warnings=warnings)
     del subject
+    from .metrics import backdrop_stats
+
     stats = backdrop_stats(result)
     like = dataclasses.replace(photo, data=result.preview)
     opened.photo = opened.mask = None  # the decoded buffer and the analysis go before encoding

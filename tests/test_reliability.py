@@ -24,6 +24,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from backdrop import batch as batch_mod
+from backdrop import pipeline as pipeline_mod
 from backdrop import service as service_mod
 from backdrop.batch import run_batch
 from backdrop.cli import main
@@ -611,7 +612,7 @@ def test_jobs_user_errors(reference, tmp_path, capsys, argv, word):
 
 # --------------------------------------------------------------------------- --jobs
 
-def test_jobs_2_same_bytes_as_jobs_1_and_failures_in_input_order(reference, odd, tmp_path, capsys):
+def test_jobs_2_same_bytes_as_jobs_1_and_every_failure_named(reference, odd, tmp_path, capsys):
     shoot, ref = reference
     folder, _ = odd
     mixed = tmp_path / "mixed"
@@ -626,9 +627,37 @@ def test_jobs_2_same_bytes_as_jobs_1_and_failures_in_input_order(reference, odd,
         code, stdout, stderr = cli(capsys, "batch", mixed, "-o", out, "--jobs", "2")  # progress bar on
     assert code == 1 and summary(stdout) == (4, 0, 2)
     failed = [line for line in stderr.replace("\r", "\n").splitlines() if line.startswith("failed:")]
-    assert [Path(line.split(": ")[1]).name for line in failed] == ["empty.jpg", "truncated.png"]
+    assert sorted(Path(line.split(": ")[1]).name for line in failed) == ["empty.jpg", "truncated.png"]
+    assert "cleaning (starting 2 workers):   0%" in stderr  # the bar from the start, saying why it waits
     assert "cleaning: 100%" in stderr and "6/6" in stderr  # the progress bar got to the end
     assert {p.name: p.read_bytes() for p in out.iterdir()} == {f"img{i}_clean.png": ref[f"img{i}_clean.png"] for i in range(4)}
+
+
+def test_jobs_2_names_a_failure_as_it_happens_and_reports_in_input_order(tmp_path):
+    """A broken photo behind a big one is named as soon as its worker gives up, not after the big
+    one is done; the report still lists the photos in input order."""
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    big = np.random.default_rng(0).integers(150, 200, (2400, 3600, 3), dtype=np.uint8)
+    Image.fromarray(big).save(shoot / "a_big.png")
+    subject = np.zeros((2400, 3600), np.uint8)
+    subject[600:, 1400:2200] = 255
+    Image.fromarray(subject).save(shoot / "a_big_mask.png")
+    (shoot / "b_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    seen = []
+    report = run_batch(shoot, params=Params(),
+                       out_dir=tmp_path, progress=False, jobs=2, on_result=lambda r: seen.append(r.source.name))
+    assert seen == ["b_broken.jpg", "a_big.png"]  # the failure first, as it happened
+    assert [r.source.name for r in report.rows] == ["a_big.png", "b_broken.jpg"]
+    assert [r.status for r in report.rows] == ["done", "failed"]
+
+
+def test_a_batch_parent_process_does_not_load_torch():
+    """``backdrop batch --jobs N`` shows its bar at once: the command, the batch and the service
+    modules load no torch (the workers do)."""
+    code = ("import sys, backdrop, backdrop.cli, backdrop.batch, backdrop.service; "
+            "from backdrop import Params, read_image; sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
 # --------------------------------------------------------------------------- GPU out of memory
@@ -648,7 +677,7 @@ def test_gpu_out_of_memory_falls_back_to_the_cpu(reference, tmp_path, capsys, mo
     shoot, ref = reference
     work = _copy_shoot(shoot, tmp_path / "shoot", 2)
     devices = []
-    real = service_mod.analyze
+    real = pipeline_mod.analyze  # what the service calls (imported on use)
 
     def analyze(image, mask, params, *args, **kwargs):
         devices.append(params.device)
@@ -658,7 +687,7 @@ def test_gpu_out_of_memory_falls_back_to_the_cpu(reference, tmp_path, capsys, mo
             raise RuntimeError("CUDA error: out of memory")
         return real(image, mask, params, *args, **kwargs)
 
-    monkeypatch.setattr(service_mod, "analyze", analyze)
+    monkeypatch.setattr(pipeline_mod, "analyze", analyze)
     with untouched(work):
         code, stdout, stderr = cli(capsys, "batch", work, "-o", tmp_path, "--no-progress")
     assert code == 0 and summary(stdout) == (2, 0, 0)
@@ -706,7 +735,7 @@ def test_out_of_memory_with_nowhere_left_is_a_failed_image(reference, tmp_path, 
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("CUDA error: out of memory")
 
-    monkeypatch.setattr(service_mod, stage, out_of_memory)
+    monkeypatch.setattr(pipeline_mod if stage == "analyze" else service_mod, stage, out_of_memory)
     code, stdout, stderr = cli(capsys, "batch", work, "--no-progress", *argv)
     assert code == 1 and stderr.strip() == f"failed: {work / 'img0.png'}: {why}"
     assert sorted(p.name for p in work.iterdir()) == ["img0.png"]
@@ -714,7 +743,7 @@ def test_out_of_memory_with_nowhere_left_is_a_failed_image(reference, tmp_path, 
 
 def test_a_bug_is_still_a_traceback(reference, tmp_path, monkeypatch):
     shoot, _ = reference
-    monkeypatch.setattr(service_mod, "analyze", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+    monkeypatch.setattr(pipeline_mod, "analyze", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
     with pytest.raises(RuntimeError, match="shape mismatch"):
         run_batch(shoot, params=Params(), out_dir=tmp_path, progress=False, limit=1)
     assert list(tmp_path.iterdir()) == []
