@@ -656,11 +656,13 @@ def raise_if_failed(report: "BatchReport") -> None:
 
 
 def failures_table(rows: Iterable["FileResult"]) -> str:
-    """Markdown: the images that failed and why (empty string when none did)."""
+    """Markdown: how many images failed, and which and why (empty string when none did)."""
+    rows = list(rows)
     failed = [r for r in rows if r.status == "failed"]
     if not failed:
         return ""
-    lines = ["| image | reason |", "|---|---|"]
+    lines = [f"**{len(failed)} of {len(rows)} images failed**: their files are as they were, and the run "
+             "ends with exit status 1.", "", "| image | reason |", "|---|---|"]
     lines += [f"| {_cell(r.source.name)} | {_cell(r.error)} |" for r in failed]
     return "\n".join(lines)
 
@@ -699,17 +701,29 @@ def _thumb(path: Path, height: int):
     return im.resize((w, height), Image.Resampling.BOX if im.height > height else Image.Resampling.BICUBIC)
 
 
-def thumbnail_pair(before: Path, after: Path, *, height: int = 240) -> bytes:
-    """JPEG bytes: the original and the cleaned image side by side."""
-    from PIL import Image
+THUMBNAIL_HEIGHT = 480  # pixels, each side of a report's before/after pair: enough to judge a backdrop
+
+
+def thumbnail_pair(before: Path, after: Path, *, height: int = THUMBNAIL_HEIGHT) -> bytes:
+    """JPEG bytes: the original and the cleaned image side by side, ``height`` pixels high each,
+    under a caption strip naming them ("before: NAME", "after: NAME_clean.EXT")."""
+    from PIL import Image, ImageDraw, ImageFont
 
     a, b = _thumb(Path(before), height), _thumb(Path(after), height)
-    gap = 6
-    pair = Image.new("RGB", (a.width + b.width + gap, height), (255, 255, 255))
-    pair.paste(a, (0, 0))
-    pair.paste(b, (a.width + gap, 0))
+    gap, strip = 8, max(24, height // 16)
+    font = ImageFont.load_default(size=round(strip * 0.62))
+    pair = Image.new("RGB", (a.width + b.width + gap, height + strip), (255, 255, 255))
+    draw = ImageDraw.Draw(pair)
+    for x, im, word, path in ((0, a, "before", before), (a.width + gap, b, "after", after)):
+        pair.paste(im, (x, strip))
+        name = printable(Path(path).name)
+        text = f"{word}: {name}"
+        while len(name) > 1 and draw.textlength(text, font=font) > im.width - 8:  # a long name: its end
+            name = name[1:]
+            text = f"{word}: …{name}"
+        draw.text((x + 4, strip / 2), text, fill=(40, 40, 40), font=font, anchor="lm")
     buf = io.BytesIO()
-    pair.save(buf, format="JPEG", quality=85)
+    pair.save(buf, format="JPEG", quality=88)
     return buf.getvalue()
 
 
@@ -780,23 +794,28 @@ def run_report(
         "overwrite": bool(overwrite),
         "limit": int(limit),
     }
+    from papermill.engines import papermill_engines
+
+    from .papermill_engine import BatchReportEngine, ReportEnded
+
+    papermill_engines.register("backdrop", BatchReportEngine)  # as the entry point does, installed or not
     try:
         pm.execute_notebook(str(nb), str(report), parameters=parameters, kernel_name=kernel_name(),
                             cwd=str(nb.parent.parent), progress_bar=progress, log_output=False,
-                            # the kernel's own log (a local TCP warning, its shutdown) is not the user's
-                            # business: what went wrong in a cell is in the report and raised here
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
-    except pm.PapermillExecutionError as err:
-        if err.ename != "FilesFailed":
-            raise BackdropError(f"{err.evalue} (report: {report})") from None
-        failed = err.evalue
+                            engine_name="backdrop")
+    except ReportEnded as ended:
+        if ended.ename != FilesFailed.__name__:
+            raise BackdropError(f"{ended.evalue} (report: {report})") from None
+        failed = str(ended.code)
+    except pm.PapermillExecutionError as err:  # a bug: papermill's own account of it is in the report
+        raise BackdropError(f"{err.ename}: {err.evalue} (report: {report})") from None
     else:
         failed = ""
     summary = _summary_from(report)
     if summary:
         print(summary)
     if failed:
-        print(f"failed: {failed}", file=sys.stderr)
+        print(printable(failed), file=sys.stderr)
     print(f"report: {report}")
     return 1 if failed else 0
 

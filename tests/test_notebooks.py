@@ -2,10 +2,13 @@
 (table, thumbnails, failures, a wrong parameter), ``backdrop batch --report``, and the tune panel."""
 from __future__ import annotations
 
+import base64
 import functools
+import io
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -146,13 +149,22 @@ def test_batch_parameters_are_plain_annotated_literals():
 
 
 # --------------------------------------------------------------------------- the batch report
+def papermill_cli(kernel: str, report: Path, **parameters) -> subprocess.CompletedProcess:
+    """papermill's own command line, with the package's engine, as a user runs the report."""
+    exe = Path(sys.executable).with_name("papermill")
+    args = [str(exe), "--engine", "backdrop", "--kernel", kernel, "--no-progress-bar",
+            str(ROOT / "notebooks" / "batch.ipynb"), str(report)]
+    for k, v in parameters.items():
+        args += ["-p", k, str(v)]
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
 @pytest.fixture(scope="module")
 def broken_shoot_report(tmp_path_factory, kernel):
     shoot = make_shoot(tmp_path_factory.mktemp("shoot"), broken=True)
     report = shoot.parent / "report.ipynb"
-    with pytest.raises(pm.PapermillExecutionError) as err:
-        run_batch_notebook(kernel, report, input_dir=str(shoot), params_file="params/default.yaml")
-    return shoot, json.loads(report.read_text()), err.value
+    run = papermill_cli(kernel, report, input_dir=shoot, params_file="params/default.yaml")
+    return shoot, json.loads(report.read_text()), run
 
 
 def test_report_cleans_the_folder_keeping_icc_and_exif(broken_shoot_report):
@@ -189,13 +201,50 @@ def test_report_table_per_image(broken_shoot_report):
 
 
 def test_report_thumbnails_and_failures(broken_shoot_report):
-    _, nb, err = broken_shoot_report
-    jpegs = [o for o in outputs(nb) if "image/jpeg" in o.get("data", {})]
-    assert len(jpegs) == 3  # one before/after pair per cleaned image
+    _, nb, _ = broken_shoot_report
+    jpegs = [o["data"]["image/jpeg"] for o in outputs(nb) if "image/jpeg" in o.get("data", {})]
+    assert len(jpegs) == 3  # one before/after pair per cleaned image, large enough to judge a backdrop
+    for data in jpegs:
+        with Image.open(io.BytesIO(base64.b64decode(data))) as im:
+            assert im.height >= 480 + 24 and im.width >= 2 * 480 * SIZE[0] / SIZE[1]
+            caption = np.asarray(im.convert("L"))[:24]
+            assert (caption < 128).mean() > 0.01  # the "before: NAME" / "after: NAME" labels
     md = markdown(nb)
+    assert md.count("before (left), after (right)") == 3
+    assert "**1 of 4 images failed**" in md
     assert re.search(r"\| d_broken\.jpg \| .*d_broken\.jpg.*\|", md), "the failure's reason names the file"
-    # the run ends non-zero, like `backdrop batch` with a failed file, after the whole report
-    assert err.ename == "FilesFailed" and "1 of 4 images failed: d_broken.jpg" in err.evalue
+
+
+def test_a_run_with_a_failed_photo_reads_as_a_record_not_a_crash(broken_shoot_report):
+    """papermill --engine backdrop: no red banner, no error box, code hidden; one console line
+    and exit status 1."""
+    _, nb, run = broken_shoot_report
+    assert run.returncode == 1
+    said = [line for line in run.stderr.splitlines() if line.strip()]
+    assert said[-1] == "FilesFailed: 1 of 4 images failed: d_broken.jpg (reasons in the report)"
+    assert "Traceback" not in run.stderr and "WARNING" not in run.stderr
+    assert "".join(nb["cells"][0]["source"]).startswith("# Batch report")  # no banner above it
+    assert not [c for c in nb["cells"] if "papermill-error-cell-tag" in c["metadata"].get("tags", [])]
+    assert not [o for o in outputs(nb) if o["output_type"] == "error"]
+    assert nb["metadata"]["papermill"]["exception"] is False
+    assert nb["metadata"]["backdrop"]["ended"]["ename"] == "FilesFailed"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code and all(c["metadata"]["jupyter"]["source_hidden"] for c in code)
+
+
+def test_a_wrong_parameter_with_the_engine_is_one_line_in_the_report_and_on_the_console(tmp_path, kernel):
+    shoot = make_shoot(tmp_path / "shoot", broken=False)
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text("lift: 300\n")
+    report = tmp_path / "report.ipynb"
+    run = papermill_cli(kernel, report, input_dir=shoot, params_file=params_file, output_dir=tmp_path / "out")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    line = "BackdropError: " + f"{params_file}: parameter 'lift': 300 is outside 0..100"
+    assert run.stderr.strip().splitlines()[-1] == line
+    nb = json.loads(report.read_text())
+    assert not [c for c in nb["cells"] if "papermill-error-cell-tag" in c["metadata"].get("tags", [])]
+    assert error_text(nb) == line
+    assert cleaned(tmp_path) == [] and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
@@ -253,7 +302,7 @@ def test_cli_report_route_exits_1_when_an_image_failed(tmp_path, kernel, capsys)
     assert main(["batch", str(shoot), "--report", str(report), "--no-progress"]) == 1
     captured = capsys.readouterr()
     assert "2 images: done 1, skipped 0, failed 1" in captured.out
-    assert "failed: 1 of 2 images failed: b_broken.jpg" in captured.err
+    assert captured.err.strip() == "FilesFailed: 1 of 2 images failed: b_broken.jpg (reasons in the report)"
     assert [p.name for p in cleaned(shoot)] == ["a_white_clean.jpg"]
     assert table_rows(markdown(json.loads(report.read_text())))["b_broken.jpg"]["status"] == "failed"
 
