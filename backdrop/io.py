@@ -429,6 +429,8 @@ def _decode_pillow(path: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     Returns pixels, alpha, bit depth and the ICC profile (``None`` after a CMYK conversion).
     """
     icc = im.info.get("icc_profile") or None
+    if im.format in ("JPEG", "MPO") and im.mode in ("RGB", "L"):
+        return _buffer(_orient(_decode_jpeg(path, im), _orientation(im))), None, 8, icc
     stored = getattr(im, "_tile_size", None)
     if im.format == "TIFF" and stored is not None and tuple(stored) != im.size:
         # Pillow's TIFF reader swaps the size of orientations 5-8 at open but decodes the stored
@@ -438,13 +440,7 @@ def _decode_pillow(path: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
         im.load()
     except _DECODE_ERRORS as err:
         raise BackdropError(f"{path}: truncated or corrupt image ({_one_line(err)})") from err
-    # the orientation is applied to the decoded array (``_orient``), the one place that is right for
-    # every mode and compression: Pillow's exif_transpose scrambled uncompressed grey, RGBA, CMYK and
-    # palette TIFFs with orientations 5-8
-    try:
-        orientation = _valid_orientation(im.getexif().get(0x0112, 1))
-    except _DECODE_ERRORS:
-        orientation = 1  # a broken EXIF block should not make a good image unreadable
+    orientation = _orientation(im)
     mode = im.mode
     if mode == "CMYK":
         im, icc = _cmyk_to_rgb(im, icc), None
@@ -470,6 +466,47 @@ def _decode_pillow(path: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray 
     colour, alpha = _split_channels(arr, grey=mode in ("L", "LA"), has_alpha=mode in ("LA", "RGBA"))
     alpha = None if alpha is None else _alpha_to_float(_orient(alpha, orientation), 255.0)
     return _buffer(_orient(colour, orientation)), alpha, 8, icc
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation of an opened image (1 when its EXIF block is broken: that should not
+    make a good image unreadable). It is applied to the decoded array (``_orient``), the one place
+    that is right for every mode and compression: Pillow's exif_transpose scrambled uncompressed
+    grey, RGBA, CMYK and palette TIFFs with orientations 5-8."""
+    try:
+        return _valid_orientation(im.getexif().get(0x0112, 1))
+    except _DECODE_ERRORS:
+        return 1
+
+
+# libjpeg's warnings that mean picture was lost: the data ends (or a marker cuts it) before the
+# picture its header promises, or the entropy-coded data is garbage from some block on. libjpeg
+# fills the rest with flat grey or noise and goes on; Pillow does not hear it.
+_JPEG_LOSS = ("premature end", "bad huffman code", "instead of rst")
+
+
+def _decode_jpeg(path: Path, im: Image.Image) -> np.ndarray:
+    """An RGB or greyscale JPEG decoded by libjpeg-turbo through simplejpeg: (H, W, 3 | 1) uint8,
+    as stored (not oriented). Pixel for pixel what Pillow decodes, 2-3x faster (no push loop),
+    and it hears libjpeg's warnings: a file whose data ends before its picture does is refused
+    rather than cleaned into a grey frame. Harmless warnings (extraneous bytes before a marker,
+    which some cameras write) decode as every viewer does."""
+    import simplejpeg
+
+    data = path.read_bytes()
+    space = "GRAY" if im.mode == "L" else "RGB"
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace=space, strict=True)
+    except ValueError as err:
+        said = _one_line(err)
+        if any(w in said.lower() for w in _JPEG_LOSS):
+            w, h = im.size
+            raise BackdropError(f"{path}: truncated or corrupt JPEG: its data does not hold the {w}x{h} "
+                                f"picture its header promises (libjpeg: {said})") from None
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace=space, strict=False)
+    except ValueError as err:
+        raise BackdropError(f"{path}: truncated or corrupt image ({_one_line(err)})") from None
 
 
 @functools.lru_cache(maxsize=1)

@@ -27,6 +27,7 @@ from backdrop.io import (
 )
 
 RNG = np.random.default_rng(1234)
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
@@ -704,6 +705,58 @@ def test_a_flat_real_jpeg_is_not_taken_for_a_liar(tmp_path):
     flat = tmp_path / "white.jpg"
     Image.new("RGB", (3000, 2000), (255, 255, 255)).save(flat, "JPEG", quality=50, optimize=True)
     assert read_image(flat).size == (3000, 2000)
+
+
+def _studio_jpeg(progressive: bool = False) -> bytes:
+    buf = io.BytesIO()
+    Image.open(SAMPLES / "studio_white_seamless.jpg").save(buf, "JPEG", quality=90, progressive=progressive)
+    return buf.getvalue()
+
+
+def _lie(data: bytes, how: str) -> bytes:
+    d = bytearray(data)
+    sof = max(d.find(b"\xff\xc0"), d.find(b"\xff\xc2"))
+    sos = d.find(b"\xff\xda")
+    if how == "taller":  # a plausible header: twice the rows, the bytes for them nowhere
+        d[sof + 5:sof + 7] = (2 * int.from_bytes(d[sof + 5:sof + 7], "big")).to_bytes(2, "big")
+    elif how == "wider":
+        d[sof + 7:sof + 9] = (2 * int.from_bytes(d[sof + 7:sof + 9], "big")).to_bytes(2, "big")
+    elif how == "cut":  # ends at 90 %
+        d = d[: int(len(d) * 0.9)]
+    elif how == "garbage":  # a stretch of the scan overwritten
+        mid = sos + (len(d) - sos) // 2
+        d[mid:mid + 64] = bytes(range(64))
+    return bytes(d)
+
+
+@pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
+@pytest.mark.parametrize("how", ["taller", "wider", "cut", "garbage"])
+def test_a_jpeg_whose_data_does_not_hold_its_picture_is_refused(tmp_path, how, progressive):
+    """A plausible header over too little picture data was decoded into a frame whose rest is flat
+    grey or noise, and cleaned with exit 0; libjpeg's warning is now heard."""
+    liar = tmp_path / f"{how}.jpg"
+    liar.write_bytes(_lie(_studio_jpeg(progressive), how))
+    with pytest.raises(BackdropError) as err:
+        read_image(liar)
+    assert_one_line_naming(err, f"{how}.jpg")
+    assert "truncated or corrupt" in str(err.value)
+
+
+def test_jpeg_decoding_is_pixel_for_pixel_pillows_and_takes_harmless_warnings(tmp_path):
+    """The same pixels as Pillow, grey and colour, baseline and progressive; bytes some cameras
+    leave before a marker (a libjpeg warning that loses no picture) are read as every viewer does."""
+    for progressive in (False, True):
+        for mode in ("RGB", "L"):
+            path = tmp_path / f"{mode}-{progressive}.jpg"
+            Image.open(SAMPLES / "studio_grey_wall_wood_floor.jpg").convert(mode).save(
+                path, "JPEG", quality=85, progressive=progressive)
+            want = np.asarray(Image.open(path))
+            got = read_image(path).data
+            assert np.array_equal(got[..., 0] if mode == "L" else got, want), (mode, progressive)
+    data = _studio_jpeg()
+    extra = tmp_path / "extra.jpg"
+    extra.write_bytes(data[:-2] + b"\x00\x01\x02" + data[-2:])  # junk before the EOI marker
+    assert np.array_equal(read_image(extra).data, np.asarray(Image.open(io.BytesIO(data))))
 
 
 def test_a_png_with_a_big_icc_profile_or_xmp_packet_reads_back(tmp_path):
