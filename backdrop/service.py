@@ -120,7 +120,7 @@ def subject_mask(photo: Photo | np.ndarray, params: Params, *, mask: Path | None
     rgb = _rgb(photo)
     name = source or "the photo"
     try:
-        return segment(rgb, params.segmenter, device=params.device)
+        return segment(rgb, params.segmenter, device=params.device, warnings=warnings)
     except RuntimeError as err:
         if not is_out_of_memory(err):
             raise
@@ -130,7 +130,7 @@ def subject_mask(photo: Photo | np.ndarray, params: Params, *, mask: Path | None
     if warnings is not None:
         warnings.append(f"{name}: the GPU ran out of memory segmenting it; segmented on the CPU instead")
     try:
-        return segment(rgb, params.segmenter, device="cpu")
+        return segment(rgb, params.segmenter, device="cpu", warnings=warnings)
     except RuntimeError as err:
         if not is_out_of_memory(err):
             raise

@@ -40,43 +40,83 @@ from transformers import PretrainedConfig
 class TinyConfig(PretrainedConfig):
     model_type = "tiny_birefnet"
 
-    def __init__(self, size=1024, **kwargs):
+    def __init__(self, size=1024, gain=1.0, **kwargs):
         self.size = size
+        self.gain = gain
         super().__init__(**kwargs)
 '''
+
+# The three shapes BiRefNet's remote code has had, as far as loading goes:
+# "current": the model keeps the config it is given;
+# "2024": __init__ replaces self.config with a plain settings object (``self.config = Config()``);
+# "2025": that settings object subclasses PretrainedConfig without being a whole one.
+SETTINGS_PY = {
+    "current": "",
+    "2024": '''
+class Settings:
+    def __init__(self):
+        self.gain = 1.0
+        self.lateral = [3, 1]
+''',
+    "2025": '''
+from transformers import PretrainedConfig
+
+
+class Settings(PretrainedConfig):
+    def __init__(self):  # never calls PretrainedConfig.__init__, as the code on the hub does not
+        self.gain = 1.0
+        self.lateral = [3, 1]
+''',
+}
 
 MODEL_PY = '''
 import torch
 from transformers import PreTrainedModel
 {extra_import}
 from .tiny_config import TinyConfig
+{settings}
 
 
 class TinySeg(PreTrainedModel):
     config_class = TinyConfig
     built = 0  # how many times a model was constructed in this process
+    seen = None  # the last input size
 
     def __init__(self, config=TinyConfig()):  # like BiRefNet: no post_init()
         super().__init__(config)
+        {replace_config}
+        {fail_init}
         TinySeg.built += 1
-        self.head = torch.nn.Conv2d(3, 1, 1)
+        self.head = torch.nn.Conv2d(*self.config.lateral if hasattr(self.config, "lateral") else (3, 1), 1)
 
     def forward(self, x):
-        if tuple(x.shape[-2:]) != (self.config.size, self.config.size):
-            raise ValueError(f"expects {{self.config.size}}x{{self.config.size}}, got {{tuple(x.shape)}}")
-        final = self.head(x)
+        {fail_forward}
+        TinySeg.seen = tuple(x.shape[-2:])
+        if x.shape[-1] % 32 or x.shape[-2] % 32:
+            raise ValueError(f"expects a multiple of 32, got {{tuple(x.shape)}}")
+        final = self.head(x) * self.config.gain
         return [final * 0.25, final]  # like BiRefNet in eval mode: per-scale logits, last = final
 '''
 
 
-def make_standin(folder: Path, *, threshold: float = 0.5, extra_import: str = "") -> Path:
-    """A model folder whose mask is 'subject = mean(RGB) < threshold'."""
+def make_standin(folder: Path, *, threshold: float = 0.5, extra_import: str = "", shape: str = "current",
+                 fail: str = "", handler: bool = False) -> Path:
+    """A model folder whose mask is 'subject = mean(RGB) < threshold', its code in ``shape``;
+    ``fail``: "init" or "forward" raise in the model's own code; ``handler``: a handler.py beside
+    it that imports a package nobody has (as the general BiRefNet repo's needs requests)."""
     import torch
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tiny_config.py").write_text(CONFIG_PY)
-    (folder / "tiny_model.py").write_text(MODEL_PY.format(extra_import=extra_import))
+    (folder / "tiny_model.py").write_text(MODEL_PY.format(
+        extra_import=extra_import, settings=SETTINGS_PY[shape],
+        replace_config="self.config = Settings()" if shape != "current" else "",
+        fail_init="raise AttributeError(\"'Config' object has no attribute 'bb_pretrained'\")" if fail == "init" else "",
+        fail_forward="raise RuntimeError(\"shape '[1, 96, 256, 256]' is invalid for input of size 7\")"
+        if fail == "forward" else ""))
+    if handler:
+        (folder / "handler.py").write_text("import backdrop_no_such_requests\n")
     config = {
         "architectures": ["TinySeg"],
         "model_type": "tiny_birefnet",
@@ -123,7 +163,18 @@ def models(tmp_path_factory):
         "a": make_standin(root / "tiny_birefnet_a", threshold=0.5),
         "b": make_standin(root / "tiny_birefnet_b", threshold=0.3),
         "needs_pkg": make_standin(root / "tiny_birefnet_pkg", extra_import="import backdrop_no_such_package  # noqa"),
+        "2024": make_standin(root / "shape_2024", shape="2024"),
+        "2025": make_standin(root / "shape_2025", shape="2025"),
+        "init_fails": make_standin(root / "init_fails", shape="2024", fail="init"),
+        "forward_fails": make_standin(root / "forward_fails", fail="forward"),
+        "handler": make_standin(root / "with_handler", handler=True),
     }
+
+
+@pytest.fixture
+def gpu_here(monkeypatch):
+    """auto's view of a machine with a GPU (BiRefNet is fast there); the model still runs on the CPU."""
+    monkeypatch.setattr(BiRefNet, "fast_here", lambda self: True)
 
 
 def portrait(h: int = 200, w: int = 300) -> np.ndarray:
@@ -192,7 +243,7 @@ def test_model_loaded_once_per_process(models, monkeypatch):
 
 
 @needs_extra
-def test_auto_picks_birefnet_when_its_weights_are_local(models, monkeypatch):
+def test_auto_picks_birefnet_on_a_gpu_when_its_weights_are_local(models, monkeypatch, gpu_here):
     monkeypatch.setenv("BACKDROP_BIREFNET", str(models["a"]))
     mask, used = segment(portrait(), "auto", use_cache=False)
     assert used == "birefnet"
@@ -202,7 +253,28 @@ def test_auto_picks_birefnet_when_its_weights_are_local(models, monkeypatch):
 
 
 @needs_extra
-def test_the_device_parameter_reaches_birefnet(models, monkeypatch, tmp_path):
+def test_on_a_cpu_auto_keeps_to_the_embedded_model_and_birefnet_by_name_says_what_it_costs(models, monkeypatch, tmp_path):
+    """BiRefNet takes tens of seconds a photo on a CPU: auto does not pick it there, even with its
+    weights at hand; asked for by name it runs, and one line says how long a photo took."""
+    import backdrop.segment as segment_mod
+
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models["a"]))
+    monkeypatch.setenv("BACKDROP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(segment_mod, "_SLOW_SAID", set())
+    assert not BiRefNet().fast_here()  # this machine has no GPU
+    assert get_segmenter("auto").pick().name == "embedded"
+    said: list[str] = []
+    mask, used = subject_mask(portrait(), Params(segmenter="birefnet"), warnings=said)
+    assert used == "birefnet" and mask[60:180, 110:190].min() > 0.99
+    assert len(said) == 1 and said[0].startswith("segmenter 'birefnet' runs on the CPU here: ")
+    assert " s for this photo's mask, about as long for every photo" in said[0] and "\n" not in said[0]
+    again: list[str] = []
+    subject_mask(portrait(h=210), Params(segmenter="birefnet"), warnings=again)
+    assert again == []  # said once a process
+
+
+@needs_extra
+def test_the_device_parameter_reaches_birefnet(models, monkeypatch, tmp_path, gpu_here):
     """device: cpu keeps BiRefNet off the GPU too, whether it is asked for or picked by auto."""
     from backdrop.batch import subject_mask
 
@@ -224,7 +296,7 @@ def test_the_device_parameter_reaches_birefnet(models, monkeypatch, tmp_path):
 
 
 @needs_extra
-def test_hub_id_found_in_the_hugging_face_cache(models, monkeypatch, tmp_path):
+def test_hub_id_found_in_the_hugging_face_cache(models, monkeypatch, tmp_path, gpu_here):
     """The default hub id, already downloaded: found offline, auto picks it, the commit is
     part of the mask cache key."""
     commit = "0123456789abcdef0123456789abcdef01234567"
@@ -343,3 +415,88 @@ def test_environment_yml_names_the_birefnet_extra():
     lines = (ROOT / "environment.yml").read_text().splitlines()
     at = next(i for i, ln in enumerate(lines) if "extra [birefnet]" in ln)
     assert sorted(lines[at + 1].strip().lstrip("#").split()) == sorted(extra)
+
+
+# --------------------------------------------------------------------------- shapes of the remote code, failures
+@needs_extra
+@pytest.mark.parametrize("shape", ["2024", "2025"])
+def test_every_shape_of_the_remote_code_loads_and_cleans_a_photo(models, monkeypatch, tmp_path, shape, gpu_here,
+                                                                 capsys):
+    """BiRefNet's 2024 code replaces self.config with a plain settings object, the 2025 code with
+    a PretrainedConfig subclass that is not a whole one: both load (through birefnet and auto) and
+    clean a photo, and the model reads its settings from self.config as it always did."""
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models[shape]))
+    monkeypatch.setenv("BACKDROP_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("birefnet", "auto"):
+        mask, used = segment(portrait(), name, use_cache=False)
+        assert used == "birefnet" and mask[60:180, 110:190].min() > 0.99 and mask[:40].max() == 0.0
+    model = BiRefNet().model()
+    assert model.config.lateral == [3, 1] and model.config.gain == 1.0  # the settings, kept
+    assert model.config.auto_map["AutoModelForImageSegmentation"] == "tiny_model.TinySeg"  # and the config
+    src, dst = tmp_path / "x.png", tmp_path / "x_clean.png"
+    cv2.imwrite(str(src), (portrait() * 255).astype(np.uint8))
+    assert main(["clean", str(src), "-o", str(dst), "--set", "segmenter=birefnet"]) == 0
+    assert dst.is_file() and "birefnet" in capsys.readouterr().out
+
+
+@needs_extra
+@pytest.mark.parametrize("which, cause", [("init_fails", "AttributeError: 'Config' object has no attribute"),
+                                          ("forward_fails", "RuntimeError: shape '[1, 96, 256, 256]' is invalid")])
+def test_a_model_failing_in_its_own_code_is_one_line_and_auto_falls_back(models, monkeypatch, tmp_path, capsys,
+                                                                          which, cause, gpu_here):
+    """An error raised inside the model's code (loading or running): with segmenter birefnet one
+    line naming the folder and the cause, exit 2, nothing written; auto cleans with the embedded
+    model instead, says so in one line, and a batch goes on."""
+    import backdrop.segment.birefnet as birefnet_mod
+
+    monkeypatch.setattr(birefnet_mod, "_BROKEN", {})
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models[which]))
+    monkeypatch.setenv("BACKDROP_CACHE_DIR", str(tmp_path / "cache"))
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(shoot / f"p{i}.png"), (portrait(h=200 + 10 * i) * 255).astype(np.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["clean", str(shoot / "p0.png"), "-o", str(out / "x.png"), "--set", "segmenter=birefnet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(models[which]) in err and cause in err
+    assert list(out.iterdir()) == []
+
+    monkeypatch.setattr(birefnet_mod, "_BROKEN", {})
+    assert main(["batch", str(shoot), "-o", str(out), "--no-progress"]) == 0  # segmenter auto
+    printed = capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["p0_clean.png", "p1_clean.png"]
+    warned = [ln for ln in printed.err.splitlines() if ln.startswith("warning:")]
+    assert len(warned) == 1 and cause in warned[0] and "the embedded segmenter made this mask instead" in warned[0]
+    assert get_segmenter("auto").pick().name == "embedded"  # not tried again in this process
+
+
+@needs_extra
+def test_only_the_model_code_s_imports_are_required(models, monkeypatch):
+    """A handler.py beside the model (the general BiRefNet repo has one, importing requests) is not
+    the model's code: its imports are not demanded."""
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models["handler"]))
+    seg = BiRefNet()
+    assert seg.problem() is None and seg.can_run()
+    mask, used = segment(portrait(), "birefnet", use_cache=False)
+    assert used == "birefnet" and mask[60:180, 110:190].min() > 0.99
+
+
+@needs_extra
+def test_the_input_size_is_a_parameter_and_part_of_the_cache_key(models, monkeypatch):
+    import backdrop.segment.birefnet as birefnet_mod
+
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(models["a"]))
+    full = BiRefNet()
+    monkeypatch.setenv("BACKDROP_BIREFNET_SIZE", "512")
+    small = BiRefNet()
+    mask = small(portrait())
+    model_cls = type(small.model())
+    assert model_cls.seen == (512, 512) and mask[60:180, 110:190].min() > 0.99
+    assert small.version != full.version and small.version.endswith("@512")
+    for bad in ("500", "64", "big"):
+        monkeypatch.setenv("BACKDROP_BIREFNET_SIZE", bad)
+        with pytest.raises(BackdropError, match=r"BACKDROP_BIREFNET_SIZE=.*multiple of 32"):
+            BiRefNet()
+    assert birefnet_mod.INPUT_SIZE == 1024

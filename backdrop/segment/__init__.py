@@ -98,22 +98,49 @@ class MaskFile(Segmenter):
 
 
 def segment(image: np.ndarray, name: str = "auto", *, use_cache: bool = True,
-            device: str = "auto") -> tuple[np.ndarray, str]:
+            device: str = "auto", warnings: list[str] | None = None) -> tuple[np.ndarray, str]:
     """Subject mask of ``image`` (float32 HxWx3) by the backend ``name``, through the mask cache.
 
     ``auto`` picks the best backend available here; ``device`` is where a torch model runs
-    (the ``device`` parameter). Returns the mask (float32 HxW) and the name of the backend that
-    made it.
+    (the ``device`` parameter). When the model ``auto`` picked fails to load or run, the embedded
+    model makes the mask and one line goes into ``warnings``. Returns the mask (float32 HxW) and
+    the name of the backend that made it.
     """
+    seg = get_segmenter(name, device=device)
+    if not isinstance(seg, Auto):
+        return _through_cache(seg, image, use_cache, warnings)
+    picked = seg.pick()
+    try:
+        return _through_cache(picked, image, use_cache, warnings)
+    except BackdropError as err:
+        if picked.name == "embedded":
+            raise
+        if warnings is not None:
+            warnings.append(f"{err}; the embedded segmenter made this mask instead")
+        return _through_cache(get_segmenter("embedded"), image, use_cache)
+
+
+_SLOW_SAID: set[str] = set()  # the slow backends this process has already timed for the user
+
+
+def _through_cache(seg: "Segmenter", image: np.ndarray, use_cache: bool,
+                   warnings: list[str] | None = None) -> tuple[np.ndarray, str]:
+    import time
+
     from . import cache
 
-    seg = get_segmenter(name, device=device)
-    if isinstance(seg, Auto):
-        seg = seg.pick()
     k = cache.key(image, seg.name, seg.version) if use_cache else None
     mask = cache.load(k) if k else None
     if mask is None or mask.shape != image.shape[:2]:
+        t = time.perf_counter()
         mask = seg(image)
+        seconds = time.perf_counter() - t
+        slow = getattr(seg, "fast_here", None)
+        if slow is not None and not slow() and seg.name not in _SLOW_SAID and warnings is not None:
+            _SLOW_SAID.add(seg.name)  # asked for by name on a CPU: say once what each photo will cost
+            warnings.append(f"segmenter '{seg.name}' runs on the CPU here: {seconds:.0f} s for this photo's "
+                            "mask, about as long for every photo (the embedded segmenter takes under a "
+                            "second: segmenter auto; or run on a GPU)")
         if k:
             cache.store(k, mask)
     return mask, seg.name
@@ -121,18 +148,18 @@ def segment(image: np.ndarray, name: str = "auto", *, use_cache: bool = True,
 
 @register("auto")
 class Auto(Segmenter):
-    """The best backend available here: BiRefNet where its weights are on this machine and
-    it can run, else the embedded model."""
+    """The best backend available here: BiRefNet where its weights are on this machine, it can
+    run and it is fast (a GPU), else the embedded model."""
 
     def pick(self) -> Segmenter:
         """BiRefNet when its weights are local (``$BACKDROP_BIREFNET`` or the Hugging Face
-        cache) and its packages import, else the embedded model. Never downloads, never
-        loads a model to decide."""
+        cache), its packages import, it has not failed in this process and there is a GPU to run
+        it on (on a CPU it takes tens of seconds a photo, the embedded model under one); else the
+        embedded model. Never downloads, never loads a model to decide."""
         birefnet = get_segmenter("birefnet", device=self.device_name)
-        if birefnet.can_run():
+        if birefnet.can_run() and birefnet.fast_here():
             return birefnet
         return get_segmenter("embedded")
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return self.pick()(image)
-

@@ -24,6 +24,7 @@ between the legs, and the backdrop there is cleaned); then resized to the photo.
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 import importlib
 import importlib.util
@@ -42,11 +43,12 @@ from scipy import ndimage
 from ..io import BackdropError
 from . import Segmenter, register
 
-__all__ = ["BiRefNet", "DEFAULT_MODEL", "ENV_VAR", "INPUT_SIZE", "tidy"]
+__all__ = ["BiRefNet", "DEFAULT_MODEL", "ENV_VAR", "INPUT_SIZE", "SIZE_VAR", "tidy"]
 
 DEFAULT_MODEL = "ZhengPeng7/BiRefNet-portrait"
 ENV_VAR = "BACKDROP_BIREFNET"
 INPUT_SIZE = 1024  # BiRefNet's training and inference resolution
+SIZE_VAR = "BACKDROP_BIREFNET_SIZE"  # another input size (a multiple of 32): smaller is faster, coarser
 MEAN = (0.485, 0.456, 0.406)  # ImageNet normalisation, as the model was trained
 STD = (0.229, 0.224, 0.225)
 LOW = 0.02  # coverage below this is backdrop (the engine protects any coverage > 1e-3)
@@ -62,6 +64,7 @@ _BIREFNET_CODE_PACKAGES = ("timm", "einops", "torchvision", "kornia")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 _MODELS: dict[tuple[str, str, str], torch.nn.Module] = {}
+_BROKEN: dict[tuple[str, str, str], str] = {}  # a model that failed to load or run here: why (one line)
 _LOCK = threading.Lock()
 _IMPORTS_OK: dict[frozenset, str | None] = {}
 _CODE_IMPORTS: dict[tuple, frozenset[str]] = {}
@@ -102,12 +105,44 @@ def _looks_like_hub_id(src: str) -> bool:
 
 def _code_imports(folder: Path) -> set[str]:
     """Top-level packages the model's own code imports (as transformers checks them: not
-    relative imports, not the standard library, not imports guarded by try)."""
-    files = sorted(folder.glob("*.py"))
+    relative imports, not the standard library, not imports guarded by try). Only the modules
+    its config's ``auto_map`` names and what they import relatively count: another script in the
+    folder (the general BiRefNet repo's ``handler.py`` needs ``requests``) is never run."""
+    files = _model_files(folder)
     stamp = (str(folder), tuple((f.name, f.stat().st_mtime_ns) for f in files))
     if stamp not in _CODE_IMPORTS:
         _CODE_IMPORTS[stamp] = _parse_imports(files)
     return set(_CODE_IMPORTS[stamp])
+
+
+def _model_files(folder: Path) -> list[Path]:
+    """The model's code: the modules of ``auto_map`` in config.json and, transitively, the
+    modules of the folder they import relatively (every *.py when config.json names none)."""
+    try:
+        auto_map = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("auto_map") or {}
+    except (OSError, ValueError, AttributeError):
+        auto_map = {}
+    refs = [v for v in auto_map.values() if isinstance(v, str)]
+    todo = [folder / (ref.split("--")[-1].rsplit(".", 1)[0] + ".py") for ref in refs]
+    if not todo:
+        return sorted(folder.glob("*.py"))
+    seen: dict[Path, None] = {}
+    while todo:
+        py = todo.pop()
+        if py in seen or not py.is_file():
+            continue
+        seen[py] = None
+        try:
+            tree = ast.parse(py.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    todo.append(folder / (node.module.split(".")[0] + ".py"))
+                else:  # from . import a, b
+                    todo.extend(folder / f"{a.name}.py" for a in node.names)
+    return sorted(seen)
 
 
 def _parse_imports(files: list[Path]) -> frozenset[str]:
@@ -174,13 +209,17 @@ class BiRefNet(Segmenter):
         source: a local model folder or a hub id (default: ``$BACKDROP_BIREFNET``, else
             ``ZhengPeng7/BiRefNet-portrait``).
         device: "auto" (the engine's rule: CUDA, else MPS, else CPU), "cpu", "cuda" or "mps".
+        size: the model's input size, a multiple of 32 (default ``$BACKDROP_BIREFNET_SIZE``, else
+            1024, the size it was trained at): 512 is about 4x faster on a CPU, and coarser.
     """
 
-    def __init__(self, source: str | os.PathLike | None = None, *, device: str = "auto"):
+    def __init__(self, source: str | os.PathLike | None = None, *, device: str = "auto",
+                 size: int | None = None):
         env = os.environ.get(ENV_VAR, "").strip()
         self.source = str(source) if source is not None else (env or DEFAULT_MODEL)
         self._from = "source" if source is not None else (ENV_VAR if env else None)
         self.device_name = device
+        self.size = _input_size(size)
 
     # ------------------------------------------------------------- where the weights are
     def _label(self) -> str:
@@ -238,12 +277,29 @@ class BiRefNet(Segmenter):
         return None
 
     def can_run(self) -> bool:
-        """For ``auto``: the weights are on this machine and what the model imports imports.
-        Never downloads and never loads the model."""
+        """For ``auto``: the weights are on this machine, what the model imports imports, and it
+        has not failed to load or run in this process. Never downloads, never loads the model."""
         if self.problem() is not None:
             return False
-        folder, _ = self._locate()
+        folder, repo = self._locate()
+        if self._key(folder, repo) in _BROKEN:
+            return False
         return _import_problem(self._needed_packages(folder)) is None
+
+    @property
+    def _size_tag(self) -> str:
+        return "" if self.size == INPUT_SIZE else f"@{self.size}"
+
+    def fast_here(self) -> bool:
+        """Whether it runs where it is fast: a GPU (CUDA or MPS). On a CPU a 1024x1024 pass takes
+        tens of seconds (44 s on 2 cores), against 0.4 s for the embedded model: ``auto`` then
+        keeps to the embedded one."""
+        return self._device().type in ("cuda", "mps")
+
+    def _key(self, folder: Path | None, repo: str | None) -> tuple[str, str, str]:
+        device = self._device()
+        dtype = torch.float16 if device.type == "cuda" else torch.float32
+        return (str(folder) if repo is None else repo, str(device), str(dtype))
 
     @property
     def version(self) -> str:  # type: ignore[override]
@@ -253,9 +309,9 @@ class BiRefNet(Segmenter):
             self.model()
             folder = self._cached_snapshot(repo) if repo else None
             if folder is None:
-                return f"{repo}@unresolved+{TIDY_VERSION}"
+                return f"{repo}@unresolved+{TIDY_VERSION}{self._size_tag}"
         if repo is not None:
-            return f"{repo}@{folder.name}+{TIDY_VERSION}"
+            return f"{repo}@{folder.name}+{TIDY_VERSION}{self._size_tag}"
         h = hashlib.blake2b(digest_size=12)
         h.update(str(folder).encode())
         h.update((folder / "config.json").read_bytes())
@@ -264,7 +320,7 @@ class BiRefNet(Segmenter):
             if f.is_file():
                 st = f.stat()
                 h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
-        return f"folder-{h.hexdigest()}+{TIDY_VERSION}"
+        return f"folder-{h.hexdigest()}+{TIDY_VERSION}{self._size_tag}"
 
     # ------------------------------------------------------------------------ the model
     def _device(self) -> torch.device:
@@ -279,23 +335,30 @@ class BiRefNet(Segmenter):
             raise BackdropError(why)
         folder, repo = self._locate()
         device = self._device()
-        dtype = torch.float16 if device.type == "cuda" else torch.float32
-        key = (str(folder) if repo is None else repo, str(device), str(dtype))
+        key = self._key(folder, repo)
         with _LOCK:
             model = _MODELS.get(key)
             if model is None:
+                if key in _BROKEN:
+                    raise BackdropError(_BROKEN[key])
                 why = _import_problem(self._needed_packages(folder))
                 if why:
                     raise BackdropError(why)
                 local_only = _offline() or folder is not None
                 src = repo if repo is not None else str(folder)
-                model = _load(src, local_only=local_only, label=self._label())
-                model = model.to(device=device, dtype=dtype).eval()
-                _MODELS[key] = model
+                try:
+                    model = _load(src, local_only=local_only, label=self._label())
+                    model = model.to(device=device, dtype=torch.float16 if device.type == "cuda" else torch.float32)
+                except BackdropError as err:
+                    _BROKEN[key] = str(err)
+                    raise
+                _MODELS[key] = model.eval()
         return model
 
     def probability(self, image: np.ndarray) -> np.ndarray:
-        """The model's own subject probability at its output size (1024x1024 for BiRefNet), float32."""
+        """The model's own subject probability at its output size (``size`` square), float32.
+        A failure in the model's own code is one line (and the model is not tried again in this
+        process); running out of GPU memory is left to the caller, who retries on the CPU."""
         model = self.model()
         p = next(model.parameters(), None)
         device = p.device if p is not None else self._device()
@@ -303,20 +366,32 @@ class BiRefNet(Segmenter):
         rgb = np.ascontiguousarray(image[..., :3], dtype=np.float32)
         # box-average down (OpenCV's area resize reads the HxWx3 frame as it is: ~3x faster
         # at 24 MP than torch's on a channels-last view), bilinear up for a small frame
-        interp = cv2.INTER_AREA if min(rgb.shape[:2]) >= INPUT_SIZE else cv2.INTER_LINEAR
-        x = torch.from_numpy(cv2.resize(rgb, (INPUT_SIZE, INPUT_SIZE), interpolation=interp)).permute(2, 0, 1)[None]
+        n = self.size
+        interp = cv2.INTER_AREA if min(rgb.shape[:2]) >= n else cv2.INTER_LINEAR
+        x = torch.from_numpy(cv2.resize(rgb, (n, n), interpolation=interp)).permute(2, 0, 1)[None]
         mean = torch.tensor(MEAN, dtype=x.dtype).view(1, 3, 1, 1)
         std = torch.tensor(STD, dtype=x.dtype).view(1, 3, 1, 1)
         x = ((x - mean) / std).to(device=device, dtype=dtype)
-        with torch.inference_mode():
-            out = model(x)
-            while isinstance(out, (list, tuple)):  # BiRefNet: logits per scale, the last is final
-                out = out[-1]
-            logits = getattr(out, "logits", out)
-            prob = logits.float().sigmoid()
-        if prob.ndim != 4 or prob.shape[:2] != (1, 1):
+        try:
+            with torch.inference_mode():
+                out = model(x)
+                while isinstance(out, (list, tuple)):  # BiRefNet: logits per scale, the last is final
+                    out = out[-1]
+                logits = getattr(out, "logits", out)
+                prob = logits.float().sigmoid()
+        except Exception as err:  # noqa: BLE001 (the model's own code raises anything)
+            from ..service import is_out_of_memory
+
+            if is_out_of_memory(err):
+                raise
+            why = (f"segmenter 'birefnet': {self._label()}: the model failed on a {n}x{n} input: "
+                   f"{type(err).__name__}: {_first_line(err)}")
+            folder, repo = self._locate()
+            _BROKEN[self._key(folder, repo)] = why
+            raise BackdropError(why) from None
+        if not isinstance(prob, torch.Tensor) or prob.ndim != 4 or prob.shape[:2] != (1, 1):
             raise BackdropError(
-                f"segmenter 'birefnet': {self._label()}: the model returned shape {tuple(prob.shape)}, "
+                f"segmenter 'birefnet': {self._label()}: the model returned shape {tuple(getattr(prob, 'shape', ()))}, "
                 "not a one-channel map"
             )
         return prob[0, 0].cpu().numpy()
@@ -326,6 +401,20 @@ class BiRefNet(Segmenter):
         p = tidy(self.probability(image))
         up = F.interpolate(torch.from_numpy(p)[None, None], size=(h, w), mode="bilinear", align_corners=False)
         return self.check(image, up[0, 0].clamp_(0.0, 1.0).numpy())
+
+
+def _input_size(size: int | None) -> int:
+    """The model's input size: ``size``, else ``$BACKDROP_BIREFNET_SIZE``, else 1024; a multiple of
+    32 from 256 to 2048 (the backbone halves it five times)."""
+    raw = size if size is not None else (os.environ.get(SIZE_VAR, "").strip() or INPUT_SIZE)
+    try:
+        n = int(raw)
+    except (TypeError, ValueError):
+        n = -1
+    if n < 256 or n > 2048 or n % 32:
+        where = "size" if size is not None else SIZE_VAR
+        raise BackdropError(f"segmenter 'birefnet': {where}={raw!r}: expected a multiple of 32 from 256 to 2048")
+    return n
 
 
 def _import_problem(packages: list[str]) -> str | None:
@@ -350,24 +439,21 @@ def _first_line(err: BaseException) -> str:
 
 
 def _load(src: str, *, local_only: bool, label: str) -> torch.nn.Module:
-    """``AutoModelForImageSegmentation.from_pretrained(src, trust_remote_code=True)``, one line on failure."""
+    """``from_pretrained(src, trust_remote_code=True)``, one line on any failure: the model's own
+    code raises whatever it raises (AttributeError, RuntimeError, TypeError ...)."""
     from transformers.utils import logging as hf_logging
 
-    errors: tuple[type[BaseException], ...] = (OSError, ValueError, ImportError, KeyError)
-    try:
-        from safetensors import SafetensorError
-
-        errors += (SafetensorError,)
-    except ImportError:  # pragma: no cover
-        pass
     bar = hf_logging.is_progress_bar_enabled()
     verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     try:
         return _from_pretrained(src, local_only=local_only)
-    except errors as err:
-        raise BackdropError(f"segmenter 'birefnet': cannot load {label}: {_first_line(err)}") from None
+    except BackdropError:
+        raise
+    except Exception as err:  # noqa: BLE001 (remote code: anything, and all of it is "cannot load")
+        raise BackdropError(f"segmenter 'birefnet': cannot load {label}: "
+                            f"{type(err).__name__}: {_first_line(err)}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
         if bar:
@@ -375,30 +461,51 @@ def _load(src: str, *, local_only: bool, label: str) -> torch.nn.Module:
 
 
 def _from_pretrained(src: str, *, local_only: bool) -> torch.nn.Module:
-    from transformers import AutoConfig, AutoModelForImageSegmentation, PreTrainedModel
+    from transformers import AutoConfig, AutoModelForImageSegmentation
 
     kw = dict(local_files_only=local_only, cache_dir=str(hub_cache_dir()))
     config = AutoConfig.from_pretrained(src, trust_remote_code=True, **kw)
     ref = (getattr(config, "auto_map", None) or {}).get("AutoModelForImageSegmentation")
-    if ref and hasattr(PreTrainedModel, "get_expanded_tied_weights_keys"):
-        # transformers >= 5 expects a model's __init__ to end with post_init(), which
-        # BiRefNet's remote code (written for 4.x) never calls: loading then fails with
-        # "'BiRefNet' object has no attribute 'all_tied_weights_keys'". The same class,
-        # resolved as AutoModelForImageSegmentation resolves it, with that call added.
-        from transformers.dynamic_module_utils import get_class_from_dynamic_module
+    if not ref:  # a model transformers itself knows
+        return AutoModelForImageSegmentation.from_pretrained(src, config=config, **kw)
+    # the model class as AutoModelForImageSegmentation resolves it, made to load whatever shape of
+    # BiRefNet's remote code this is (see _settled)
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
-        cls = _ending_with_post_init(get_class_from_dynamic_module(ref, src, **kw))
-        return cls.from_pretrained(src, config=config, **kw)
-    return AutoModelForImageSegmentation.from_pretrained(src, config=config, trust_remote_code=True, **kw)
+    cls = _settled(get_class_from_dynamic_module(ref, src, **kw))
+    return cls.from_pretrained(src, config=config, **kw)
 
 
-def _ending_with_post_init(cls: type) -> type:
-    if getattr(cls, "_backdrop_post_init", False):
+def _settled(cls: type) -> type:
+    """``cls`` with an ``__init__`` that leaves the model as the installed transformers expects it.
+
+    BiRefNet's remote code has had two shapes. In the 2024 one (long on the hub, still in users'
+    caches), ``__init__`` replaces ``self.config`` with a plain settings object (``Config()``);
+    in the 2025 one that object subclasses ``PretrainedConfig`` without being a whole one.
+    transformers then reads attributes a config has (``base_model_pp_plan``,
+    ``is_encoder_decoder``, ``get_text_config``) and fails. After the model's own ``__init__``, its
+    settings object becomes a proper config of the class it was given (a copy of the loaded
+    config), with every setting of the object on it, since the forward reads them from
+    ``self.config``. ``post_init()``, which the code never calls, is called only where the
+    installed transformers needs it (5.x: ``all_tied_weights_keys``)."""
+    if getattr(cls, "_backdrop_settled", False):
         return cls
+    from transformers import PretrainedConfig, PreTrainedModel
+
+    needs_post_init = hasattr(PreTrainedModel, "get_expanded_tied_weights_keys")
 
     def __init__(self, *args, **kwargs):
+        given = next((a for a in (*args, *kwargs.values()) if isinstance(a, PretrainedConfig)), None)
         cls.__init__(self, *args, **kwargs)
-        if not hasattr(self, "all_tied_weights_keys"):
+        settings = self.__dict__.get("config", getattr(self, "config", None))
+        if given is not None and settings is not given:
+            config = copy.deepcopy(given)
+            standard = set(vars(PretrainedConfig()))
+            for name, value in vars(settings).items():
+                if name not in standard or not hasattr(config, name):
+                    config.__dict__[name] = value
+            self.config = config
+        if needs_post_init and not hasattr(self, "all_tied_weights_keys"):
             self.post_init()
 
-    return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__, "_backdrop_post_init": True})
+    return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__, "_backdrop_settled": True})
