@@ -20,12 +20,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# A second transformers for the tests: BiRefNet's loader must work on 4.x as well as on 5.x (the
+# [birefnet] extra allows >=4.40). Installed beside the venv, not in it; the tests put it first on
+# PYTHONPATH in a subprocess.
+TF4      := $(VENV)/transformers4
+TF4_REQS := "transformers==4.57.6" "huggingface_hub>=0.34,<1.0" "tokenizers>=0.22,<=0.23.0"
+$(TF4)/.installed: $(STAMP)
+	rm -rf $(TF4)
+	$(BIN)/python -m pip install --quiet --no-deps --target $(TF4) $(TF4_REQS)
+	touch $@
+
 ## The main job: clean the bundled samples with the default parameters into out/samples/
 demo: $(STAMP)
 	mkdir -p out/samples
 	$(BIN)/python -m backdrop batch samples -o out/samples --params params/default.yaml --overwrite
 
-test: $(STAMP)
+test: $(STAMP) $(TF4)/.installed
 	$(BIN)/python -m pytest -q
 
 ## A fresh clone of the committed HEAD in a temp folder runs the README's two set-up commands as written

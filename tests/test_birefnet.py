@@ -10,6 +10,7 @@ Its one 1x1 convolution makes a predictable mask: subject = pixels darker than a
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -500,3 +501,41 @@ def test_the_input_size_is_a_parameter_and_part_of_the_cache_key(models, monkeyp
         with pytest.raises(BackdropError, match=r"BACKDROP_BIREFNET_SIZE=.*multiple of 32"):
             BiRefNet()
     assert birefnet_mod.INPUT_SIZE == 1024
+
+
+TF4 = Path(sys.prefix) / "transformers4"  # made by `make test` (the Makefile's TF4): transformers 4.57
+
+TF4_SCRIPT = '''
+import os, sys, tempfile
+from pathlib import Path
+import numpy as np
+import transformers
+from test_birefnet import make_standin, portrait
+from backdrop.segment import get_segmenter, segment
+from backdrop.segment.birefnet import BiRefNet
+
+BiRefNet.fast_here = lambda self: True  # auto's view of a GPU machine
+print("transformers", transformers.__version__)
+for shape in ("current", "2024", "2025"):
+    os.environ["BACKDROP_BIREFNET"] = str(make_standin(Path(tempfile.mkdtemp()) / shape, shape=shape))
+    for name in ("birefnet", "auto"):
+        mask, used = segment(portrait(), name, use_cache=False)
+        ok = used == "birefnet" and mask[60:180, 110:190].min() > 0.99 and mask[:40].max() == 0.0
+        print(shape, name, "ok" if ok else "wrong")
+'''
+
+
+@needs_extra
+@pytest.mark.skipif(not (TF4 / ".installed").is_file(), reason="transformers 4.x is not installed beside the venv "
+                    "(make test installs it)")
+def test_every_shape_loads_on_transformers_4(tmp_path):
+    """The [birefnet] extra allows transformers >= 4.40: on 4.57 the 2024 shape failed with
+    get_text_config and the 2025 one with is_encoder_decoder."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TF4), str(ROOT), str(ROOT / "tests")]),
+               HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1", BACKDROP_CACHE_DIR=str(tmp_path / "cache"))
+    run = subprocess.run([sys.executable, "-c", TF4_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.split("\n")
+    assert lines[0].startswith("transformers 4.")
+    assert [ln for ln in lines[1:] if ln] == [f"{s} {n} ok" for s in ("current", "2024", "2025")
+                                             for n in ("birefnet", "auto")]
