@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: fresh-check install demo test bench bench-quality bench-speed clean-out app screenshot lab readme-images screenshot-lab strip-notebooks
+.PHONY: fresh-check install birefnet demo test bench bench-quality bench-speed clean-out app screenshot lab readme-images screenshot-lab strip-notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## The optional BiRefNet-Portrait segmenter's packages, against the torch already installed: torch
+## is pinned (never swapped for a CUDA build), torchvision is the build made for it, from its index
+birefnet: $(STAMP)
+	$(BIN)/python -m backdrop.segment.install
 
 # A second transformers for the tests: BiRefNet's loader must work on 4.x as well as on 5.x (the
 # [birefnet] extra allows >=4.40). Installed beside the venv, not in it; the tests put it first on

@@ -539,3 +539,37 @@ def test_every_shape_loads_on_transformers_4(tmp_path):
     assert lines[0].startswith("transformers 4.")
     assert [ln for ln in lines[1:] if ln] == [f"{s} {n} ok" for s in ("current", "2024", "2025")
                                              for n in ("birefnet", "auto")]
+
+
+# --------------------------------------------------------------------------- the install keeps torch
+@pytest.mark.parametrize("torch_version, vision, index", [
+    ("2.13.0+cpu", "torchvision==0.28.0+cpu", "https://download.pytorch.org/whl/cpu"),
+    ("2.13.1+cpu", "torchvision==0.28.1+cpu", "https://download.pytorch.org/whl/cpu"),
+    ("2.14.1+cu130", "torchvision==0.29.1+cu130", "https://download.pytorch.org/whl/cu130"),
+    ("2.6.0+rocm6.2", "torchvision==0.21.0+rocm6.2", "https://download.pytorch.org/whl/rocm6.2"),
+    ("2.13.0", "torchvision==0.28.0", None),  # PyPI's own build (CUDA on Linux, CPU/MPS on a Mac)
+])
+def test_the_torchvision_built_for_the_installed_torch_from_its_index(torch_version, vision, index):
+    from backdrop.segment.install import torchvision_for
+
+    assert torchvision_for(torch_version) == (vision, index)
+
+
+def test_make_birefnet_never_changes_torch(tmp_path):
+    """The install helper resolves the extra with the installed torch pinned: pip either finds
+    the torchvision built for it, and torch is not in what it would install, or it stops with
+    one line saying torch is unchanged (here: PyTorch's index cannot be reached)."""
+    import torch
+
+    run = subprocess.run([sys.executable, "-m", "backdrop.segment.install", "--dry-run"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    said = [ln for ln in run.stderr.splitlines() if ln.startswith("backdrop: ")]
+    assert said[0].startswith("backdrop: -m pip install -c ") and "torch==" not in said[0].split(" -c ")[0]
+    if run.returncode == 0:
+        would = run.stdout.strip().removeprefix("would install: ").split(", ")
+        assert not [w for w in would if w.split()[0].lower() == "torch"], would
+        assert any(w.startswith("torchvision ") for w in would)
+    else:
+        assert run.returncode == 2 and len(said) == 2
+        assert said[1].startswith(f"backdrop: error: the [birefnet] extra was not installed, torch {torch.__version__} is unchanged: ")
+    assert __import__("importlib.metadata").metadata.version("torch") == torch.__version__
