@@ -80,6 +80,7 @@ class Session:
     icc: bytes | None = None  # for colour-managed previews
     mask_full: np.ndarray | None = None  # uint8 / uint16 (H, W) subject coverage, full scale = subject
     mask_from: str = ""  # a mask file's name, or the segmenter that made the mask
+    mask_note: str = ""  # what the segmenter said of it (a slow model on the CPU, a fallback)
     asked_segmenter: str = ""  # the segmenter parameter that mask answered ("" for a mask file)
     preview: np.ndarray | None = None  # float32 (h, w, C) preview-size copy of the photo
     preview_mask: np.ndarray | None = None  # float32 (h, w)
@@ -304,7 +305,8 @@ def load_photo(session: Session, path: str | Path, mask_path: str | Path | None,
     mask_name = Path(mask_path).name if mask_path else ""
     try:
         photo = read_upload(path)
-        mask, used = subject_mask(photo, params, mask=Path(mask_path) if mask_path else None)
+        said: list[str] = []
+        mask, used = subject_mask(photo, params, mask=Path(mask_path) if mask_path else None, warnings=said)
     except BackdropError as err:
         raise BackdropError(user_message(err, (mask_path, mask_name), (path, name))) from None
     session.close()
@@ -319,17 +321,18 @@ def load_photo(session: Session, path: str | Path, mask_path: str | Path | None,
     session.describe = describe_photo(name, photo)
     session.icc = photo.icc_profile if photo.data.shape[2] == 3 else None
     session.params = params
-    set_mask(session, mask, mask_name or used, "" if mask_path else params.segmenter)
+    set_mask(session, mask, mask_name or used, "" if mask_path else params.segmenter, said)
     session.preview = shrink(photo.data)
     return session
 
 
-def set_mask(session: Session, mask: np.ndarray, made_by: str, asked: str) -> None:
+def set_mask(session: Session, mask: np.ndarray, made_by: str, asked: str, said: list[str] | None = None) -> None:
     # a mask file keeps its own 8/16-bit values; a model's float mask is rounded up, like the mask
     # cache: any coverage stays coverage (those pixels never change)
     session.mask_full = mask if mask.dtype == np.uint8 else quantize_mask(mask)
     session.preview_mask = shrink(session.mask_full)
     session.mask_from, session.asked_segmenter = made_by, asked
+    session.mask_note = "; ".join(said or [])
     session.analysis = None  # a new subject: the next render analyses again
 
 
@@ -342,8 +345,9 @@ def render_preview(session: Session, params: Params) -> tuple[float, bool]:
     analysed = False
     if session.asked_segmenter and session.asked_segmenter != params.segmenter:
         photo = read_image(session.source, max_pixels=None)  # the user asked for another segmenter
-        mask, used = subject_mask(photo, params)
-        set_mask(session, mask, used, params.segmenter)
+        said: list[str] = []
+        mask, used = subject_mask(photo, params, warnings=said)
+        set_mask(session, mask, used, params.segmenter, said)
     if session.analysis is None or not session.analysis.fits(params):
         session.analysis = analyze(session.preview, session.preview_mask, params)
         session.views["original"] = to_rgb8(session.preview)
@@ -390,8 +394,9 @@ def status_line(session: Session, seconds: float | None = None) -> str:
     h, w = session.preview.shape[:2]
     floor = "floor: found, kept as shot" if session.floor_found else "floor: none"
     took = f" in {seconds:.2f} s" if seconds is not None else ""
+    note = f"  \n⚠ {md(session.mask_note)}" if session.mask_note else ""
     return (f"{session.describe}  \nsubject: {session.mask_from} · {floor} · "
-            f"preview {w}×{h} updated{took}")
+            f"preview {w}×{h} updated{took}{note}")
 
 
 # ============================================================================ event handlers
@@ -465,8 +470,9 @@ def on_mask(session: Session, mask_file, lift, texture, grain, feather, floor, c
             raise BackdropError("Upload a photo first, then its subject mask.")
         params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
         photo = read_image(session.source, max_pixels=None)
-        mask, used = on_engine(subject_mask)(photo, params, mask=mp)
-        set_mask(session, mask, mp.name if mp else used, "" if mp else params.segmenter)
+        said: list[str] = []
+        mask, used = on_engine(subject_mask)(photo, params, mask=mp, warnings=said)
+        set_mask(session, mask, mp.name if mp else used, "" if mp else params.segmenter, said)
         seconds, _ = render_preview(session, params)
     except BackdropError as err:
         return _KEEP + [failed(session, err, (mask_file, mp.name if mp else "")), session, None]

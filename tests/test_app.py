@@ -307,3 +307,24 @@ def test_an_active_session_outlives_the_idle_sweep(app):
     ag._sweep("session-", older_than=ag.SESSION_TTL)
     assert not s.folder.exists()
     s.close()
+
+
+def test_birefnet_on_a_cpu_says_in_the_status_what_a_photo_costs(app, monkeypatch, tmp_path):
+    """Asked for by name on a machine without a GPU, BiRefNet runs (tens of seconds a photo with the
+    real model) and the status line says how long this photo's mask took."""
+    pytest.importorskip("transformers")
+    import backdrop.segment as segment_mod
+    from gradio_client import handle_file
+    from test_birefnet import make_standin
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("BACKDROP_BIREFNET", str(make_standin(tmp_path / "model")))
+    monkeypatch.setattr(segment_mod, "_SLOW_SAID", set())
+    c = _client(app, "birefnet-cpu")
+    *_, status, _, _ = c.predict(handle_file(str(SAMPLE)), api_name="/upload")  # segmenter auto: embedded here
+    assert "subject: embedded" in status and "⚠" not in status
+    *views, status = c.predict(segmenter="birefnet", api_name="/update")
+    assert "subject: birefnet" in status and Path(views[3]).is_file()
+    note = status.split("\n")[-1]
+    assert note.startswith("⚠ segmenter 'birefnet' runs on the CPU here: ") and "for every photo" in note
