@@ -365,7 +365,7 @@ def test_missing_package_is_one_line_and_auto_falls_back(models, monkeypatch):
     with pytest.raises(BackdropError) as err:
         segment(portrait(), "birefnet", use_cache=False)
     msg = str(err.value)
-    assert "\n" not in msg and "backdrop_no_such_package" in msg and "pip install -e .[birefnet]" in msg
+    assert "\n" not in msg and "backdrop_no_such_package" in msg and "make birefnet, or python -m backdrop.segment.install" in msg
 
 
 def test_user_mask_file_wins(tmp_path, monkeypatch):

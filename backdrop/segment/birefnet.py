@@ -4,7 +4,7 @@
 ``AutoModelForImageSegmentation`` and ``trust_remote_code=True`` from a local folder, a
 hub id already in the Hugging Face cache, or (online) a download. ``BACKDROP_BIREFNET``
 or the ``source`` option names the folder or hub id. It needs the optional extra
-``pip install -e .[birefnet]`` (transformers, safetensors, huggingface_hub and what the
+``make birefnet`` (``python -m backdrop.segment.install``: transformers, safetensors, huggingface_hub and what the
 model's own code imports: timm, einops, torchvision, kornia). The model is loaded once
 per process; it runs in float16 on CUDA and float32 elsewhere.
 
@@ -55,7 +55,7 @@ LOW = 0.02  # coverage below this is backdrop (the engine protects any coverage 
 MIN_ISLAND = 0.002  # subject parts smaller than this share of the frame are dropped
 MIN_HOLE = 0.0001  # holes smaller than this share of the frame are filled (as refine.py does)
 TIDY_VERSION = "tidy2"
-EXTRA = "pip install -e .[birefnet]"
+EXTRA = "make birefnet, or python -m backdrop.segment.install"
 
 # what the loading code needs, and what BiRefNet's remote code imports (for a hub id whose
 # code is not on disk yet); for a folder or cached snapshot its *.py files are read instead
