@@ -46,7 +46,8 @@ from PIL import Image  # noqa: E402
 
 from backdrop import Analysis, BackdropError, Params, analyze, read_image, render  # noqa: E402
 from backdrop._compose import hwc_tensor, reduce_source  # noqa: E402
-from backdrop.io import SUPPORTED_EXTENSIONS, TooLarge, bits_for, output_path_for, printable, write_image  # noqa: E402
+from backdrop.errors import TooLarge  # noqa: E402
+from backdrop.io import SUPPORTED_EXTENSIONS, bits_for, output_path_for, printable, write_image  # noqa: E402
 from backdrop.params import FLOOR_MODES, SEGMENTERS  # noqa: E402
 from backdrop.segment.cache import quantize as quantize_mask  # noqa: E402
 from backdrop.service import clean_file, clean_photo, subject_mask  # noqa: E402

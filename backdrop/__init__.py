@@ -11,7 +11,7 @@ import importlib
 # pay for torch until they need it.
 _EXPORTS = {
     "Analysis": "pipeline",
-    "BackdropError": "io",
+    "BackdropError": "errors",
     "Params": "params",
     "Photo": "io",
     "Result": "pipeline",

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .io import SUPPORTED_EXTENSIONS, BackdropError, output_path_for, printable, temp_stem
+from .errors import BackdropError, OutputError, Stopped
+from .io import SUPPORTED_EXTENSIONS, output_path_for, printable, temp_stem
 from .params import Params
 from .service import (
     MASK_SUFFIX,
@@ -67,8 +68,6 @@ __all__ = [
     "stop_on_sigterm",
     "FileResult",
     "BatchReport",
-    "OutputError",
-    "Stopped",
     "SUFFIX",
     "MAX_PIXELS",
 ]
@@ -82,21 +81,6 @@ _FOLDER_ERRNOS = frozenset(
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")  # io.atomic_write's temporaries
 _CLAIM_NAME = re.compile(r"^\.(?P<name>.+)\.claim$")  # _Claim's
 _PROBE_NAME = re.compile(r"^\.backdrop-probe-(?P<pid>\d+)-[0-9a-f]{8}$")  # _check_writable's
-
-
-class OutputError(BackdropError):
-    """The output folder cannot take files (full disk, read-only, no permission): the batch
-    stops. ``report`` holds the rows done before it stopped."""
-
-    report: "BatchReport | None" = None
-
-
-class Stopped(KeyboardInterrupt):
-    """The batch was asked to stop by a signal (SIGTERM); handled like Ctrl-C."""
-
-    def __init__(self, signum: int = signal.SIGTERM):
-        super().__init__(signum)
-        self.signum = int(signum)
 
 
 @dataclass

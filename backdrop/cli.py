@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from .io import BackdropError, output_path_for, printable
+from .errors import BackdropError
+from .io import output_path_for, printable
 from .params import Params, parse_yaml, yaml_words
 
 __all__ = ["main", "build_parser"]
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         print(printable(f"backdrop: error: {err}{_progress_note(err)}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
-        signum = getattr(err, "signum", None)  # backdrop.batch.Stopped: SIGTERM
+        signum = getattr(err, "signum", None)  # backdrop.errors.Stopped: SIGTERM
         how = "interrupted" if signum is None else f"stopped by {_signal_name(signum)}"
         print(printable(f"backdrop: {how}{_progress_note(err)}"), file=sys.stderr)
         return 130 if signum is None else 128 + signum

@@ -50,9 +50,10 @@ import numpy as np
 import tifffile
 from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError
 
+from .errors import BackdropError, TooLarge
+
 __all__ = [
     "SUPPORTED_EXTENSIONS",
-    "BackdropError",
     "Photo",
     "as_coverage",
     "bits_for",
@@ -79,10 +80,6 @@ _EXT_FORMAT = {
 # Errors that Pillow, tifffile and zlib raise for files they cannot parse.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error,
                   IndexError, KeyError, TypeError, tifffile.TiffFileError)
-
-
-class BackdropError(Exception):
-    """A user error: ``str(err)`` is one line naming the file or parameter and the problem."""
 
 
 @dataclass(eq=False, repr=False)
@@ -345,14 +342,6 @@ def _pil_open(path: Path, fmt: str, max_pixels: int | None) -> Image.Image:
             return Image.open(path, formats=formats)  # reads a PNG's chunks up to its pixels
         finally:
             Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK = saved
-
-
-class TooLarge(BackdropError):
-    """An image whose header promises more pixels than allowed (refused before decoding)."""
-
-    def __init__(self, message: str, width: int, height: int):
-        super().__init__(message)
-        self.width, self.height = width, height
 
 
 def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -> None:

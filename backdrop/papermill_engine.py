@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from papermill.engines import NBClientEngine
 
-FAILED = "FilesFailed"  # backdrop.report.FilesFailed: some photos failed, the run itself is whole
+FAILED = "FilesFailed"  # backdrop.errors.FilesFailed: some photos failed, the run itself is whole
 USER_ERROR = "BackdropError"  # a wrong parameter or folder: one line
 QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .io import BackdropError
+from .errors import BackdropError
 
 __all__ = ["Params", "FLOOR_MODES", "DEVICES"]
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ._compose import FineMarks, Sink, Upsampler, compose, hwc_tensor, load_region, reduce_source, tile_noise
 from ._filters import area_resize, max_filter, pushpull_fill, work_factor
 from .illumination import backdrop_surface, shadow_gain
-from .io import BackdropError
+from .errors import BackdropError
 from .masks import FloorInfo, contact_zone, detect_floor, foreign_objects, subject_protection
 from .params import Params
 from .texture import texture_layers

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from ._filters import area_resize, atrous_smooth, luminance
-from .io import BackdropError, printable
+from .errors import BackdropError, FilesFailed
+from .io import printable
 from .metrics import BACKDROP_EDIT, backdrop_stats
 from .params import FLOOR_MODES, Params
 
@@ -43,7 +44,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import Analysis, Result
 
 __all__ = [
-    "FilesFailed",
     "BatchInputs",
     "Tuner",
     "analysis_figure",
@@ -67,10 +67,6 @@ __all__ = [
 ]
 
 VIEW_TITLES = {"original": "Original", "shadows": "Shadows", "texture": "Texture", "preview": "Preview"}
-
-
-class FilesFailed(BackdropError):
-    """Some images of a batch failed (the report lists them); the run ends non-zero."""
 
 
 # ---------------------------------------------------------------------------------------- paths

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import BackdropError, Photo, bits_for, read_image, write_image
+from .errors import BackdropError
+from .io import Photo, bits_for, read_image, write_image
 from .params import Params
 from .segment import MaskFile, segment
 

@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     ap.add_argument("--segmenter", help="also run end to end with this segmenter's mask (e.g. embedded)")
     args = ap.parse_args(argv)
     if args.segmenter:  # an unknown or unavailable backend is one line, before anything runs
-        from backdrop.io import BackdropError
+        from backdrop.errors import BackdropError
         from backdrop.segment import get_segmenter
 
         try:

@@ -18,7 +18,8 @@ from PIL import Image, ImageCms
 
 from backdrop.batch import FileResult, find_images, run_batch
 from backdrop.cli import main
-from backdrop.io import BackdropError, read_image
+from backdrop.errors import BackdropError
+from backdrop.io import read_image
 from backdrop.params import Params
 
 ROOT = Path(__file__).resolve().parents[1]

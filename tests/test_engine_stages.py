@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from backdrop import Params, analyze, clean, render
-from backdrop.io import BackdropError, _quantize
+from backdrop.errors import BackdropError
+from backdrop.io import _quantize
 from bench.scenes import make_scene
 
 FULL = Params(lift=100, texture=100)

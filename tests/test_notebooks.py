@@ -19,7 +19,7 @@ from PIL import Image, ImageCms
 
 from backdrop import Params
 from backdrop.cli import main
-from backdrop.io import BackdropError
+from backdrop.errors import BackdropError
 from backdrop.report import Tuner, backdrop_stats, check_batch_inputs, kernel_name
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..io import BackdropError, read_mask
+from ..errors import BackdropError
+from ..io import read_mask
 
 __all__ = ["Segmenter", "MaskFile", "register", "get_segmenter", "available", "segment"]
 

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from ..io import BackdropError
+from ..errors import BackdropError
 from . import Segmenter, register
 
 __all__ = ["BiRefNet", "DEFAULT_MODEL", "ENV_VAR", "INPUT_SIZE", "SIZE_VAR", "tidy"]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..io import BackdropError
+from ..errors import BackdropError
 from . import Segmenter, register
 from .._filters import reduce_by, work_factor
 from .refine import WORK_LONG_EDGE, refine_mask
