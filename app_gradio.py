@@ -48,7 +48,7 @@ from backdrop import Analysis, BackdropError, Params, analyze, read_image, rende
 from backdrop._compose import hwc_tensor, reduce_source  # noqa: E402
 from backdrop.errors import TooLarge  # noqa: E402
 from backdrop.io import SUPPORTED_EXTENSIONS, bits_for, output_path_for, printable, write_image  # noqa: E402
-from backdrop.params import FLOOR_MODES, SEGMENTERS  # noqa: E402
+from backdrop.params import KNOB  # noqa: E402
 from backdrop.segment.cache import quantize as quantize_mask  # noqa: E402
 from backdrop.service import clean_file, clean_photo, subject_mask  # noqa: E402
 
@@ -616,6 +616,16 @@ SAVE_IN_BROWSER = """() => {
 }"""
 
 
+def control(name: str, *, elem_id: str | None = None):
+    """The page's control for a knob, made from its row in KNOBS (range, step, label, help)."""
+    k, value, eid = KNOB[name], getattr(Params(), name), elem_id or name
+    if k.choices:
+        return gr.Radio(list(k.choices), value=value, label=k.label, info=None, elem_id=eid)
+    if k.type is bool:
+        return gr.Checkbox(value, label=k.label, elem_id=eid)
+    return gr.Slider(k.low, k.high, value=value, step=k.step, label=k.label, elem_id=eid)
+
+
 def build_demo() -> gr.Blocks:
     """The page. Every handler is a plain function above; state is per session."""
     d = Params()
@@ -625,21 +635,13 @@ def build_demo() -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 photo = gr.File(label="Photo", file_types=FILE_TYPES, elem_id="photo")
-                lift = gr.Slider(0, 100, value=d.lift, step=1, label="Shadow lift", elem_id="lift")
-                texture = gr.Slider(0, 100, value=d.texture, step=1, label="Texture smoothing",
-                                    elem_id="texture")
+                lift, texture = control("lift"), control("texture")
                 show_overlay = gr.Checkbox(False, label="Show the subject (magenta) and floor (cyan)",
                                            elem_id="overlay")
                 with gr.Accordion("Advanced", open=False):
-                    feather = gr.Slider(0, 0.2, value=d.feather, step=0.005,
-                                        label="Feather (share of the short edge)", elem_id="feather")
-                    grain = gr.Slider(0, 100, value=d.grain, step=1, label="Paper grain kept",
-                                      elem_id="grain")
-                    floor = gr.Radio(list(FLOOR_MODES), value=d.floor, label="Floor", elem_id="floor")
-                    contact = gr.Checkbox(d.protect_contact_shadows, label="Protect contact shadows",
-                                          elem_id="contact")
-                    segmenter = gr.Dropdown(list(SEGMENTERS), value=d.segmenter, label="Segmenter",
-                                            elem_id="segmenter")
+                    feather, grain, floor = control("feather"), control("grain"), control("floor")
+                    contact = control("protect_contact_shadows", elem_id="contact")
+                    segmenter = control("segmenter")
                     mask = gr.File(label="Subject mask (optional)", file_types=FILE_TYPES, elem_id="mask")
                     gr.Markdown("A mask image of the same size, white = subject, wins over the segmenter.")
                 download_btn = gr.Button("Download full resolution", variant="primary", elem_id="download")

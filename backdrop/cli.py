@@ -10,15 +10,16 @@ import yaml
 
 from .errors import BackdropError
 from .io import output_path_for, printable
-from .params import Params, parse_yaml, yaml_words
+from .params import KNOBS, Params, parse_yaml, yaml_words
 
 __all__ = ["main", "build_parser"]
 
 
 def _add_param_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", metavar="FILE", help="YAML parameter set (default: the built-in defaults)")
-    p.add_argument("--lift", type=float, metavar="N", help="shadow lift 0-100")
-    p.add_argument("--texture", type=float, metavar="N", help="texture smoothing 0-100")
+    for k in KNOBS:  # the knobs with a flag of their own (the others: --set)
+        if k.flag:
+            p.add_argument(f"--{k.name.replace('_', '-')}", dest=k.name, type=k.type, metavar="N", help=k.help)
     p.add_argument(
         "--set",
         action="append",
@@ -65,11 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _params_from(args: argparse.Namespace) -> Params:
     params = Params.load(args.params) if args.params else Params()
-    changes = {}
-    if args.lift is not None:
-        changes["lift"] = args.lift
-    if args.texture is not None:
-        changes["texture"] = args.texture
+    changes = {k.name: getattr(args, k.name) for k in KNOBS if k.flag and getattr(args, k.name) is not None}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:

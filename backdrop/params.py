@@ -9,7 +9,7 @@ import dataclasses
 import numbers
 import re
 import stat
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import yaml
 
 from .errors import BackdropError
 
-__all__ = ["Params", "FLOOR_MODES", "DEVICES"]
+__all__ = ["Params", "Knob", "KNOBS", "KNOB", "STRUCTURAL", "FLOOR_MODES", "DEVICES", "SEGMENTERS"]
 
 FLOOR_MODES = ("auto", "on", "off")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -87,10 +87,10 @@ def yaml_words(data: dict) -> dict:
     """The on/off knob written the YAML 1.1 way (``protect_contact_shadows: yes``) as the boolean a
     photographer means; only for true/false knobs (``floor: off`` stays the word "off")."""
     out = dict(data)
-    for f in fields(Params):
-        v = out.get(f.name)
-        if f.type in ("bool", bool) and isinstance(v, str) and v.lower() in _YES_NO:
-            out[f.name] = _YES_NO[v.lower()]
+    for k in KNOBS:
+        v = out.get(k.name)
+        if k.type is bool and isinstance(v, str) and v.lower() in _YES_NO:
+            out[k.name] = _YES_NO[v.lower()]
     return out
 
 
@@ -105,84 +105,86 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-# name -> (low, high) for numeric knobs
-_RANGES: dict[str, tuple[float, float]] = {
-    "lift": (0.0, 100.0),
-    "texture": (0.0, 100.0),
-    "grain": (0.0, 100.0),
-    "feather": (0.0, 0.2),
-    "grow": (0.0, 0.1),
-    "contact_size": (0.0, 0.3),
-    "floor_ramp": (0.0, 0.2),
-    "jpeg_quality": (1, 100),
-}
+@dataclass(frozen=True)
+class Knob:
+    """One setting of a cleanup: the one place its default, range, label and meaning are written.
+    ``Params``, its checks and docstring, the CLI's flags, the app's controls and the notebook
+    Tuner's sliders are all made from :data:`KNOBS`."""
+
+    name: str
+    default: Any
+    help: str  # what it does, one line (the CLI's --help, Params' docstring)
+    low: float | None = None  # a number's range (inclusive)
+    high: float | None = None
+    step: float | None = None  # a slider's step
+    choices: tuple[str, ...] = ()  # a word's allowed values
+    label: str = ""  # a control's label in the app and the Tuner
+    structural: bool = False  # the analysis depends on it: a change analyses again (not only renders)
+    flag: bool = False  # a CLI option of its own (--lift); every knob also works as --set NAME=VALUE
+
+    @property
+    def type(self) -> type:
+        return type(self.default)
 
 
-@dataclass
-class Params:
-    """All settings of a cleanup.
+# Sizes are fractions of the image's short edge, so a 24 MP and a 45 MP frame of the same scene get
+# the same result.
+KNOBS: tuple[Knob, ...] = (
+    Knob("lift", 70.0, "shadow lift, 0 (off) to 100 (cast shadows fully lifted to the clean wall)",
+         0.0, 100.0, 1, label="Shadow lift", flag=True),
+    Knob("texture", 50.0, "texture smoothing, 0 (off) to 100 (scuffs, footprints, creases and specks gone)",
+         0.0, 100.0, 1, label="Texture smoothing", flag=True),
+    Knob("grain", 100.0, "how much fine paper grain is kept, 0 (none: smooth) to 100 (all of it)",
+         0.0, 100.0, 1, label="Paper grain kept"),
+    Knob("feather", 0.02, "width of the soft transition around the subject", 0.0, 0.2, 0.005,
+         label="Feather (share of the short edge)", structural=True),
+    Knob("grow", 0.004, "how far the fully protected zone extends beyond the subject mask", 0.0, 0.1, 0.001,
+         label="Protected margin", structural=True),
+    Knob("floor", "auto", "auto detects a real floor (kept as it is), on forces detection, off treats the "
+         "whole backdrop as wall/paper", choices=FLOOR_MODES, label="Floor", structural=True),
+    Knob("protect_contact_shadows", True, "keep the shadows around the feet of a full-length subject",
+         label="Protect contact shadows", structural=True),
+    Knob("contact_size", 0.08, "radius of the protected contact-shadow zone around the feet", 0.0, 0.3, 0.01,
+         label="Contact zone", structural=True),
+    Knob("floor_ramp", 0.03, "height of the vertical ramp at the wall-to-floor boundary", 0.0, 0.2, 0.005,
+         label="Floor ramp", structural=True),
+    Knob("device", "auto", "where the engine runs: auto (CUDA, else MPS, else CPU), or one of them",
+         choices=DEVICES, label="Device", structural=True),
+    Knob("segmenter", "auto", "how the subject is found without a mask file: auto (BiRefNet on a GPU where "
+         "its weights are, else embedded), embedded (the offline model that ships with the package) or "
+         "birefnet (BiRefNet-Portrait, make birefnet)", choices=SEGMENTERS, label="Segmenter", structural=True),
+    Knob("jpeg_quality", 95, "quality of JPEG and WebP outputs", 1, 100, 1, label="JPEG quality"),
+)
+KNOB = {k.name: k for k in KNOBS}
+STRUCTURAL = tuple(k.name for k in KNOBS if k.structural)  # what an Analysis depends on
 
-    Sizes are fractions of the image's short edge, so a 24 MP and a 45 MP frame
-    of the same scene get the same result.
 
-    Attributes:
-        lift: shadow lift, 0 (off) to 100 (cast shadows fully lifted to the clean wall).
-        texture: texture smoothing, 0 (off) to 100 (scuffs, footprints, creases and specks gone).
-        grain: how much fine paper grain is kept, 0 (none: smooth) to 100 (all of it).
-        feather: width of the soft transition around the subject.
-        grow: how far the fully protected zone extends beyond the subject mask.
-        floor: "auto" detects a real floor (kept as it is), "on" forces detection, "off" treats
-            the whole backdrop as wall/paper.
-        protect_contact_shadows: keep the shadows around the feet of a full-length subject.
-        contact_size: radius of the protected contact-shadow zone around the feet.
-        floor_ramp: height of the vertical ramp at the wall-to-floor boundary.
-        device: "auto" (CUDA, else MPS, else CPU), or one of them explicitly.
-        segmenter: how the subject is found when no mask file is given: "auto" (the best
-            available), "embedded" (the offline model that ships with the package) or
-            "birefnet" (BiRefNet-Portrait, the optional extra ``[birefnet]``).
-        jpeg_quality: quality of JPEG and WebP outputs.
-    """
-
-    lift: float = 70.0
-    texture: float = 50.0
-    grain: float = 100.0
-    feather: float = 0.02
-    grow: float = 0.004
-    floor: str = "auto"
-    protect_contact_shadows: bool = True
-    contact_size: float = 0.08
-    floor_ramp: float = 0.03
-    device: str = "auto"
-    segmenter: str = "auto"
-    jpeg_quality: int = 95
+class _Settings:
+    """What every Params does; its fields come from :data:`KNOBS` (see the end of this module)."""
 
     def __post_init__(self) -> None:
         self.validate()
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> "Params":
-        """Raise BackdropError naming the first bad parameter; return self."""
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in _RANGES:
-                low, high = _RANGES[f.name]
-                want_int = f.type in ("int", int)
-                # any real number (numpy scalars from a notebook too), stored as a plain int / float
+        """Raise BackdropError naming the first bad parameter; return self (numbers stored as
+        plain int / float, so numpy scalars from a notebook are fine)."""
+        for k in KNOBS:
+            value = getattr(self, k.name)
+            if k.choices:
+                if not isinstance(value, str) or value not in k.choices:
+                    raise BackdropError(f"parameter '{k.name}': {_show(value)} is not one of {', '.join(k.choices)}")
+            elif k.type is bool:
+                if not isinstance(value, bool):
+                    raise BackdropError(f"parameter '{k.name}': expected true or false, got {_show(value)}")
+            else:
                 if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                    raise BackdropError(f"parameter '{f.name}': expected a number, got {_show(value)}")
-                if not (low <= value <= high):  # also rejects NaN (and infinity, before int() sees it)
-                    raise BackdropError(f"parameter '{f.name}': {_show(value)} is outside {low:g}..{high:g}")
-                if want_int and value != int(value):
-                    raise BackdropError(f"parameter '{f.name}': expected a whole number, got {_show(value)}")
-                setattr(self, f.name, int(value) if want_int else float(value))
-        for name, allowed in (("floor", FLOOR_MODES), ("device", DEVICES), ("segmenter", SEGMENTERS)):
-            value = getattr(self, name)
-            if not isinstance(value, str) or value not in allowed:
-                raise BackdropError(f"parameter '{name}': {_show(value)} is not one of {', '.join(allowed)}")
-        if not isinstance(self.protect_contact_shadows, bool):
-            raise BackdropError(
-                f"parameter 'protect_contact_shadows': expected true or false, got {_show(self.protect_contact_shadows)}"
-            )
+                    raise BackdropError(f"parameter '{k.name}': expected a number, got {_show(value)}")
+                if not (k.low <= value <= k.high):  # also rejects NaN (and infinity, before int() sees it)
+                    raise BackdropError(f"parameter '{k.name}': {_show(value)} is outside {k.low:g}..{k.high:g}")
+                if k.type is int and value != int(value):
+                    raise BackdropError(f"parameter '{k.name}': expected a whole number, got {_show(value)}")
+                setattr(self, k.name, k.type(value))
         return self
 
     # ------------------------------------------------------------------ dict / YAML
@@ -194,7 +196,7 @@ class Params:
         """Build from a mapping. Every unknown key and every bad value is named, in one line
         (``source: unknown parameter 'lfit'; parameter 'floor': 'maybe' is not one of ...``)."""
         data = dict(data or {})
-        known = {f.name for f in fields(cls)}
+        known = set(KNOB)
         unknown = sorted((k for k in data if k not in known), key=str)
         problems = [f"unknown parameter {_show(str(k))}" for k in unknown[:5]]
         if len(unknown) > 5:
@@ -252,3 +254,22 @@ class Params:
         from .io import atomic_write_bytes
 
         return atomic_write_bytes(Path(path), self.to_yaml().encode("utf-8"))
+
+
+def _docstring() -> str:
+    lines = ["All settings of a cleanup, one attribute per row of :data:`KNOBS`.", "",
+             "Sizes are fractions of the image's short edge, so a 24 MP and a 45 MP frame of the same",
+             "scene get the same result.", "", "Attributes:"]
+    for k in KNOBS:
+        rng = f" [{k.low:g}..{k.high:g}]" if k.low is not None else (f" [{' | '.join(k.choices)}]" if k.choices else "")
+        lines.append(f"    {k.name}: {k.help}{rng}; default {k.default!r}.")
+    return "\n".join(lines)
+
+
+# Params is made from the table: adding a knob is a row in KNOBS (and its use in an operator).
+Params = dataclass(type("Params", (_Settings,), {
+    "__module__": __name__,
+    "__doc__": _docstring(),
+    "__annotations__": {k.name: k.type.__name__ for k in KNOBS},
+    **{k.name: k.default for k in KNOBS},
+}))

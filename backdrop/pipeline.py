@@ -24,7 +24,7 @@ from ._filters import area_resize, max_filter, pushpull_fill, work_factor
 from .illumination import backdrop_surface, shadow_gain
 from .errors import BackdropError
 from .masks import FloorInfo, contact_zone, detect_floor, foreign_objects, subject_protection
-from .params import Params
+from .params import STRUCTURAL, Params  # STRUCTURAL: the knobs an Analysis depends on
 from .texture import texture_layers
 
 __all__ = ["analyze", "render", "clean", "Analysis", "Result", "VIEWS", "STRUCTURAL", "pick_device"]
@@ -34,9 +34,6 @@ WORK_LONG_EDGE = 1024  # working resolution of the multi-scale passes
 GRID_CELLS = 48  # illumination mesh cells along the long edge
 CELL = 8
 TILE = 256  # full-resolution tile size on the CPU (pixels)
-# the knobs an Analysis depends on: a change to any of them needs a new analysis
-STRUCTURAL = ("feather", "grow", "floor", "protect_contact_shadows", "contact_size", "floor_ramp", "device",
-              "segmenter")
 
 
 def pick_device(name: str = "auto") -> torch.device:

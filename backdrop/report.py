@@ -37,7 +37,7 @@ from ._filters import area_resize, atrous_smooth, luminance
 from .errors import BackdropError, FilesFailed
 from .io import printable
 from .metrics import BACKDROP_EDIT, backdrop_stats
-from .params import FLOOR_MODES, Params
+from .params import KNOB, Knob, Params
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import BatchReport, FileResult
@@ -375,6 +375,25 @@ def figure_png(fig) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------- tune
+TUNER_KNOBS = ("lift", "texture", "feather", "floor")  # the Tuner's controls, made from their KNOBS rows
+
+
+def _widget(knob: Knob, value):
+    """An ipywidgets control for a knob, from its row in KNOBS (range, step, label)."""
+    import ipywidgets as w
+
+    style = {"description_width": "70px"}
+    if knob.choices:
+        return w.ToggleButtons(options=list(knob.choices), value=value, description=knob.name,
+                               tooltip=knob.help, style={**style, "button_width": "60px"})
+    if knob.type is bool:
+        return w.Checkbox(value=value, description=knob.label or knob.name, tooltip=knob.help)
+    digits = max(0, -math.floor(math.log10(knob.step))) if knob.step < 1 else 0
+    return w.FloatSlider(value=value, min=knob.low, max=knob.high, step=knob.step, description=knob.name,
+                         tooltip=knob.help, continuous_update=False, style=style,
+                         layout=w.Layout(width="420px"), readout_format=f".{digits}f")
+
+
 class Tuner:
     """The tuning panel of ``tune.ipynb``: sliders for lift, texture and feather, the floor mode,
     the four views and the analysis figure, and a button that saves ``params/<name>.yaml``.
@@ -436,21 +455,14 @@ class Tuner:
         self._figures: tuple[Any, Any] = (None, None)
 
         style = {"description_width": "70px"}
-        layout = w.Layout(width="420px")
-        self.lift = w.FloatSlider(value=params.lift, min=0, max=100, step=1, description="lift",
-                                  continuous_update=False, style=style, layout=layout, readout_format=".0f")
-        self.texture = w.FloatSlider(value=params.texture, min=0, max=100, step=1, description="texture",
-                                     continuous_update=False, style=style, layout=layout, readout_format=".0f")
-        self.feather = w.FloatSlider(value=params.feather, min=0.0, max=0.2, step=0.002, description="feather",
-                                     continuous_update=False, style=style, layout=layout, readout_format=".3f")
-        self.floor = w.ToggleButtons(options=list(FLOOR_MODES), value=params.floor, description="floor",
-                                     style={"description_width": "70px", "button_width": "60px"})
+        self.controls = {name: _widget(KNOB[name], getattr(params, name)) for name in TUNER_KNOBS}
+        self.lift, self.texture, self.feather, self.floor = (self.controls[n] for n in TUNER_KNOBS)
         self.name = w.Text(value="my_shoot", description="save as", style=style, layout=w.Layout(width="260px"))
         self.save_button = w.Button(description="Save settings", icon="save", button_style="primary")
         self.status = w.HTML()
         self.views_out = w.Output()
         self.analysis_out = w.Output()
-        for c in (self.lift, self.texture, self.feather, self.floor):
+        for c in self.controls.values():
             c.observe(lambda _change: self.update(), names="value")
         self.save_button.on_click(lambda _b: self._save_clicked())
         info = w.HTML(
@@ -468,8 +480,7 @@ class Tuner:
     @property
     def current(self) -> Params:
         """The settings as the sliders have them."""
-        return self.params.replace(lift=float(self.lift.value), texture=float(self.texture.value),
-                                   feather=float(self.feather.value), floor=str(self.floor.value))
+        return self.params.replace(**{name: c.value for name, c in self.controls.items()})
 
     def update(self) -> None:
         """Clean the preview with the current settings and redraw the figures. The photo is analysed

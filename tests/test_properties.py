@@ -34,7 +34,9 @@ from hypothesis import strategies as st
 
 from backdrop import BackdropError, Params, clean, pipeline
 from backdrop.io import Photo, read_image, write_image
-from backdrop.params import _RANGES, DEVICES, FLOOR_MODES, SEGMENTERS
+from backdrop.params import DEVICES, FLOOR_MODES, KNOBS, SEGMENTERS
+
+_RANGES = {k.name: (k.low, k.high) for k in KNOBS if k.low is not None}  # the numeric knobs
 
 # a deeper local search: BACKDROP_PROPERTY_SCALE=20 runs twenty times as many examples
 _SCALE = max(1, int(os.environ.get("BACKDROP_PROPERTY_SCALE", "1")))
