@@ -45,7 +45,7 @@ import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from backdrop import Analysis, BackdropError, Params, analyze, read_image, render  # noqa: E402
-from backdrop._compose import hwc_tensor, reduce_source  # noqa: E402
+from backdrop.ops.compose import hwc_tensor, reduce_source  # noqa: E402
 from backdrop.errors import TooLarge  # noqa: E402
 from backdrop.io import SUPPORTED_EXTENSIONS, bits_for, output_path_for, printable, write_image  # noqa: E402
 from backdrop.params import KNOB  # noqa: E402

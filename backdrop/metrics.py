@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ._compose import reduce_source
-from ._filters import area_resize, atrous_smooth, luminance
+from .ops.compose import reduce_source
+from .ops.filters import area_resize, atrous_smooth, luminance
 
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import Result

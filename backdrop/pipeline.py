@@ -8,7 +8,7 @@ both in one call. A front end keeps the ``Analysis`` of the photo on screen and 
 renders when a slider moves.
 
 Everything smooth is computed at a reduced working resolution; the full-resolution work
-is a few per-pixel passes over the decoded buffer (``_compose``).
+is a few per-pixel passes over the decoded buffer (``ops.compose``).
 """
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._compose import FineMarks, Sink, Upsampler, compose, hwc_tensor, load_region, reduce_source, tile_noise
-from ._filters import area_resize, max_filter, pushpull_fill, work_factor
-from .illumination import backdrop_surface, shadow_gain
+from .ops.compose import FineMarks, Sink, Upsampler, compose, hwc_tensor, load_region, reduce_source, tile_noise
+from .ops.filters import area_resize, max_filter, pushpull_fill, work_factor
+from .ops.illumination import backdrop_surface, shadow_gain
 from .errors import BackdropError
-from .masks import FloorInfo, contact_zone, detect_floor, foreign_objects, subject_protection
+from .ops.masks import FloorInfo, contact_zone, detect_floor, foreign_objects, subject_protection
 from .params import STRUCTURAL, Params  # STRUCTURAL: the knobs an Analysis depends on
-from .texture import texture_layers
+from .ops.texture import texture_layers
 
 __all__ = ["analyze", "render", "clean", "Analysis", "Result", "VIEWS", "STRUCTURAL", "pick_device"]
 

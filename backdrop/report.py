@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 import torch
 
-from ._filters import area_resize, atrous_smooth, luminance
+from .ops.filters import area_resize, atrous_smooth, luminance
 from .errors import BackdropError, FilesFailed
 from .io import printable
 from .metrics import BACKDROP_EDIT, backdrop_stats

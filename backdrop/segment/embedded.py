@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ..errors import BackdropError
 from . import Segmenter, register
-from .._filters import reduce_by, work_factor
+from ..ops.filters import reduce_by, work_factor
 from .refine import WORK_LONG_EDGE, refine_mask
 from .refine import __file__ as refine_file
 

@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from .._compose import Upsampler
-from .._filters import gaussian_blur, pushpull_fill, reduce_by, smoothstep, work_factor
-from ..masks import FloorInfo, detect_floor
-from ..texture import detail_norm
+from ..ops.compose import Upsampler
+from ..ops.filters import gaussian_blur, pushpull_fill, reduce_by, smoothstep, work_factor
+from ..ops.masks import FloorInfo, detect_floor
+from ..ops.texture import detail_norm
 
 __all__ = ["refine_mask", "subject_evidence"]
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._filters import max_filter, smoothstep
+from .filters import max_filter, smoothstep
 from .texture import K_HI, K_LO, detail_norm
 
 __all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "hwc_tensor", "load_region", "reduce_source",
@@ -114,7 +114,7 @@ def reduce_source(src: torch.Tensor, f: int, scale: float) -> torch.Tensor:
 
     (1, C, H, W) any dtype -> float32 (1, C, ceil(H/f), ceil(W/f)), contiguous.
     """
-    from ._filters import reduce_by
+    from .filters import reduce_by
 
     _, c, H, W = src.shape
     rows = max(f, STRIP_ELEMENTS // max(1, c * W) // f * f)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._filters import check_image, gaussian_blur, luminance, pushpull_fill, smoothstep
+from .filters import check_image, gaussian_blur, luminance, pushpull_fill, smoothstep
 
 __all__ = ["backdrop_surface", "shadow_gain"]
 

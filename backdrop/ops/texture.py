@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from ._filters import atrous_smooth, check_image, smoothstep
+from .filters import atrous_smooth, check_image, smoothstep
 
 __all__ = ["texture_layers", "band_noise", "mark_weight", "detail_norm"]
 
