@@ -5,7 +5,7 @@ import torch
 
 from backdrop import Params, analyze, clean, render
 from backdrop.errors import BackdropError
-from backdrop.io import _quantize
+from backdrop.io.write import _quantize
 from bench.scenes import make_scene
 
 FULL = Params(lift=100, texture=100)

@@ -15,9 +15,11 @@ import tifffile
 from PIL import Image, ImageCms, ImageFile, ImageOps, PngImagePlugin
 
 import backdrop.io as bio
+import backdrop.io.meta as bio_meta
+import backdrop.io.read as bio_read
+from backdrop.errors import BackdropError
 from backdrop.io import (
     SUPPORTED_EXTENSIONS,
-    BackdropError,
     as_coverage,
     bits_for,
     output_path_for,
@@ -630,7 +632,7 @@ def test_failed_write_keeps_previous_output(tmp_path, monkeypatch):
     photo = read_image(_save(tmp_path / "a.png", smooth_rgb8()))
     out = write_image(tmp_path / "x.tif", photo.pixels, like=photo)
     before = out.read_bytes()
-    monkeypatch.setattr(bio.zlib, "compress", lambda *a, **k: (_ for _ in ()).throw(MemoryError()))
+    monkeypatch.setattr(zlib, "compress", lambda *a, **k: (_ for _ in ()).throw(MemoryError()))
     with pytest.raises(BackdropError):
         write_image(out, photo.pixels * np.float32(0.5), like=photo)
     assert out.read_bytes() == before
@@ -675,8 +677,8 @@ def test_a_mask_bigger_than_its_photo_is_refused_on_its_header(tmp_path, monkeyp
     """A small file claiming 15000x10000 is not decoded (gigabytes) before its size is compared."""
     big = tmp_path / "huge_mask.png"
     Image.new("1", (15000, 10000)).save(big)  # 150 MP of black: a few kilobytes
-    monkeypatch.setattr(bio, "_decode_pillow", lambda *a, **k: pytest.fail("the mask was decoded"))
-    monkeypatch.setattr(bio, "_decode_cv2", lambda *a, **k: pytest.fail("the mask was decoded"))
+    monkeypatch.setattr(bio_read, "_decode_pillow", lambda *a, **k: pytest.fail("the mask was decoded"))
+    monkeypatch.setattr(bio_read, "_decode_cv2", lambda *a, **k: pytest.fail("the mask was decoded"))
     with pytest.raises(BackdropError) as err:
         read_mask(big, size=(64, 48))
     assert_one_line_naming(err, "huge_mask.png")
@@ -693,7 +695,7 @@ def test_a_jpeg_promising_more_pixels_than_it_holds_is_refused(tmp_path, monkeyp
     data[sof + 5 : sof + 9] = claim.to_bytes(2, "big") * 2
     liar = tmp_path / "liar.jpg"
     liar.write_bytes(bytes(data))
-    monkeypatch.setattr(bio, "_decode_pillow", lambda *a, **k: pytest.fail("decoded"))
+    monkeypatch.setattr(bio_read, "_decode_pillow", lambda *a, **k: pytest.fail("decoded"))
     with pytest.raises(BackdropError) as err:
         read_image(liar)
     assert_one_line_naming(err, "liar.jpg")
@@ -816,6 +818,6 @@ def test_tiff_orientation_is_right_for_every_mode_and_compression(tmp_path, orie
         got = read_image(path)
         data = got.data if got.alpha is None else np.concatenate(
             [got.data, np.rint(got.alpha * 255).astype(np.uint8)[:, :, None]], axis=2)
-        want = bio._orient(want, orientation)
+        want = bio_meta._orient(want, orientation)
         assert data.shape == want.shape, name
         assert np.abs(data.astype(int) - want).max() <= (2 if name == "cmyk" else 0), name

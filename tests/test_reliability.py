@@ -405,7 +405,7 @@ def test_kill_and_resume_with_jobs(reference, tmp_path, capsys, sig):
 
 def _signal_mid_write(monkeypatch, sig: int, at: int) -> list[int]:
     """Send ``sig`` to this process in the middle of writing the ``at``-th PNG."""
-    import backdrop.io as bio
+    import backdrop.io.write as bio
 
     calls = []
     real = bio._write_png
