@@ -30,7 +30,7 @@ birefnet: $(STAMP)
 # PYTHONPATH in a subprocess.
 TF4      := $(VENV)/transformers4
 TF4_REQS := "transformers==4.57.6" "huggingface_hub>=0.34,<1.0" "tokenizers>=0.22,<=0.23.0"
-$(TF4)/.installed: $(STAMP)
+$(TF4)/.installed: | $(STAMP)
 	rm -rf $(TF4)
 	$(BIN)/python -m pip install --quiet --no-deps --target $(TF4) $(TF4_REQS)
 	touch $@

@@ -111,13 +111,19 @@ def _run_batch_command(args: argparse.Namespace, params: Params) -> int:
 
     if args.report is not None:
         from .batch import check_out_dir, find_images
-        from .report import run_report
+        from .notebooks.runner import run_report
 
         find_images(args.folder)  # a missing folder is one line, before a kernel is started
         check_out_dir(args.out_dir)  # ... and so is a missing output folder (as without --report)
-        return run_report(args.report, input_dir=args.folder, params=params,
-                          params_file=Path(args.params) if args.params else None, output_dir=args.out_dir,
-                          masks_dir=args.masks, overwrite=args.overwrite, progress=not args.no_progress)
+        run = run_report(args.report, input_dir=args.folder, params=params,
+                         params_file=Path(args.params) if args.params else None, output_dir=args.out_dir,
+                         masks_dir=args.masks, overwrite=args.overwrite, progress=not args.no_progress)
+        if run.summary:
+            print(run.summary)
+        if run.failed:
+            print(printable(run.failed), file=sys.stderr)
+        print(f"report: {run.report}")
+        return run.exit_code
     report = run_batch(
         args.folder,
         params=params,

@@ -60,7 +60,7 @@ def photo_sheets(folder: Path) -> list[str]:
 
     from backdrop.batch import subject_mask
     from backdrop.io import read_image
-    from backdrop.report import backdrop_stats
+    from backdrop.metrics import backdrop_stats
 
     folder.mkdir(parents=True, exist_ok=True)
     default = Params.load(ROOT / "params" / "default.yaml")

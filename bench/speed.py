@@ -142,7 +142,7 @@ def main(argv=None) -> int:
             _line("render, 1500x1000 preview, preview alone", f"{one * 1000:.0f} ms", f"on {a.device}")
 
         if "tune" in only:
-            from backdrop.report import Tuner
+            from backdrop.notebooks import Tuner
 
             tuner = Tuner(None, long_edge=768, threads=1)
             moves = []

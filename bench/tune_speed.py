@@ -1,6 +1,6 @@
 """How long a slider move takes in the tune notebook: the engine on the preview plus the redraw.
 
-Builds the tune panel (backdrop.report.Tuner) on a bundled sample, moves the lift slider
+Builds the tune panel (backdrop.notebooks.Tuner) on a bundled sample, moves the lift slider
 --repeat times (each move cleans the preview with all four views and redraws both figures,
 exactly what a move in JupyterLab does in the kernel; the browser then only swaps two PNGs),
 and prints the median and range.
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from backdrop.report import Tuner
+    from backdrop.notebooks import Tuner
 
     threads = args.threads or None
     print(f"torch {torch.__version__}, redraws on {threads or torch.get_num_threads()} threads")

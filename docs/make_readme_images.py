@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backdrop.batch import find_images  # noqa: E402
-from backdrop.report import thumbnail_pair  # noqa: E402
+from backdrop.notebooks import thumbnail_pair  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,8 @@ from PIL import Image, ImageCms
 from backdrop import Params
 from backdrop.cli import main
 from backdrop.errors import BackdropError
-from backdrop.report import Tuner, backdrop_stats, check_batch_inputs, kernel_name
+from backdrop.metrics import backdrop_stats
+from backdrop.notebooks import Tuner, check_batch_inputs, kernel_name
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # for bench.scenes (conftest does the same)

@@ -765,7 +765,7 @@ def test_a_file_name_with_a_newline_or_an_escape_stays_one_printable_line(refere
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("failed:")
     assert "\x1b" not in stderr and "bad\\nname\\x1b[31mred|x.jpg" in lines[0]
-    from backdrop.report import failures_table
+    from backdrop.notebooks.report import failures_table
     from backdrop.service import FileResult
 
     table = failures_table([FileResult(evil, tmp_path / "o.jpg", "failed", error=f"{evil}: corrupt")])
