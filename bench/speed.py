@@ -7,7 +7,7 @@ machine the absolute figures move, the ratios much less.
   render      render() of an analysed 1500-px preview (three views; the preview alone)
   tune        the tune notebook's redraw after a lift move (bench/tune_speed.py's measure)
   app         a slider release in the app on a 1920x1080 photo: the handler, and end to end
-              through gradio_client's /update (app_gradio.py --measure)
+              through gradio_client's /update (bench/app_speed.py)
   cli         `backdrop clean` of a 24 MP JPEG with its mask file in a fresh process, beyond
               start-up (the same process importing the package and exiting), against Pillow's own
               decode + encode of the same file; its peak memory (VmHWM)
@@ -231,8 +231,8 @@ def main(argv=None) -> int:
                 photo = str(make_frame(tmp / "app", (1920, 1080), (1920, 1080), "white_seamless")[0])
             # in a process of its own, as the app runs: torch called from this benchmark's main thread
             # and from the app's engine thread would make two OpenMP teams that slow each other down
-            code = ("import json, sys, app_gradio; "
-                    f"print(json.dumps(app_gradio.measure({photo!r}, repeat={3 * rep + 1}, quiet=True)))")
+            code = ("import json, sys; from bench.app_speed import measure; "
+                    f"print(json.dumps(measure({photo!r}, repeat={3 * rep + 1}, quiet=True)))")
             env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
                    "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_TEMP_DIR": str(tmp / "gradio")}
             got = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,

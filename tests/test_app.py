@@ -266,7 +266,8 @@ def test_a_slider_move_only_renders_and_a_feather_change_analyses_again(app, mon
     Original is not even sent again), a feather change analyses once more and the preview follows."""
     from gradio_client import handle_file
 
-    _, ag, _ = app
+    from backdrop.app import photo as ag  # the photo workflow: where the page segments and analyses
+
     calls = {"segment": 0, "analyze": 0}
 
     def counting(name, real):
@@ -292,19 +293,22 @@ def test_a_slider_move_only_renders_and_a_feather_change_analyses_again(app, mon
 def test_an_active_session_outlives_the_idle_sweep(app):
     """Two hours after an upload, a visitor still moving sliders keeps their files: the sweep that a
     later upload runs removes idle sessions only."""
-    _, ag, _ = app
-    s = ag.new_session()
-    ag.load_photo(s, SAMPLE, None, ag.Params())
-    ag.render_preview(s, ag.Params())
+    from backdrop import Params
+    from backdrop.app import photo as ag
+    from backdrop.app.session import SESSION_TTL, _sweep, new_session
+
+    s = new_session()
+    ag.load_photo(s, SAMPLE, None, Params())
+    ag.render_preview(s, Params())
     ag.show(s, False)
     three_hours_ago = time.time() - 3 * 3600
     os.utime(s.folder, (three_hours_ago, three_hours_ago))
-    ag.render_preview(s, ag.Params(lift=90))  # a slider move
+    ag.render_preview(s, Params(lift=90))  # a slider move
     ag.show(s, False, original=False)
-    ag._sweep("session-", older_than=ag.SESSION_TTL)  # what the next visitor's upload runs
+    _sweep("session-", older_than=SESSION_TTL)  # what the next visitor's upload runs
     assert s.source.is_file() and all(p.is_file() for p in s.shown.values())
     os.utime(s.folder, (three_hours_ago, three_hours_ago))  # and one really idle is swept
-    ag._sweep("session-", older_than=ag.SESSION_TTL)
+    _sweep("session-", older_than=SESSION_TTL)
     assert not s.folder.exists()
     s.close()
 

@@ -57,7 +57,7 @@ def _preview_src(page) -> str | None:
 
 
 def test_page_upload_slider_preview_changes_and_screenshot(url, tmp_path):
-    import app_gradio
+    from backdrop.app.session import session_root
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -142,7 +142,7 @@ def test_page_upload_slider_preview_changes_and_screenshot(url, tmp_path):
 
             shot = tmp_path / "screenshot-app.png"
             page.screenshot(path=str(shot), full_page=True)
-            sessions = list(app_gradio.session_root().glob("session-*"))
+            sessions = list(session_root().glob("session-*"))
             assert sessions  # the page's session keeps its files in a folder of its own ...
             page.close(run_before_unload=True)
         finally:

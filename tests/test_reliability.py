@@ -265,9 +265,9 @@ def app_module(tmp_path_factory):
     os.environ.update(env)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    import app_gradio
+    from backdrop.app import handlers
 
-    yield app_gradio
+    yield handlers
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
