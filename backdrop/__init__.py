@@ -21,7 +21,7 @@ _EXPORTS = {
     "bits_for": "io",
     "clean": "pipeline",
     "get_segmenter": "segment",
-    "pick_device": "pipeline",
+    "pick_device": "ops.device",
     "read_image": "io",
     "read_mask": "io",
     "render": "pipeline",

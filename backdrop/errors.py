@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import signal
 
-__all__ = ["BackdropError", "TooLarge", "OutputError", "FilesFailed", "Stopped"]
+__all__ = ["BackdropError", "TooLarge", "OutputError", "FilesFailed", "Stopped", "is_out_of_memory"]
 
 
 class BackdropError(Exception):
@@ -41,3 +41,13 @@ class Stopped(KeyboardInterrupt):
     def __init__(self, signum: int = signal.SIGTERM):
         super().__init__(signum)
         self.signum = int(signum)
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """A GPU (CUDA, MPS) allocation failure: torch.cuda.OutOfMemoryError or its message."""
+    import torch
+
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(err, oom):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()

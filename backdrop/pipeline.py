@@ -20,36 +20,20 @@ import torch
 import torch.nn.functional as F
 
 from .ops.compose import FineMarks, Sink, Upsampler, compose, hwc_tensor, load_region, reduce_source, tile_noise
-from .ops.filters import area_resize, max_filter, pushpull_fill, work_factor
+from .ops.device import pick_device
+from .ops.filters import WORK_LONG_EDGE, area_resize, max_filter, pushpull_fill, work_factor
 from .ops.illumination import backdrop_surface, shadow_gain
 from .errors import BackdropError
 from .ops.masks import FloorInfo, contact_zone, detect_floor, foreign_objects, subject_protection
 from .params import STRUCTURAL, Params  # STRUCTURAL: the knobs an Analysis depends on
 from .ops.texture import texture_layers
 
-__all__ = ["analyze", "render", "clean", "Analysis", "Result", "VIEWS", "STRUCTURAL", "pick_device"]
+__all__ = ["analyze", "render", "clean", "Analysis", "Result", "VIEWS"]
 
 VIEWS = ("shadows", "texture", "preview")
-WORK_LONG_EDGE = 1024  # working resolution of the multi-scale passes
 GRID_CELLS = 48  # illumination mesh cells along the long edge
 CELL = 8
 TILE = 256  # full-resolution tile size on the CPU (pixels)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """CUDA, else Apple MPS, else CPU (``name`` may force one)."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise BackdropError("parameter 'device': cuda was asked for but no CUDA GPU is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise BackdropError("parameter 'device': mps was asked for but Apple MPS is not available")
-    return torch.device(name)
 
 
 MASKS = ("subject", "protect", "floor", "contact", "foreign", "shadow_map", "edit", "surface")
@@ -242,7 +226,8 @@ def _tile_size(f: int) -> int:
     return f * max(1, TILE // f)
 
 
-def analyze(image, mask, params: Params | None = None, *, device: str | torch.device | None = None) -> Analysis:
+def analyze(image, mask, params: Params | None = None, *, device: str | torch.device | None = None,
+            work_long_edge: int = WORK_LONG_EDGE) -> Analysis:
     """Everything about a photo that the lift, texture and grain sliders do not change.
 
     Args:
@@ -253,6 +238,8 @@ def analyze(image, mask, params: Params | None = None, *, device: str | torch.de
         params: the settings (defaults if None); lift, texture and grain are only remembered
             as the defaults of :func:`render`.
         device: overrides ``params.device``.
+        work_long_edge: the long edge of the working resolution of the multi-scale passes (a
+            bigger photo is reduced to it; the finest band stays at full resolution).
     Returns:
         An :class:`Analysis`.
     Example:
@@ -277,7 +264,7 @@ def analyze(image, mask, params: Params | None = None, *, device: str | torch.de
     src, alpha = src.to(dev), alpha.to(dev)
 
     # ---------------------------------------------------------------- working resolution
-    f = work_factor(H, W, WORK_LONG_EDGE)
+    f = work_factor(H, W, work_long_edge)
     x_mid = reduce_source(src, f, scale)
     if channels == 1:
         x_mid = x_mid.expand(1, 3, *x_mid.shape[-2:]).contiguous()
@@ -502,6 +489,7 @@ def clean(
     views: tuple[str, ...] = VIEWS,
     device: str | torch.device | None = None,
     bits: int | None = None,
+    work_long_edge: int = WORK_LONG_EDGE,
 ) -> Result:
     """Clean the backdrop of a studio portrait: ``render(analyze(image, mask, params))``.
 
@@ -514,6 +502,7 @@ def clean(
         views: which of "shadows", "texture", "preview" to compute at full resolution.
         device: overrides ``params.device``.
         bits: None for float views; 8 or 16 for rounded integer views (see :func:`render`).
+        work_long_edge: the working resolution's long edge (see :func:`analyze`).
     Returns:
         Result with the requested views and the masks used.
     Example:
@@ -521,4 +510,4 @@ def clean(
         >>> clean(img, Params(), m, views=("preview",)).preview.shape
         torch.Size([3, 64, 96])
     """
-    return render(analyze(image, mask, params, device=device), views=views, bits=bits)
+    return render(analyze(image, mask, params, device=device, work_long_edge=work_long_edge), views=views, bits=bits)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BackdropError
+from .errors import BackdropError, is_out_of_memory
 from .io import Photo, bits_for, read_image, write_image
 from .params import Params
 from .segment import MaskFile, segment
@@ -68,16 +68,6 @@ def mask_for(image_path: Path, masks_dir: Path | None = None) -> Path | None:
             if cand.is_file():
                 return cand
     return None
-
-
-def is_out_of_memory(err: BaseException) -> bool:
-    """A GPU (CUDA, MPS) allocation failure: torch.cuda.OutOfMemoryError or its message."""
-    import torch
-
-    oom = getattr(torch.cuda, "OutOfMemoryError", None)
-    if oom is not None and isinstance(err, oom):
-        return True
-    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
 
 
 def _free_gpu_memory() -> None:

@@ -194,11 +194,8 @@ def test_mask_of_the_wrong_size_is_a_user_error(get_scene):
 def test_reduced_working_resolution_keeps_quality_and_subject(get_scene, name, monkeypatch):
     """Big frames are cleaned at a reduced working resolution plus a full-resolution finest band;
     force that path on a small scene: targets still met, subject still exact, no subject bleed."""
-    import backdrop.pipeline as pipeline
-
-    monkeypatch.setattr(pipeline, "WORK_LONG_EDGE", 480)  # 960x640 -> factor 2
     s = get_scene(name, (960, 640))
-    r = clean(s.image, FULL, s.alpha)
+    r = clean(s.image, FULL, s.alpha, work_long_edge=480)  # 960x640 -> factor 2
     out = as_hwc(r.preview)
     subject = s.alpha > 0
     assert np.array_equal(out[subject], s.image[subject])

@@ -23,7 +23,6 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -34,6 +33,7 @@ from hypothesis import strategies as st
 
 from backdrop import BackdropError, Params, clean, pipeline
 from backdrop.io import Photo, read_image, write_image
+from backdrop.ops.filters import WORK_LONG_EDGE
 from backdrop.params import DEVICES, FLOOR_MODES, KNOBS, SEGMENTERS
 
 _RANGES = {k.name: (k.low, k.high) for k in KNOBS if k.low is not None}  # the numeric knobs
@@ -171,7 +171,7 @@ def cases(draw):
     form = draw(st.sampled_from(FORMS))
     # the working resolution: the default, and smaller ones that make the full-resolution tiles,
     # the upsampler and the sub-working-resolution pass do their work on these small frames
-    work = draw(st.sampled_from([pipeline.WORK_LONG_EDGE, 160, 41]))
+    work = draw(st.sampled_from([WORK_LONG_EDGE, 160, 41]))
     event(f"input: {form}, {c} channel(s)")
     event("working resolution: full" if max(h, w) <= work else "working resolution: reduced")
     return x, m, form, work
@@ -208,8 +208,7 @@ def _check_result(r, seen: np.ndarray, subject: np.ndarray, views=pipeline.VIEWS
 def test_engine_keeps_shape_range_and_every_subject_pixel(case, params):
     x, m, form, work = case
     image, seen = _engine_input(x, form)
-    with mock.patch.object(pipeline, "WORK_LONG_EDGE", work):
-        r = clean(image, params, m)
+    r = clean(image, params, m, work_long_edge=work)
     _check_result(r, seen, _coverage(m))
 
 
@@ -218,8 +217,7 @@ def test_engine_keeps_shape_range_and_every_subject_pixel(case, params):
 def test_sliders_at_zero_change_nothing(case, params):
     x, m, form, work = case
     image, seen = _engine_input(x, form)
-    with mock.patch.object(pipeline, "WORK_LONG_EDGE", work):
-        r = clean(image, params.replace(lift=0, texture=0), m, views=("preview", "shadows"))
+    r = clean(image, params.replace(lift=0, texture=0), m, views=("preview", "shadows"), work_long_edge=work)
     for name in ("preview", "shadows"):
         assert np.array_equal(_hwc(r.view(name)), seen), name
 
@@ -229,9 +227,8 @@ def test_sliders_at_zero_change_nothing(case, params):
 def test_the_same_photo_gives_the_same_result_twice(case, params):
     x, m, form, work = case
     image, _ = _engine_input(x, form)
-    with mock.patch.object(pipeline, "WORK_LONG_EDGE", work):
-        a = clean(image, params, m, views=("preview",)).preview
-        b = clean(image, params, m, views=("preview",)).preview
+    a = clean(image, params, m, views=("preview",), work_long_edge=work).preview
+    b = clean(image, params, m, views=("preview",), work_long_edge=work).preview
     assert torch.equal(a, b)
 
 

@@ -21,9 +21,11 @@ __all__ = [
     "luminance",
     "work_factor",
     "reduce_by",
+    "WORK_LONG_EDGE",
 ]
 
 _LUMA = (0.2126, 0.7152, 0.0722)
+WORK_LONG_EDGE = 1024  # the working resolution's long edge: the multi-scale passes and the mask refinement
 
 
 def check_image(x: torch.Tensor, name: str = "image") -> None:

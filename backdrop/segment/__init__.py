@@ -20,6 +20,10 @@ __all__ = ["Segmenter", "MaskFile", "register", "get_segmenter", "available", "s
 
 _REGISTRY: dict[str, Callable[..., "Segmenter"]] = {}
 
+# what every backend's mask is tidied to, as shares of the frame
+MIN_ISLAND = 0.002  # subject parts smaller than this are dropped (a dark scuff the model took for subject)
+MIN_HOLE = 0.0001  # holes in the subject smaller than this are filled (a highlight on a dark jacket)
+
 
 class Segmenter(ABC):
     """Image in, float mask out."""

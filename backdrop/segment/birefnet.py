@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from ..errors import BackdropError
-from . import Segmenter, register
+from . import MIN_HOLE, MIN_ISLAND, Segmenter, register
 
 __all__ = ["BiRefNet", "DEFAULT_MODEL", "ENV_VAR", "INPUT_SIZE", "SIZE_VAR", "tidy"]
 
@@ -52,8 +52,6 @@ SIZE_VAR = "BACKDROP_BIREFNET_SIZE"  # another input size (a multiple of 32): sm
 MEAN = (0.485, 0.456, 0.406)  # ImageNet normalisation, as the model was trained
 STD = (0.229, 0.224, 0.225)
 LOW = 0.02  # coverage below this is backdrop (the engine protects any coverage > 1e-3)
-MIN_ISLAND = 0.002  # subject parts smaller than this share of the frame are dropped
-MIN_HOLE = 0.0001  # holes smaller than this share of the frame are filled (as refine.py does)
 TIDY_VERSION = "tidy2"
 EXTRA = "make birefnet, or python -m backdrop.segment.install"
 
@@ -324,7 +322,7 @@ class BiRefNet(Segmenter):
 
     # ------------------------------------------------------------------------ the model
     def _device(self) -> torch.device:
-        from ..pipeline import pick_device
+        from ..ops.device import pick_device
 
         return pick_device(self.device_name)
 
@@ -380,7 +378,7 @@ class BiRefNet(Segmenter):
                 logits = getattr(out, "logits", out)
                 prob = logits.float().sigmoid()
         except Exception as err:  # noqa: BLE001 (the model's own code raises anything)
-            from ..service import is_out_of_memory
+            from ..errors import is_out_of_memory
 
             if is_out_of_memory(err):
                 raise

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from ..errors import BackdropError
 from . import Segmenter, register
 from ..ops.filters import reduce_by, work_factor
-from .refine import WORK_LONG_EDGE, refine_mask
+from ..ops.filters import WORK_LONG_EDGE
+from .refine import refine_mask
 from .refine import __file__ as refine_file
 
 __all__ = ["Embedded", "MODEL_PATH"]

@@ -30,13 +30,13 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from ..ops.compose import Upsampler
-from ..ops.filters import gaussian_blur, pushpull_fill, reduce_by, smoothstep, work_factor
+from ..ops.filters import WORK_LONG_EDGE, gaussian_blur, pushpull_fill, reduce_by, smoothstep, work_factor
 from ..ops.masks import FloorInfo, detect_floor
 from ..ops.texture import detail_norm
+from . import MIN_HOLE, MIN_ISLAND  # islands smaller than MIN_ISLAND dropped, holes under MIN_HOLE filled ...
 
 __all__ = ["refine_mask", "subject_evidence"]
 
-WORK_LONG_EDGE = 1024
 BAND = 0.04  # band judged around the model's edge, fraction of the short edge (outside)
 P_LOW = 0.25  # where the model leans to subject (above this) the pixel must plainly be backdrop to be one
 VALLEY = 0.1  # a dip in the model's belief, across at most this share of the short edge ...
@@ -51,8 +51,6 @@ MATCH = 0.04  # inside the model's edge, a pixel this close to the backdrop's br
 DEEPEST_SHADOW = 0.3  # a grey gain below this is not a cast shadow ...
 DEEP_STEP = 0.06  # ... when the backdrop is at least this much brighter than the pixel
 QUANT = 0.004  # tolerance floor: one level of an 8-bit file, and then some
-MIN_ISLAND = 0.002  # islands smaller than this share of the frame are dropped ...
-MIN_HOLE = 0.0001  # ... and holes smaller than this filled ...
 CLEAR = 1.5  # ... unless their mean evidence says otherwise
 SEAM = 0.02  # rows this far (share of the height) about the detected floor line are judged against both
 FLOOR_RAMP = 0.03  # ... beside the floor's ramp above it, this share of the height
