@@ -79,7 +79,8 @@ def _params_from(args: argparse.Namespace) -> Params:
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
-    from .batch import clean_file, stop_on_sigterm
+    from .batch import stop_on_sigterm
+    from .service import clean_file
 
     params = _params_from(args)
     src = args.input

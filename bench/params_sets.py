@@ -58,7 +58,7 @@ def scenes_table(size: tuple[int, int], seeds=(0, 1)) -> list[str]:
 def photo_sheets(folder: Path) -> list[str]:
     from PIL import Image
 
-    from backdrop.batch import subject_mask
+    from backdrop.service import subject_mask
     from backdrop.io import read_image
     from backdrop.metrics import backdrop_stats
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from backdrop.batch import FileResult, find_images, run_batch
+from backdrop.batch import find_images, run_batch
+from backdrop.service import FileResult
 from backdrop.cli import main
 from backdrop.errors import BackdropError
 from backdrop.io import read_image

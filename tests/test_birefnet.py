@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from backdrop import BackdropError, Params
-from backdrop.batch import subject_mask
+from backdrop.service import subject_mask
 from backdrop.cli import main
 from backdrop.segment import cache, get_segmenter, segment
 from backdrop.segment.birefnet import DEFAULT_MODEL, BiRefNet, tidy
@@ -277,7 +277,7 @@ def test_on_a_cpu_auto_keeps_to_the_embedded_model_and_birefnet_by_name_says_wha
 @needs_extra
 def test_the_device_parameter_reaches_birefnet(models, monkeypatch, tmp_path, gpu_here):
     """device: cpu keeps BiRefNet off the GPU too, whether it is asked for or picked by auto."""
-    from backdrop.batch import subject_mask
+    from backdrop.service import subject_mask
 
     monkeypatch.setenv("BACKDROP_BIREFNET", str(models["a"]))
     monkeypatch.setenv("BACKDROP_CACHE_DIR", str(tmp_path))

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from backdrop import batch as batch_mod
+from backdrop.batch import run as batch_run
 from backdrop import pipeline as pipeline_mod
 from backdrop import service as service_mod
 from backdrop.batch import run_batch
@@ -551,7 +551,7 @@ def test_unwritable_output_folder_is_one_line_before_any_work(reference, tmp_pat
     out = tmp_path / "out"
     out.mkdir()
     _fail_in(out, monkeypatch, err=err, call="open")
-    monkeypatch.setattr(batch_mod, "clean_file", lambda *a, **k: pytest.fail("an image was cleaned"))
+    monkeypatch.setattr(batch_run, "open_photo", lambda *a, **k: pytest.fail("an image was read"))
     with untouched(shoot):
         code, stdout, stderr = cli(capsys, "batch", shoot, "-o", out, "--no-progress")
     assert code == 2 and stdout == ""

@@ -14,7 +14,8 @@ from ..params import Params
 from .paths import repo_root, resolve_path
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..batch import BatchReport, FileResult
+    from ..batch import BatchReport
+    from ..service import FileResult
 
 
 # ---------------------------------------------------------------------------------------- batch report
