@@ -4,7 +4,7 @@
 >>> photo = read_image("samples/portrait.jpg")           # doctest: +SKIP
 >>> result = clean(photo.pixels, Params(lift=80), mask)  # doctest: +SKIP
 """
-import importlib
+from ._lazy import lazy_exports
 
 # What ``from backdrop import X`` gives, and the module it comes from. Imported on first use
 # (PEP 562): ``backdrop --help``, a batch's parent process or papermill's engine lookup do not
@@ -30,17 +30,5 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'backdrop' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
-
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __version__ = "0.1.0"
