@@ -18,7 +18,7 @@ this module imports nothing heavy, since papermill loads every engine when it st
 """
 from __future__ import annotations
 
-from papermill.engines import NBClientEngine
+import functools
 
 FAILED = "FilesFailed"  # backdrop.errors.FilesFailed: some photos failed, the run itself is whole
 USER_ERROR = "BackdropError"  # a wrong parameter or folder: one line
@@ -34,20 +34,45 @@ class ReportEnded(SystemExit):
         self.ename, self.evalue = ename, evalue
 
 
-class BatchReportEngine(NBClientEngine):
-    """papermill's nbclient engine, ending a batch report's run as described above."""
+class BatchReportEngine:
+    """The engine papermill calls ``backdrop``: its nbclient engine, ending a batch report's run as
+    described above.
+
+    papermill loads every engine's entry point while ``papermill.engines`` itself is being
+    imported, so this module imports nothing of papermill: the engine class is made on first use
+    (:func:`_engine`), and these class methods, the ones papermill calls, hand over to it."""
 
     @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
-        for cell in nb_man.nb.cells:
-            if cell.cell_type == "code":
-                cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
-        kwargs.setdefault("extra_arguments", QUIET_KERNEL)
-        result = super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
-        ended = settle(nb_man.nb)
-        if ended is not None:
-            raise ReportEnded(*ended)  # papermill's engine wrapper writes the notebook on the way out
-        return result
+    def execute_notebook(cls, *args, **kwargs):
+        return _engine().execute_notebook(*args, **kwargs)
+
+    @classmethod
+    def nb_kernel_name(cls, nb, name=None):
+        return _engine().nb_kernel_name(nb, name)
+
+    @classmethod
+    def nb_language(cls, nb, language=None):
+        return _engine().nb_language(nb, language)
+
+
+@functools.lru_cache(maxsize=1)
+def _engine() -> type:
+    from papermill.engines import NBClientEngine
+
+    class _BatchReportEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            for cell in nb_man.nb.cells:
+                if cell.cell_type == "code":
+                    cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+            kwargs.setdefault("extra_arguments", QUIET_KERNEL)
+            result = super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+            ended = settle(nb_man.nb)
+            if ended is not None:
+                raise ReportEnded(*ended)  # papermill's engine wrapper writes the notebook on the way out
+            return result
+
+    return _BatchReportEngine
 
 
 def settle(nb) -> tuple[str, str] | None:

@@ -1,5 +1,5 @@
-"""The engine's operators: pure torch functions on (C, H, W) / (H, W) tensors, inputs checked
-first, options keyword-only. The pipeline (``backdrop.pipeline``) puts them together.
+"""The engine's operators: pure torch functions on (B, C, H, W) float tensors (``check_image``),
+inputs checked first, options keyword-only. The pipeline (``backdrop.pipeline``) puts them together.
 
 * ``filters``: blurs, the a-trous wavelet, area resize, push-pull fill, exact bounded distance.
 * ``masks``: subject protection, floor detection, contact zone, foreign objects.

@@ -21,6 +21,8 @@ __all__ = [
     "luminance",
     "work_factor",
     "reduce_by",
+    "distance_within",
+    "max_filter",
     "WORK_LONG_EDGE",
 ]
 
