@@ -263,14 +263,44 @@ def analyze(image, mask, params: Params | None = None, *, device: str | torch.de
     # the 8/16-bit buffers go to the device as they are, and are converted there, a strip at a time
     src, alpha = src.to(dev), alpha.to(dev)
 
-    # ---------------------------------------------------------------- working resolution
+    # the four stages, each at the working resolution but the last
     f = work_factor(H, W, work_long_edge)
     x_mid = reduce_source(src, f, scale)
     if channels == 1:
         x_mid = x_mid.expand(1, 3, *x_mid.shape[-2:]).contiguous()
     a_mid = reduce_source(alpha, f, alpha_scale)
-    hm, wm = x_mid.shape[-2:]
-    short_m = min(hm, wm)
+    m = _masks(x_mid, a_mid, params)
+    timings["masks"] = time.perf_counter() - t_start
+    t = time.perf_counter()
+    b = _backdrop_model(x_mid, m)
+    timings["surface"] = time.perf_counter() - t
+    t = time.perf_counter()
+    work = _texture(x_mid, a_mid, m, b)
+    timings["texture"] = time.perf_counter() - t
+    t = time.perf_counter()
+    # grain of the full-resolution backdrop around the expected backdrop (subject filled in):
+    # the tolerance of the match test, and the scale of the finest band's marks
+    grain_full = tile_noise(src.expand(1, 3, H, W), scale, b.x_fill, b.edit, Upsampler(f, (H, W)), tile=_tile_size(f))
+    timings["grain"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t_start
+    return Analysis(params=params, device=dev, size=(H, W), channels=channels, factor=f, source=src, scale=scale,
+                    alpha=alpha, work=work, floor_info=m.floor_info, grain_full=grain_full, timings=timings)
+
+
+@dataclass
+class _Masks:
+    """Stage 1: what may change. The subject's protection (grown and feathered), the contact zone,
+    a real floor, and the backdrop known around them, with the subject filled in from it."""
+
+    protect: torch.Tensor
+    contact: torch.Tensor
+    floor: torch.Tensor
+    floor_info: FloorInfo
+    known: torch.Tensor  # 1 where the backdrop is seen (not subject, grow margin or floor)
+    x_fill: torch.Tensor  # the photo with the subject and its margin filled from the backdrop
+
+
+def _masks(x_mid: torch.Tensor, a_mid: torch.Tensor, params: Params) -> _Masks:
     protect = subject_protection(a_mid, grow=params.grow, feather=params.feather)
     contact = (
         contact_zone(a_mid, size=params.contact_size) if params.protect_contact_shadows else torch.zeros_like(a_mid)
@@ -279,65 +309,70 @@ def analyze(image, mask, params: Params | None = None, *, device: str | torch.de
     # the subject and its grow margin are filled from the backdrop around them; the feather zone
     # is backdrop as far as the model is concerned (pixels there that do not match it stay protected)
     known = ((protect < 0.999) & (floor < 0.01)).to(x_mid.dtype)
-    x_fill = pushpull_fill(x_mid, known)
-    timings["masks"] = time.perf_counter() - t_start
+    return _Masks(protect, contact, floor, floor_info, known, pushpull_fill(x_mid, known))
 
-    # ---------------------------------------------------------------- clean-backdrop model
-    t = time.perf_counter()
+
+@dataclass
+class _Backdrop:
+    """Stage 2: the clean backdrop. Its surface (lighting), what is foreign to it, where the
+    cleanup may act, and the lift's step at full lift."""
+
+    surface: torch.Tensor
+    foreign: torch.Tensor
+    x_fill: torch.Tensor  # the photo filled from the backdrop (without the foreign objects)
+    edit: torch.Tensor  # where the cleanup may act: not subject, floor, contact zone or foreign
+    step: torch.Tensor  # the lift's gain at full lift is 1 + step
+    shadow_map: torch.Tensor
+
+
+def _backdrop_model(x_mid: torch.Tensor, m: _Masks) -> _Backdrop:
+    hm, wm = x_mid.shape[-2:]
+    short_m = min(hm, wm)
     gl = max(8, min(GRID_CELLS, max(hm, wm) // CELL))
     grid = (max(2, round(gl * hm / wm)), gl) if wm >= hm else (gl, max(2, round(gl * wm / hm)))
-    surface = _surface(x_fill, known * (1.0 - contact), grid, (hm, wm))
+    known, x_fill = m.known, m.x_fill
+    surface = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm))
     # what is far off the backdrop model is not backdrop (a set edge, a light stand, a window):
     # keep it as shot and model the backdrop without it
     foreign = foreign_objects(x_mid, surface, known)
     if bool((foreign > 0).any()):
         known = known * (foreign <= 0).to(known.dtype)
         x_fill = pushpull_fill(x_mid, known)
-        surface = _surface(x_fill, known * (1.0 - contact), grid, (hm, wm))
-    edit = (1.0 - protect) * (1.0 - floor) * (1.0 - contact) * (1.0 - foreign)
+        surface = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm))
+    edit = (1.0 - m.protect) * (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - foreign)
     step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m)
-    timings["surface"] = time.perf_counter() - t
+    return _Backdrop(surface, foreign, x_fill, edit, step, shadow_map)
 
-    # ---------------------------------------------------------------- texture layers
-    # judged on the backdrop at full lift, so a mark in a shadow is judged at the wall's level;
-    # the correction is a ratio of that backdrop, applied to whatever the lift leaves
-    t = time.perf_counter()
-    lifted = x_fill * (1.0 + step)
-    marks, grain_layer, fine_p = texture_layers(lifted, edit)
-    free = (1.0 - floor) * (1.0 - contact) * (1.0 - foreign)
+
+def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop) -> dict[str, torch.Tensor]:
+    """Stage 3: the texture layers, and every working map the render needs (``Analysis.work``).
+
+    Marks are judged on the backdrop at full lift, so a mark in a shadow is judged at the wall's
+    level; the correction is a ratio of that backdrop, applied to whatever the lift leaves."""
+    lifted = b.x_fill * (1.0 + b.step)
+    marks, grain_layer, fine_p = texture_layers(lifted, b.edit)
+    free = (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - b.foreign)
     changeable = free * (a_mid < 1.0)  # working pixels made only of subject never change
     rel = changeable / lifted.clamp_min(1e-3)
-    timings["texture"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    up = Upsampler(f, (H, W))
-    # grain of the full-resolution backdrop around the expected backdrop (subject filled in):
-    # the tolerance of the match test, and the scale of the finest band's marks
-    grain_full = tile_noise(src.expand(1, 3, H, W), scale, x_fill, edit, up, tile=_tile_size(f))
-    timings["grain"] = time.perf_counter() - t
-
-    work = {
+    return {
         "image": x_mid,
         "subject": a_mid,
-        "protect": protect,
-        "floor": floor,
-        "contact": contact,
-        "foreign": foreign,
-        "edit": edit,
+        "protect": m.protect,
+        "floor": m.floor,
+        "contact": m.contact,
+        "foreign": b.foreign,
+        "edit": b.edit,
         "free": free,
-        "surface": surface,
-        "shadow_map": shadow_map,
-        "expected": x_fill,
-        "lift_step": changeable * step,  # the lift's ratio is 1 + lift * lift_step
+        "surface": b.surface,
+        "shadow_map": b.shadow_map,
+        "expected": b.x_fill,
+        "lift_step": changeable * b.step,  # the lift's ratio is 1 + lift * lift_step
         "marks": marks.mul_(rel),  # the texture's ratio is 1 - texture * (marks + (1 - grain) * grain)
         "grain": grain_layer.mul_(rel),
         # where marks below the working resolution may be (grown by two working pixels: they reach a
         # little beyond), and the backdrop may change
         "fine_flag": max_filter((fine_p > 0.5).to(x_mid.dtype), 5),
     }
-    timings["total"] = time.perf_counter() - t_start
-    return Analysis(params=params, device=dev, size=(H, W), channels=channels, factor=f, source=src, scale=scale,
-                    alpha=alpha, work=work, floor_info=floor_info, grain_full=grain_full, timings=timings)
 
 
 def _slider(name: str, value, default: float) -> float:
