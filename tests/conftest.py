@@ -1,12 +1,10 @@
 import contextlib
 import functools
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for bench.scenes
 
 SMALL = (480, 320)
 

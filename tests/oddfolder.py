@@ -32,8 +32,6 @@ import tifffile
 from PIL import Image, ImageCms
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # for bench.scenes
-    sys.path.insert(0, str(ROOT))
 
 __all__ = ["Case", "BASE_SIZE", "cmyk_profile", "make_odd_folder", "main"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,6 @@ from backdrop.io import read_image
 from backdrop.params import Params
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # for bench.scenes (conftest does the same)
-    sys.path.insert(0, str(ROOT))
 
 SIZE = (240, 160)  # (width, height)
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

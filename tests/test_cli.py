@@ -23,8 +23,6 @@ from backdrop.cli import main
 from backdrop.io import read_image
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # for bench.scenes (conftest does the same)
-    sys.path.insert(0, str(ROOT))
 
 SIZE = (240, 160)  # (width, height)
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

@@ -24,8 +24,6 @@ from backdrop.metrics import backdrop_stats
 from backdrop.notebooks import Tuner, check_batch_inputs, kernel_name
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # for bench.scenes (conftest does the same)
-    sys.path.insert(0, str(ROOT))
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SIZE = (240, 160)  # (width, height)
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

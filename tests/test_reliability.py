@@ -263,8 +263,6 @@ def app_module(tmp_path_factory):
                GRADIO_TEMP_DIR=str(tmp / "cache"))
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     from backdrop.app import handlers
 
     yield handlers
