@@ -191,7 +191,7 @@ def test_preset_save_and_load_use_the_params_file_format(app, tmp_path):
     from gradio_client import handle_file
 
     c = _client(app, "presets")
-    path = c.predict(lift=35, texture=80, floor="off", contact=False, feather=0.05, api_name="/save_preset")[0]["value"]
+    path = c.predict(lift=35, texture=80, floor="off", protect_contact_shadows=False, feather=0.05, api_name="/save_preset")[0]["value"]
     saved = Params.load(path)
     assert saved == Params(lift=35, texture=80, floor="off", protect_contact_shadows=False, feather=0.05)
     default_keys = list(yaml.safe_load((ROOT / "params" / "default.yaml").read_text()))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import shutil
 import tempfile
 import time
@@ -58,6 +59,30 @@ def _per_session(fn):
     return inner
 
 
+# the page's controls, in the order its events pass them: a handler declares one parameter ``knobs``
+# and gets them as a mapping (name -> value); its public signature (the API's parameter names) has
+# each of them by its Params name
+PAGE_KNOBS = ("lift", "texture", "grain", "feather", "floor", "protect_contact_shadows", "segmenter")
+
+
+def takes_knobs(fn):
+    """``fn`` with its parameter ``knobs`` spread into the page's knobs, one parameter each."""
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    i = [p.name for p in params].index("knobs")
+    public = sig.replace(parameters=[*params[:i], *(inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                                                    for n in PAGE_KNOBS), *params[i + 1:]])
+
+    @functools.wraps(fn)
+    def inner(*args, **kwargs):
+        given = dict(public.bind(*args, **kwargs).arguments)
+        knobs = {n: given.pop(n) for n in PAGE_KNOBS}
+        return fn(**given, knobs=knobs)
+
+    inner.__signature__ = public
+    return inner
+
+
 _EMPTY = [None] * 4
 _KEEP = [gr.skip()] * 4  # the four views as the page shows them
 WELCOME = "Upload a photo (JPEG, PNG, TIFF or WebP)."
@@ -69,21 +94,21 @@ WELCOME = "Upload a photo (JPEG, PNG, TIFF or WebP)."
 
 
 @_per_session
-def on_upload(session: Session, photo_file, lift, texture, grain, feather, floor, contact,
-              segmenter, show_overlay, request: gr.Request):
+@takes_knobs
+def on_upload(session: Session, photo_file, knobs, show_overlay, request: gr.Request):
     """A photo was uploaded: the subject comes from the segmenter. Four views, the status, the
     mask box (emptied: the new photo's subject is the segmenter's) and the photo box."""
-    out = _load(session, photo_file, None, (lift, texture, grain, feather, floor, contact, segmenter),
+    out = _load(session, photo_file, None, knobs,
                 show_overlay, request)
     ok = out[4] is not None and not out[4].startswith("⚠")
     return out + ([None, gr.skip()] if ok else [gr.skip(), None])
 
 
 @_per_session
-def on_example(session: Session, photo_file, mask_file, lift, texture, grain, feather, floor,
-               contact, segmenter, show_overlay, request: gr.Request):
+@takes_knobs
+def on_example(session: Session, photo_file, mask_file, knobs, show_overlay, request: gr.Request):
     """A bundled sample was picked: it comes with its subject mask."""
-    return _load(session, photo_file, mask_file, (lift, texture, grain, feather, floor, contact, segmenter),
+    return _load(session, photo_file, mask_file, knobs,
                  show_overlay, request)
 
 
@@ -95,7 +120,7 @@ def _load(session, photo_file, mask_file, knobs, show_overlay, request):
         return _EMPTY + [WELCOME, session]
     _sweep("session-", older_than=SESSION_TTL)  # folders a stopped server left behind
     try:
-        params = params_from(session.params, *knobs)
+        params = params_from(session.params, knobs)
         load_photo(session, photo_file, mask_file, params, request)
         seconds, _ = render_preview(session, params)
     except BackdropError as err:
@@ -104,7 +129,8 @@ def _load(session, photo_file, mask_file, knobs, show_overlay, request):
 
 
 @_per_session
-def on_mask(session: Session, mask_file, lift, texture, grain, feather, floor, contact, segmenter,
+@takes_knobs
+def on_mask(session: Session, mask_file, knobs,
             show_overlay, request: gr.Request):
     """A subject mask file was given (or removed: back to the segmenter)."""
     session = session or new_session()
@@ -112,7 +138,7 @@ def on_mask(session: Session, mask_file, lift, texture, grain, feather, floor, c
     try:
         if not session.loaded:
             raise BackdropError("Upload a photo first, then its subject mask.")
-        params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
+        params = params_from(session.params, knobs)
         photo = read_image(session.source, max_pixels=None)
         said: list[str] = []
         mask, used = on_engine(subject_mask)(photo, params, mask=mp, warnings=said)
@@ -124,12 +150,13 @@ def on_mask(session: Session, mask_file, lift, texture, grain, feather, floor, c
 
 
 @_per_session
-def on_change(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
+@takes_knobs
+def on_change(session: Session, knobs,
               show_overlay, request: gr.Request):
     """A slider was released or a setting changed: clean the preview-size copy again."""
     session = session or new_session()
     try:
-        params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
+        params = params_from(session.params, knobs)
         if not session.loaded:
             session.params = params
             return _EMPTY + [WELCOME, session]
@@ -150,7 +177,8 @@ def on_overlay(session: Session, show_overlay, request: gr.Request):
 
 
 @_per_session
-def on_download(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
+@takes_knobs
+def on_download(session: Session, knobs,
                 request: gr.Request):
     """The cleaned photo at full resolution, in its own format, bit depth and metadata. The page
     then hands it to the browser's download at once (one click)."""
@@ -159,7 +187,7 @@ def on_download(session: Session, lift, texture, grain, feather, floor, contact,
     try:
         if not session.loaded:
             raise BackdropError("Upload a photo first.")
-        params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
+        params = params_from(session.params, knobs)
         if session.asked_segmenter and session.asked_segmenter != params.segmenter:
             render_preview(session, params)
         photo = read_image(session.source, max_pixels=None)
@@ -177,12 +205,13 @@ def on_download(session: Session, lift, texture, grain, feather, floor, contact,
 
 
 @_per_session
-def on_save_preset(session: Session, lift, texture, grain, feather, floor, contact, segmenter,
+@takes_knobs
+def on_save_preset(session: Session, knobs,
                    request: gr.Request):
     """The current settings as a YAML parameter file (the format of params/*.yaml)."""
     session = session or new_session()
     try:
-        params = params_from(session.params, lift, texture, grain, feather, floor, contact, segmenter)
+        params = params_from(session.params, knobs)
     except BackdropError as err:
         return gr.skip(), failed(session, err), session
     session.params = params
@@ -197,15 +226,14 @@ def on_load_preset(session: Session, preset_file, show_overlay, request: gr.Requ
     the preview is cleaned with them. A bad preset changes nothing and names every bad key."""
     session = session or new_session()
     if not preset_file:
-        return [gr.skip()] * 7 + _KEEP + [gr.skip(), session]
+        return [gr.skip()] * len(PAGE_KNOBS) + _KEEP + [gr.skip(), session]
     try:
         params = Params.load(preset_file)
     except BackdropError as err:
-        return [gr.skip()] * 7 + _KEEP + [failed(session, err, (preset_file, Path(preset_file).name)), session]
+        return [gr.skip()] * len(PAGE_KNOBS) + _KEEP + [failed(session, err, (preset_file, Path(preset_file).name)), session]
     session.params = params
-    p = params
-    knobs = [p.lift, p.texture, p.grain, p.feather, p.floor, p.protect_contact_shadows, p.segmenter]
-    return knobs + on_change(session, *knobs, show_overlay, request)
+    knobs = {name: getattr(params, name) for name in PAGE_KNOBS}
+    return list(knobs.values()) + on_change(session, show_overlay=show_overlay, request=request, **knobs)
 
 
 def on_unload(request: gr.Request) -> None:

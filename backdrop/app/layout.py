@@ -5,6 +5,7 @@ import gradio as gr
 
 from ..params import KNOB, Params
 from .handlers import (
+    PAGE_KNOBS,
     WELCOME,
     _clear,
     api_clean,
@@ -64,13 +65,13 @@ def build_demo() -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 photo = gr.File(label="Photo", file_types=FILE_TYPES, elem_id="photo")
-                lift, texture = control("lift"), control("texture")
+                c = {name: control(name) for name in ("lift", "texture")}  # the page's knobs, as they are laid out
                 show_overlay = gr.Checkbox(False, label="Show the subject (magenta) and floor (cyan)",
                                            elem_id="overlay")
                 with gr.Accordion("Advanced", open=False):
-                    feather, grain, floor = control("feather"), control("grain"), control("floor")
-                    contact = control("protect_contact_shadows", elem_id="contact")
-                    segmenter = control("segmenter")
+                    c.update({name: control(name) for name in ("feather", "grain", "floor")})
+                    c["protect_contact_shadows"] = control("protect_contact_shadows", elem_id="contact")
+                    c["segmenter"] = control("segmenter")
                     mask = gr.File(label="Subject mask (optional)", file_types=FILE_TYPES, elem_id="mask")
                     gr.Markdown("A mask image of the same size, white = subject, wins over the segmenter.")
                 download_btn = gr.Button("Download full resolution", variant="primary", elem_id="download")
@@ -105,7 +106,7 @@ def build_demo() -> gr.Blocks:
             api_out = gr.File(label="cleaned")
             api_btn = gr.Button("clean")
 
-        knobs = [lift, texture, grain, feather, floor, contact, segmenter]
+        knobs = [c[name] for name in PAGE_KNOBS]  # as the handlers take them
         shown = images + [status, session]
         photo.upload(on_upload, [session, photo, *knobs, show_overlay], shown + [mask, photo],
                      api_name="upload", show_progress="full")
@@ -114,8 +115,7 @@ def build_demo() -> gr.Blocks:
                                        api_visibility="private")
         mask.upload(on_mask, [session, mask, *knobs, show_overlay], shown + [mask], api_name="set_mask")
         mask.clear(on_mask, [session, mask, *knobs, show_overlay], shown + [mask], api_visibility="private")
-        gr.on([lift.release, texture.release, feather.release, grain.release, floor.input,
-               contact.input, segmenter.input],
+        gr.on([c[n].release if isinstance(c[n], gr.Slider) else c[n].input for n in PAGE_KNOBS],
               on_change, [session, *knobs, show_overlay], shown, api_name="update",
               trigger_mode="always_last", show_progress="minimal")
         show_overlay.input(on_overlay, [session, show_overlay], shown, api_name="overlay",

@@ -109,15 +109,9 @@ def overlay(rgb8: np.ndarray, subject: np.ndarray, floor: np.ndarray) -> np.ndar
     return (a * 255.0 + 0.5).astype(np.uint8)
 
 
-def params_from(base: Params, lift, texture, grain, feather, floor, contact, segmenter) -> Params:
-    """The session's parameters with the knobs on the page applied (validated)."""
-    try:
-        return base.replace(
-            lift=float(lift), texture=float(texture), grain=float(grain), feather=float(feather),
-            floor=floor, protect_contact_shadows=bool(contact), segmenter=segmenter,
-        )
-    except (TypeError, ValueError) as err:
-        raise BackdropError(f"parameters: {err}") from None
+def params_from(base: Params, knobs: dict) -> Params:
+    """The session's parameters with the page's knobs (name -> the control's value) applied, validated."""
+    return base.replace(**knobs)
 
 
 def describe_photo(name: str, photo) -> str:
