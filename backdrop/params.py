@@ -153,6 +153,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("segmenter", "auto", "how the subject is found without a mask file: auto (BiRefNet on a GPU where "
          "its weights are, else embedded), embedded (the offline model that ships with the package) or "
          "birefnet (BiRefNet-Portrait, make birefnet)", choices=SEGMENTERS, label="Segmenter", structural=True),
+    Knob("birefnet_size", 1024, "BiRefNet's input size, a multiple of 32: 512 is about 4x faster on a CPU, "
+         "and coarser", 256, 2048, 32, label="BiRefNet input size", structural=True),
     Knob("jpeg_quality", 95, "quality of JPEG and WebP outputs", 1, 100, 1, label="JPEG quality"),
 )
 KNOB = {k.name: k for k in KNOBS}
@@ -184,6 +186,8 @@ class _Settings:
                     raise BackdropError(f"parameter '{k.name}': {_show(value)} is outside {k.low:g}..{k.high:g}")
                 if k.type is int and value != int(value):
                     raise BackdropError(f"parameter '{k.name}': expected a whole number, got {_show(value)}")
+                if k.type is int and k.step > 1 and (int(value) - k.low) % k.step:
+                    raise BackdropError(f"parameter '{k.name}': {_show(value)} is not a multiple of {k.step:g}")
                 setattr(self, k.name, k.type(value))
         return self
 

@@ -111,7 +111,7 @@ def subject_mask(photo: Photo | np.ndarray, params: Params, *, mask: Path | None
     rgb = _rgb(photo)
     name = source or "the photo"
     try:
-        return segment(rgb, params.segmenter, device=params.device, warnings=warnings)
+        return segment(rgb, params.segmenter, device=params.device, warnings=warnings, size=params.birefnet_size)
     except RuntimeError as err:
         if not is_out_of_memory(err):
             raise
@@ -121,7 +121,7 @@ def subject_mask(photo: Photo | np.ndarray, params: Params, *, mask: Path | None
     if warnings is not None:
         warnings.append(f"{name}: the GPU ran out of memory segmenting it; segmented on the CPU instead")
     try:
-        return segment(rgb, params.segmenter, device="cpu", warnings=warnings)
+        return segment(rgb, params.segmenter, device="cpu", warnings=warnings, size=params.birefnet_size)
     except RuntimeError as err:
         if not is_out_of_memory(err):
             raise

@@ -485,22 +485,20 @@ def test_only_the_model_code_s_imports_are_required(models, monkeypatch):
 
 
 @needs_extra
-def test_the_input_size_is_a_parameter_and_part_of_the_cache_key(models, monkeypatch):
-    import backdrop.segment.birefnet as birefnet_mod
-
+def test_the_input_size_is_a_knob_and_part_of_the_cache_key(models, monkeypatch, tmp_path):
+    """``birefnet_size`` (a row of KNOBS) reaches the model: 512 here, and the mask cache keeps
+    the two sizes apart."""
     monkeypatch.setenv("BACKDROP_BIREFNET", str(models["a"]))
-    full = BiRefNet()
-    monkeypatch.setenv("BACKDROP_BIREFNET_SIZE", "512")
-    small = BiRefNet()
-    mask = small(portrait())
-    model_cls = type(small.model())
-    assert model_cls.seen == (512, 512) and mask[60:180, 110:190].min() > 0.99
-    assert small.version != full.version and small.version.endswith("@512")
-    for bad in ("500", "64", "big"):
-        monkeypatch.setenv("BACKDROP_BIREFNET_SIZE", bad)
-        with pytest.raises(BackdropError, match=r"BACKDROP_BIREFNET_SIZE=.*multiple of 32"):
-            BiRefNet()
-    assert birefnet_mod.INPUT_SIZE == 1024
+    monkeypatch.setenv("BACKDROP_CACHE_DIR", str(tmp_path))
+    mask, used = subject_mask(portrait(), Params(segmenter="birefnet", birefnet_size=512))
+    assert used == "birefnet" and mask[60:180, 110:190].min() > 0.99
+    assert type(BiRefNet().model()).seen == (512, 512)
+    subject_mask(portrait(), Params(segmenter="birefnet"))
+    assert type(BiRefNet().model()).seen == (1024, 1024)  # not the 512 mask from the cache
+    assert BiRefNet(size=512).version != BiRefNet().version and BiRefNet(size=512).version.endswith("@512")
+    for bad, why in [(500, "not a multiple of 32"), (128, "outside 256..2048"), ("big", "expected a number")]:
+        with pytest.raises(BackdropError, match=rf"parameter 'birefnet_size': .*{why}"):
+            Params(birefnet_size=bad)
 
 
 TF4 = Path(sys.prefix) / "transformers4"  # made by `make test` (the Makefile's TF4): transformers 4.57

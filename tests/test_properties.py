@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from backdrop import BackdropError, Params, clean, pipeline
@@ -37,6 +37,13 @@ from backdrop.ops.filters import WORK_LONG_EDGE
 from backdrop.params import DEVICES, FLOOR_MODES, KNOBS, SEGMENTERS
 
 _RANGES = {k.name: (k.low, k.high) for k in KNOBS if k.low is not None}  # the numeric knobs
+_WHOLE = {k.name: k.step for k in KNOBS if k.type is int}  # whole-number knobs, and the step they keep to
+
+
+def _whole_ok(name: str, v: float) -> bool:
+    """Whether ``v`` is a value a whole-number knob takes (a whole number, on its step)."""
+    low = _RANGES[name][0]
+    return v == int(v) and (int(v) - low) % _WHOLE[name] == 0
 
 # a deeper local search: BACKDROP_PROPERTY_SCALE=20 runs twenty times as many examples
 _SCALE = max(1, int(os.environ.get("BACKDROP_PROPERTY_SCALE", "1")))
@@ -293,8 +300,8 @@ def _invalid_values(name: str):
             st.integers(min_value=int(math.floor(high)) + 1),
             wrong_type,
         )
-        if name == "jpeg_quality":
-            out = st.one_of(out, st.floats(low, high).filter(lambda v: v != int(v)))
+        if name in _WHOLE:
+            out = st.one_of(out, st.floats(low, high).filter(lambda v, n=name: not _whole_ok(n, v)))
         return out
     choices = {"floor": FLOOR_MODES, "device": DEVICES, "segmenter": SEGMENTERS}.get(name)
     if choices is not None:
@@ -383,15 +390,16 @@ NUMERIC = sorted(_RANGES)
 def test_numpy_numbers_are_numbers(name, frac, kind):
     """A parameter given as a numpy scalar means the same as the plain number, and saves as YAML."""
     low, high = _RANGES[name]
+    assume(not np.issubdtype(kind, np.integer) or high <= np.iinfo(kind).max)  # uint8 cannot hold 2048
     value = kind(low + frac * (high - low))
     plain = float(value)
-    if not (low <= plain <= high) or (name == "jpeg_quality" and plain != int(plain)):
+    if not (low <= plain <= high) or (name in _WHOLE and not _whole_ok(name, plain)):
         with pytest.raises(BackdropError) as err:
             Params(**{name: value})
         _one_line_naming(err.value, f"'{name}'")
         return
     p = Params(**{name: value})
-    assert p == Params(**{name: int(plain) if name == "jpeg_quality" else plain})
-    assert type(getattr(p, name)) is (int if name == "jpeg_quality" else float)
+    assert p == Params(**{name: int(plain) if name in _WHOLE else plain})
+    assert type(getattr(p, name)) is (int if name in _WHOLE else float)
     with tempfile.TemporaryDirectory() as tmp:
         assert Params.load(p.save(Path(tmp) / "set.yaml")) == p

@@ -103,15 +103,16 @@ class MaskFile(Segmenter):
 
 
 def segment(image: np.ndarray, name: str = "auto", *, use_cache: bool = True,
-            device: str = "auto", warnings: list[str] | None = None) -> tuple[np.ndarray, str]:
+            device: str = "auto", warnings: list[str] | None = None, size: int | None = None) -> tuple[np.ndarray, str]:
     """Subject mask of ``image`` (float32 HxWx3) by the backend ``name``, through the mask cache.
 
     ``auto`` picks the best backend available here; ``device`` is where a torch model runs
-    (the ``device`` parameter). When the model ``auto`` picked fails to load or run, the embedded
+    (the ``device`` parameter), ``size`` BiRefNet's input size (``birefnet_size``; None: its own).
+    When the model ``auto`` picked fails to load or run, the embedded
     model makes the mask and one line goes into ``warnings``. Returns the mask (float32 HxW) and
     the name of the backend that made it.
     """
-    seg = get_segmenter(name, device=device)
+    seg = get_segmenter(name, device=device, **({"size": size} if name in ("birefnet", "auto") else {}))
     if not isinstance(seg, Auto):
         return _through_cache(seg, image, use_cache, warnings)
     picked = seg.pick()
@@ -154,14 +155,18 @@ def _through_cache(seg: "Segmenter", image: np.ndarray, use_cache: bool,
 @register("auto")
 class Auto(Segmenter):
     """The best backend available here: BiRefNet where its weights are on this machine, it can
-    run and it is fast (a GPU), else the embedded model."""
+    run and it is fast (a GPU), else the embedded model. ``size``: BiRefNet's input size."""
+
+    def __init__(self, *, device: str = "auto", size: int | None = None):
+        super().__init__(device=device)
+        self.size = size
 
     def pick(self) -> Segmenter:
         """BiRefNet when its weights are local (``$BACKDROP_BIREFNET`` or the Hugging Face
         cache), its packages import, it has not failed in this process and there is a GPU to run
         it on (on a CPU it takes tens of seconds a photo, the embedded model under one); else the
         embedded model. Never downloads, never loads a model to decide."""
-        birefnet = get_segmenter("birefnet", device=self.device_name)
+        birefnet = get_segmenter("birefnet", device=self.device_name, size=self.size)
         if birefnet.can_run() and birefnet.fast_here():
             return birefnet
         return get_segmenter("embedded")

@@ -43,12 +43,11 @@ from scipy import ndimage
 from ..errors import BackdropError
 from . import MIN_HOLE, MIN_ISLAND, Segmenter, register
 
-__all__ = ["BiRefNet", "DEFAULT_MODEL", "ENV_VAR", "INPUT_SIZE", "SIZE_VAR", "tidy"]
+__all__ = ["BiRefNet", "DEFAULT_MODEL", "ENV_VAR", "INPUT_SIZE", "tidy"]
 
 DEFAULT_MODEL = "ZhengPeng7/BiRefNet-portrait"
 ENV_VAR = "BACKDROP_BIREFNET"
 INPUT_SIZE = 1024  # BiRefNet's training and inference resolution
-SIZE_VAR = "BACKDROP_BIREFNET_SIZE"  # another input size (a multiple of 32): smaller is faster, coarser
 MEAN = (0.485, 0.456, 0.406)  # ImageNet normalisation, as the model was trained
 STD = (0.229, 0.224, 0.225)
 LOW = 0.02  # coverage below this is backdrop (the engine protects any coverage > 1e-3)
@@ -207,8 +206,8 @@ class BiRefNet(Segmenter):
         source: a local model folder or a hub id (default: ``$BACKDROP_BIREFNET``, else
             ``ZhengPeng7/BiRefNet-portrait``).
         device: "auto" (the engine's rule: CUDA, else MPS, else CPU), "cpu", "cuda" or "mps".
-        size: the model's input size, a multiple of 32 (default ``$BACKDROP_BIREFNET_SIZE``, else
-            1024, the size it was trained at): 512 is about 4x faster on a CPU, and coarser.
+        size: the model's input size, a multiple of 32 (default 1024, the size it was trained at; the
+            ``birefnet_size`` knob): 512 is about 4x faster on a CPU, and coarser.
     """
 
     def __init__(self, source: str | os.PathLike | None = None, *, device: str = "auto",
@@ -402,16 +401,11 @@ class BiRefNet(Segmenter):
 
 
 def _input_size(size: int | None) -> int:
-    """The model's input size: ``size``, else ``$BACKDROP_BIREFNET_SIZE``, else 1024; a multiple of
-    32 from 256 to 2048 (the backbone halves it five times)."""
-    raw = size if size is not None else (os.environ.get(SIZE_VAR, "").strip() or INPUT_SIZE)
-    try:
-        n = int(raw)
-    except (TypeError, ValueError):
-        n = -1
-    if n < 256 or n > 2048 or n % 32:
-        where = "size" if size is not None else SIZE_VAR
-        raise BackdropError(f"segmenter 'birefnet': {where}={raw!r}: expected a multiple of 32 from 256 to 2048")
+    """The model's input size: ``size`` (the ``birefnet_size`` knob), else 1024; a multiple of 32
+    from 256 to 2048 (the backbone halves it five times)."""
+    n = INPUT_SIZE if size is None else size
+    if isinstance(n, bool) or not isinstance(n, int) or n < 256 or n > 2048 or n % 32:
+        raise BackdropError(f"segmenter 'birefnet': size={n!r}: expected a multiple of 32 from 256 to 2048")
     return n
 
 
