@@ -30,6 +30,7 @@ def _add_param_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: ``backdrop clean``, ``backdrop batch`` and ``backdrop cache``."""
     parser = argparse.ArgumentParser(
         prog="backdrop",
         description="Clean studio portrait backdrops: lift cast shadows, remove scuffs, keep the light, floor and subject.",
@@ -154,6 +155,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; the exit code (0, 1 when some photos failed, 2 for a user error, 128+signal)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -115,6 +115,7 @@ def params_from(base: Params, knobs: dict) -> Params:
 
 
 def describe_photo(name: str, photo) -> str:
+    """One line about a photo for the status: name, size, depth, format and what it carries."""
     w, h = photo.size
     extra = [s for s, on in (("ICC profile", photo.icc_profile), ("EXIF", photo.exif),
                              ("alpha", photo.alpha is not None)) if on]
@@ -182,6 +183,7 @@ def load_photo(session: Session, path: str | Path, mask_path: str | Path | None,
 def set_mask(session: Session, mask: np.ndarray, made_by: str, asked: str, said: list[str] | None = None) -> None:
     # a mask file keeps its own 8/16-bit values; a model's float mask is rounded up, like the mask
     # cache: any coverage stays coverage (those pixels never change)
+    """Keep a new subject mask in the session (and what made it); the next render analyses again."""
     session.mask_full = mask if mask.dtype == np.uint8 else quantize_mask(mask)
     session.preview_mask = shrink(session.mask_full)
     session.mask_from, session.asked_segmenter = made_by, asked
@@ -244,6 +246,7 @@ def show(session: Session, show_overlay: bool, request: gr.Request | None = None
 
 
 def status_line(session: Session, seconds: float | None = None) -> str:
+    """The status under the views: the photo, what found the subject, the floor, the preview's size and time."""
     h, w = session.preview.shape[:2]
     floor = "floor: found, kept as shot" if session.floor_found else "floor: none"
     took = f" in {seconds:.2f} s" if seconds is not None else ""

@@ -115,6 +115,7 @@ def on_engine(fn):
 
 
 def new_session() -> Session:
+    """A visitor's empty session (Gradio's State makes one per page)."""
     return Session()
 
 

@@ -35,6 +35,7 @@ from .workers import _rows_parallel
 
 @dataclass
 class BatchReport:
+    """What a batch did: a row per photo (in input order), and the wall-clock seconds."""
     rows: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     planned: int = 0  # images found (done, skipped or failed once the batch is through)

@@ -148,6 +148,7 @@ def failures_table(rows: Iterable["FileResult"]) -> str:
 
 
 def totals_line(report: "BatchReport") -> str:
+    """Markdown: the batch's counts, its time per photo and the median figures before and after."""
     done = [r for r in report.rows if r.status == "done"]
     spread = [r for r in done if r.spread_before is not None]
     line = (f"**{len(report.rows)} images: done {len(done)}, skipped {report.count('skipped')}, "

@@ -44,6 +44,7 @@ class ReportRun:
 
 
 def batch_notebook() -> Path:
+    """The repository's notebooks/batch.ipynb (the report's template)."""
     root = repo_root()
     nb = root / "notebooks" / "batch.ipynb" if root else None
     if nb is None or not nb.is_file():

@@ -31,6 +31,7 @@ WORK_LONG_EDGE = 1024  # the working resolution's long edge: the multi-scale pas
 
 
 def check_image(x: torch.Tensor, name: str = "image") -> None:
+    """Raise ValueError unless ``x`` is a floating (B, C, H, W) tensor, naming it."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if x.ndim != 4:

@@ -112,6 +112,7 @@ def _median1d(v: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass
 class FloorInfo:
+    """What floor detection found: whether there is a floor, and where the wall meets it."""
     found: bool
     boundary: float | None  # row of the wall/floor boundary as a fraction of the height
     score: float  # how strongly the floor differs from the wall (>1 = different)

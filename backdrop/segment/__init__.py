@@ -75,12 +75,14 @@ def _load(name: str) -> None:
 
 
 def available() -> list[str]:
+    """The names of the segmenters (the shipped backends loaded to register them)."""
     for name in _BUILTIN:
         _load(name)
     return sorted(_REGISTRY)
 
 
 def get_segmenter(name: str, **options) -> Segmenter:
+    """The backend ``name`` made with ``options``; an unknown name is one line listing the known ones."""
     _load(name)
     try:
         factory = _REGISTRY[name]

@@ -18,6 +18,7 @@ __all__ = ["cache_dir", "enabled", "key", "load", "store", "clear"]
 
 
 def cache_dir() -> Path:
+    """The mask cache's folder (``BACKDROP_CACHE_DIR``, else the user's cache folder)."""
     env = os.environ.get("BACKDROP_CACHE_DIR")
     if env:
         return Path(env)
@@ -29,6 +30,7 @@ def cache_dir() -> Path:
 
 
 def enabled() -> bool:
+    """Whether the mask cache is on (``BACKDROP_NO_CACHE=1`` turns it off)."""
     return os.environ.get("BACKDROP_NO_CACHE", "").strip().lower() not in ("1", "true", "yes", "on")
 
 
@@ -46,6 +48,7 @@ def _path(k: str) -> Path:
 
 
 def load(k: str) -> np.ndarray | None:
+    """The cached mask for ``key``, or None (a missing or unreadable entry is a miss)."""
     if not enabled():
         return None
     p = _path(k)
@@ -69,6 +72,7 @@ def quantize(mask: np.ndarray) -> np.ndarray:
 
 
 def store(k: str, mask: np.ndarray) -> None:
+    """Keep a mask under ``key`` (atomically; a failure to write only loses the cache entry)."""
     if not enabled():
         return
     folder = cache_dir()

@@ -57,6 +57,7 @@ def extra_requirements() -> list[str]:
 
 
 def pip_command(torch_version: str, constraints: str, *, dry_run: bool = False, report: str | None = None) -> list[str]:
+    """The pip command that installs the extra with ``torch_version`` pinned by ``constraints``."""
     vision, index = torchvision_for(torch_version)
     cmd = [sys.executable, "-m", "pip", "install", "-c", constraints, vision, *extra_requirements()]
     if index:
@@ -80,6 +81,7 @@ def why_not(pip_said: str, torch_version: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Install (or with --dry-run, resolve) the extra; the exit code: 0, 1 (installed but broken), 2 (nothing done)."""
     parser = argparse.ArgumentParser(prog="python -m backdrop.segment.install", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="resolve and say what would be installed; change nothing")
     args = parser.parse_args(argv)
