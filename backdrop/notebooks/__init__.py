@@ -20,28 +20,14 @@ from __future__ import annotations
 
 from .._lazy import lazy_exports
 
-_EXPORTS = {
-    "BatchInputs": "report",
-    "check_batch_inputs": "report",
-    "failures_table": "report",
-    "params_table": "report",
-    "raise_if_failed": "report",
-    "results_table": "report",
-    "thumbnail_pair": "report",
-    "totals_line": "report",
-    "with_outputs": "report",
-    "Tuner": "tuner",
-    "analysis_figure": "figures",
-    "figure_png": "figures",
-    "frequency_layers": "figures",
-    "views_figure": "figures",
-    "kernel_name": "runner",
-    "run_report": "runner",
-    "repo_root": "paths",
-    "resolve_path": "paths",
-    "sample_image": "paths",
+_EXPORTS = {  # module: the names it gives
+    "report": ("BatchInputs", "check_batch_inputs", "failures_table", "params_table", "raise_if_failed", "results_table", "thumbnail_pair", "totals_line", "with_outputs",),
+    "tuner": ("Tuner",),
+    "figures": ("analysis_figure", "figure_png", "frequency_layers", "views_figure",),
+    "runner": ("kernel_name", "run_report",),
+    "paths": ("repo_root", "resolve_path", "sample_image",),
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(n for names in _EXPORTS.values() for n in names)
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
