@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                    help="clean N images at a time in N worker processes (default 1)")
+    b.add_argument("--cluster", metavar="ADDRESS",
+                   help="run on a Dask cluster: local:N (N worker processes here) or tcp://HOST:PORT (a running "
+                   "scheduler); the photos and outputs must be on a disk every worker sees")
     b.add_argument(
         "--report",
         type=Path,
@@ -104,6 +107,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise BackdropError(f"--jobs {args.jobs}: expected a whole number >= 1")
     if args.report is not None and args.jobs != 1:
         raise BackdropError("--jobs: the --report run cleans one image at a time; leave --jobs out")
+    if args.cluster is not None:
+        from .batch.cluster import parse_address
+
+        parse_address(args.cluster)  # a malformed address is one line before anything else
+        if args.jobs != 1 or args.report is not None:
+            raise BackdropError("--cluster: the cluster's workers clean the photos; leave --jobs and --report out")
     with stop_on_sigterm():
         return _run_batch_command(args, params)
 
@@ -134,6 +143,7 @@ def _run_batch_command(args: argparse.Namespace, params: Params) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         jobs=args.jobs,
+        cluster=args.cluster,
     )
     if args.no_progress:  # with a progress bar, run_batch has already named each failure
         for row in report.rows:

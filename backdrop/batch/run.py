@@ -39,6 +39,7 @@ class BatchReport:
     rows: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     planned: int = 0  # images found (done, skipped or failed once the batch is through)
+    workers: str = ""  # where it ran, when not in this process ("a Dask cluster of 2 workers")
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.rows)
@@ -54,7 +55,7 @@ class BatchReport:
         per = (self.seconds or sum(r.seconds for r in done)) / len(done) if done else 0.0
         return (
             f"done {len(done)}, skipped {self.count('skipped')}, failed {self.failed}, "
-            f"{per:.2f} s per image"
+            f"{per:.2f} s per image" + (f" on {self.workers}" if self.workers else "")
         )
 
 
@@ -102,11 +103,13 @@ def run_batch(
     on_result: Callable[[FileResult], None] | None = None,
     limit: int = 0,
     jobs: int = 1,
+    cluster: str | None = None,
 ) -> BatchReport:
     """Clean every image of ``folder``; outputs ``NAME_clean.EXT`` beside the originals or in ``out_dir``.
 
     ``limit``: only the first ``limit`` images (by name; 0 = all). ``jobs``: worker processes
-    (1: in this process). ``on_result`` sees each row as it finishes; the report's rows are in
+    (1: in this process). ``cluster``: a Dask cluster instead (``local:N`` or ``tcp://HOST:PORT``,
+    see :mod:`backdrop.batch.cluster`). ``on_result`` sees each row as it finishes; the report's rows are in
     input order. See the module docstring for what is
     guaranteed on bad files, interruptions and full or read-only folders.
 
@@ -133,6 +136,12 @@ def run_batch(
         _check_writable(dest)
 
     report = BatchReport(planned=len(plan))
+    client = local = None
+    if cluster and todo:
+        from .cluster import connect, share_cores
+
+        client, local = connect(cluster)  # a scheduler that does not answer: one line, nothing written
+        report.workers = f"a Dask cluster of {len(share_cores(client))} workers"
     bar = None
     if progress:
         from tqdm import tqdm
@@ -147,7 +156,11 @@ def run_batch(
             print(line, file=sys.stderr)
 
     masks = {i: mask_for(plan[i][0], masks_dir) for i in todo}
-    if jobs > 1 and len(todo) > 1:
+    if client is not None:
+        from .cluster import rows_on_cluster
+
+        rows = rows_on_cluster(client, plan, todo, masks, params, overwrite)
+    elif jobs > 1 and len(todo) > 1:
         # rows come as the workers finish them (a failure is named at once); the report is put
         # back in input order at the end. The bar says the workers are starting until one answers.
         workers = min(jobs, len(todo))
@@ -187,6 +200,10 @@ def run_batch(
     finally:
         if bar is not None:
             bar.close()
+        if client is not None:
+            client.close()
+        if local is not None:
+            local.close()
     report.rows.sort(key=lambda r: order[r.source])
     report.seconds = time.perf_counter() - t0
     return report
