@@ -29,6 +29,11 @@ def _add_param_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _place(text: str) -> Path | str:
+    """A folder, or an fsspec URL kept as it is (``s3://bucket/shoot/``: a Path would fold its //)."""
+    return text if "://" in text else Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: ``backdrop clean``, ``backdrop batch`` and ``backdrop cache``."""
     parser = argparse.ArgumentParser(
@@ -44,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_param_options(c)
 
     b = sub.add_parser("batch", help="clean every image of a folder")
-    b.add_argument("folder", type=Path)
-    b.add_argument("-o", "--output", type=Path, dest="out_dir", help="output folder (default: beside the originals)")
+    b.add_argument("folder", type=_place, help="a folder, or a store URL (s3://bucket/shoot/)")
+    b.add_argument("-o", "--output", type=_place, dest="out_dir",
+                   help="output folder or store URL (default: beside the originals)")
     b.add_argument("--masks", type=Path, help="folder with NAME_mask.png subject masks (default: beside the images)")
     b.add_argument("--overwrite", action="store_true", help="redo images whose output already exists")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -107,6 +113,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise BackdropError(f"--jobs {args.jobs}: expected a whole number >= 1")
     if args.report is not None and args.jobs != 1:
         raise BackdropError("--jobs: the --report run cleans one image at a time; leave --jobs out")
+    remote = any(isinstance(p, str) for p in (args.folder, args.out_dir))
+    if remote and (args.report is not None or args.masks is not None):
+        raise BackdropError("a batch over object storage takes its masks beside the photos (NAME_mask.png) "
+                            "and has no --report yet; leave --masks and --report out")
     if args.cluster is not None:
         from .batch.cluster import parse_address
 

@@ -96,7 +96,8 @@ def _task(src: Path, dst: Path, params: Params, mask: Path | None, overwrite: bo
         claim.release()
 
 
-def rows_on_cluster(client, plan, todo, masks, params: Params, overwrite: bool = False) -> Iterator[FileResult]:
+def rows_on_cluster(client, plan, todo, masks, params: Params, overwrite: bool = False, *,
+                    remote: bool = False) -> Iterator[FileResult]:
     """The rows of a batch cleaned by the cluster's workers, as they finish (the photos with
     nothing to do first). Ctrl-C cancels the tasks not yet started; the ones running finish their
     photo (a whole output) on their worker."""
@@ -106,7 +107,12 @@ def rows_on_cluster(client, plan, todo, masks, params: Params, overwrite: bool =
     for i, (src, dst) in enumerate(plan):
         if i not in busy:
             yield FileResult(src, dst, "skipped")
-    futures = [client.submit(_task, *plan[i], params, masks[i], overwrite, pure=False) for i in todo]
+    if remote:  # object storage: each worker fetches its photo and uploads its output
+        from .remote import remote_task
+
+        futures = [client.submit(remote_task, *plan[i], params, overwrite, pure=False) for i in todo]
+    else:
+        futures = [client.submit(_task, *plan[i], params, masks[i], overwrite, pure=False) for i in todo]
     try:
         for fut in as_completed(futures):
             yield fut.result()

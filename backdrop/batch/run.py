@@ -30,6 +30,7 @@ from .plan import (
     find_images,
     remove_stale_temps,
 )
+from .remote import is_url, plan_remote, remote_task
 from .workers import _rows_parallel
 
 
@@ -124,16 +125,20 @@ def run_batch(
     t0 = time.perf_counter()
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise BackdropError(f"jobs: expected a whole number >= 1, got {jobs!r}")
-    images = find_images(folder)
-    if limit:
-        images = images[:limit]
-    out_dir = check_out_dir(out_dir)
-    plan = [(src, output_path_for(src, suffix=SUFFIX, out_dir=out_dir)) for src in images]
-    for dest in {dst.parent for _, dst in plan}:
-        remove_stale_temps(dest, {dst.name for _, dst in plan if dst.parent == dest})
-    todo = [i for i, (_, dst) in enumerate(plan) if overwrite or not dst.is_file()]
-    for dest in sorted({plan[i][1].parent for i in todo}):
-        _check_writable(dest)
+    remote = is_url(folder) or is_url(out_dir)
+    if remote:  # object storage: keys, not paths (see backdrop.batch.remote)
+        plan, todo = plan_remote(str(folder), None if out_dir is None else str(out_dir), overwrite, limit)
+    else:
+        images = find_images(folder)
+        if limit:
+            images = images[:limit]
+        out_dir = check_out_dir(out_dir)
+        plan = [(src, output_path_for(src, suffix=SUFFIX, out_dir=out_dir)) for src in images]
+        for dest in {dst.parent for _, dst in plan}:
+            remove_stale_temps(dest, {dst.name for _, dst in plan if dst.parent == dest})
+        todo = [i for i, (_, dst) in enumerate(plan) if overwrite or not dst.is_file()]
+        for dest in sorted({plan[i][1].parent for i in todo}):
+            _check_writable(dest)
 
     report = BatchReport(planned=len(plan))
     client = local = None
@@ -155,11 +160,13 @@ def run_batch(
         else:
             print(line, file=sys.stderr)
 
-    masks = {i: mask_for(plan[i][0], masks_dir) for i in todo}
+    masks = {i: None if remote else mask_for(plan[i][0], masks_dir) for i in todo}
     if client is not None:
         from .cluster import rows_on_cluster
 
-        rows = rows_on_cluster(client, plan, todo, masks, params, overwrite)
+        rows = rows_on_cluster(client, plan, todo, masks, params, overwrite, remote=remote)
+    elif remote:
+        rows = _rows_remote(plan, todo, params, overwrite)
     elif jobs > 1 and len(todo) > 1:
         # rows come as the workers finish them (a failure is named at once); the report is put
         # back in input order at the end. The bar says the workers are starting until one answers.
@@ -195,7 +202,8 @@ def run_batch(
         report.rows.sort(key=lambda r: order[r.source])
         report.seconds = time.perf_counter() - t0
         err.report = report
-        err.outputs = sum(dst.is_file() for _, dst in plan)  # whole files, done now or before
+        err.outputs = sum(1 for r in report.rows if r.status in ("done", "skipped")) if remote else \
+            sum(dst.is_file() for _, dst in plan)  # whole files, done now or before
         raise
     finally:
         if bar is not None:
@@ -207,6 +215,13 @@ def run_batch(
     report.rows.sort(key=lambda r: order[r.source])
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _rows_remote(plan, todo, params: Params, overwrite: bool) -> Iterator[FileResult]:
+    """The rows of a batch over object storage, in this process, in input order."""
+    busy = set(todo)
+    for i, (src, dst) in enumerate(plan):
+        yield remote_task(src, dst, params, overwrite) if i in busy else FileResult(src, dst, "skipped")
 
 
 def _throw_into(rows, err: BaseException) -> None:

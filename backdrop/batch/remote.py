@@ -1,0 +1,146 @@
+"""A batch over object storage: the shoot and the outputs as fsspec URLs (``s3://bucket/shoot/``,
+``gs://...``, ``file://...``) instead of folders, since a cluster's workers rarely share a disk.
+
+* Each photo is fetched to a temporary folder of the worker, cleaned there as a local batch cleans
+  a file, and its output uploaded in one operation: an object appears whole or not at all (one PUT,
+  or a multipart upload that is completed only at the end). Nothing partial is ever visible.
+* Resume: a photo whose output key exists is skipped.
+* A subject mask ``NAME_mask.png`` (.tif, .jpg, .webp) beside the photo's key is used as on a disk.
+* Credentials come from the usual environment and config files of the store (for S3:
+  ``AWS_ACCESS_KEY_ID`` / ``AWS_PROFILE``, ``~/.aws``, ``AWS_ENDPOINT_URL`` for another S3 server),
+  never from the command line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from ..errors import BackdropError
+from ..io import SUPPORTED_EXTENSIONS
+from ..params import Params
+from ..service import MASK_SUFFIX, FileResult, clean_file
+from .plan import SUFFIX, _is_derived, _row
+
+__all__ = ["Key", "is_url", "plan_remote", "remote_task"]
+
+_MASK_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".webp")
+
+
+def is_url(place) -> bool:
+    """A store URL (``s3://...``), not a folder."""
+    return isinstance(place, str) and "://" in place
+
+
+class Key(str):
+    """An object's URL where a batch row has a path: ``.name`` is its last part."""
+
+    @property
+    def name(self) -> str:
+        return self.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def stem(self) -> str:
+        return self.name.rsplit(".", 1)[0] if "." in self.name else self.name
+
+
+def _fs(url: str):
+    try:
+        import fsspec
+    except ImportError:  # pragma: no cover
+        raise BackdropError(f"{url}: fsspec is not installed (pip install 'clean-backdrop[cluster]')") from None
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as err:
+        raise BackdropError(f"{url}: {_first_line(err)} (s3:// needs s3fs: pip install 'clean-backdrop[cluster]')") from None
+    return fs, path
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _store_error(url: str, err: BaseException) -> BackdropError:
+    """A store's failure in one line: a missing bucket, refused credentials, an unreachable server."""
+    text = _first_line(err)
+    if isinstance(err, FileNotFoundError):
+        return BackdropError(f"{url}: not found ({text})")
+    if isinstance(err, PermissionError):
+        return BackdropError(f"{url}: access refused ({text}); credentials come from the environment or ~/.aws")
+    return BackdropError(f"{url}: {type(err).__name__}: {text}")
+
+
+def plan_remote(src_url: str, out_url: str | None, overwrite: bool, limit: int = 0) -> tuple[list[tuple[Key, Key]], list[int]]:
+    """The photos under ``src_url`` (by name, as a folder's are chosen) and each one's output key
+    (``NAME_clean.EXT`` under ``out_url``, else beside it); and which of them have no output yet."""
+    out_url = out_url or src_url
+    fs, root = _fs(src_url)
+    try:
+        keys = sorted(fs.find(root.rstrip("/") + "/"))
+    except Exception as err:  # noqa: BLE001 (a store raises its own kinds: no bucket, no access)
+        raise _store_error(src_url, err) from None
+    scheme = src_url.split("://", 1)[0]
+    photos = []
+    for k in keys:
+        name = k.rsplit("/", 1)[-1]
+        p = Path(name)
+        if name.startswith(".") or p.suffix.lower() not in SUPPORTED_EXTENSIONS or _is_derived(p):
+            continue
+        photos.append(Key(f"{scheme}://{k}"))
+    if limit:
+        photos = photos[:limit]
+    if not photos:
+        raise BackdropError(f"{src_url}: no images (JPEG, PNG, TIFF, WebP) there")
+    base = out_url.rstrip("/")
+    plan = [(src, Key(f"{base}/{Path(src.name).stem}{SUFFIX}{Path(src.name).suffix}")) for src in photos]
+    out_fs, _ = _fs(out_url)
+    try:
+        done = set() if overwrite else {Key(f"{base}/{k.rsplit('/', 1)[-1]}") for k in out_fs.find(_fs(out_url)[1].rstrip("/") + "/")}
+    except FileNotFoundError:
+        done = set()
+    except Exception as err:  # noqa: BLE001
+        raise _store_error(out_url, err) from None
+    return plan, [i for i, (_, dst) in enumerate(plan) if dst not in done]
+
+
+def remote_task(src: Key, dst: Key, params: Params, overwrite: bool = False) -> FileResult:
+    """One photo from a store: fetched, cleaned in a temporary folder, its output uploaded whole."""
+    src, dst = Key(src), Key(dst)
+    fs, src_path = _fs(src)
+    out_fs, dst_path = _fs(dst)
+    if not overwrite and out_fs.exists(dst_path):  # done meanwhile (another run, a re-run task)
+        return FileResult(src, dst, "skipped")
+    with tempfile.TemporaryDirectory(prefix="backdrop-") as tmp:
+        local = Path(tmp) / src.name
+        out = Path(tmp) / "out" / dst.name
+        out.parent.mkdir()
+
+        def work() -> FileResult:
+            try:
+                fs.get_file(src_path, str(local))
+                mask = _fetch_mask(fs, src_path, Path(tmp))
+            except Exception as err:  # noqa: BLE001
+                raise _store_error(src, err) from None
+            row = clean_file(local, out, params, mask=mask)
+            try:
+                out_fs.put_file(str(out), dst_path)  # one PUT, or a multipart upload completed at its end
+            except Exception as err:  # noqa: BLE001
+                raise _store_error(dst, err) from None
+            return row
+
+        row = _row(local, out, work)
+    error = (row.error or "").replace(str(local), src).replace(str(out), dst)
+    return dataclasses.replace(row, source=src, output=dst, error=error)
+
+
+def _fetch_mask(fs, src_path: str, tmp: Path) -> Path | None:
+    stem = src_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    folder = src_path.rsplit("/", 1)[0]
+    for ext in _MASK_EXTENSIONS:
+        key = f"{folder}/{stem}{MASK_SUFFIX}{ext}"
+        if fs.exists(key):
+            local = tmp / f"{stem}{MASK_SUFFIX}{ext}"
+            fs.get_file(key, str(local))
+            return local
+    return None
