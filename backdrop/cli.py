@@ -121,8 +121,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         from .batch.cluster import parse_address
 
         parse_address(args.cluster)  # a malformed address is one line before anything else
-        if args.jobs != 1 or args.report is not None:
-            raise BackdropError("--cluster: the cluster's workers clean the photos; leave --jobs and --report out")
+        if args.jobs != 1:
+            raise BackdropError("--cluster: the cluster's workers clean the photos; leave --jobs out")
     with stop_on_sigterm():
         return _run_batch_command(args, params)
 
@@ -138,7 +138,8 @@ def _run_batch_command(args: argparse.Namespace, params: Params) -> int:
         check_out_dir(args.out_dir)  # ... and so is a missing output folder (as without --report)
         run = run_report(args.report, input_dir=args.folder, params=params,
                          params_file=Path(args.params) if args.params else None, output_dir=args.out_dir,
-                         masks_dir=args.masks, overwrite=args.overwrite, progress=not args.no_progress)
+                         masks_dir=args.masks, overwrite=args.overwrite, progress=not args.no_progress,
+                         cluster=args.cluster)
         if run.summary:
             print(run.summary)
         if run.failed:

@@ -441,3 +441,17 @@ def test_tune_save_goes_beside_the_notebook_not_into_the_package(tmp_path, monke
     tuner.save_button.click()
     assert (work / "look.yaml").is_file() and str(work / "look.yaml") in tuner.status.value
     assert not (ROOT / "params" / "look.yaml").exists()
+
+
+def test_report_on_a_dask_cluster_says_how_many_workers_ran(tmp_path, kernel):
+    """The ``cluster`` parameter: the batch runs on a local Dask cluster, and the report's totals say
+    on how many workers, with the time per photo."""
+    pytest.importorskip("distributed")
+    shoot = make_shoot(tmp_path / "shoot", broken=False)
+    out = tmp_path / "out"
+    nb = run_batch_notebook(kernel, tmp_path / "report.ipynb", input_dir=str(shoot), output_dir=str(out),
+                            params_file="params/default.yaml", cluster="local:2")
+    md = markdown(nb)
+    assert re.search(r"3 images: done 3, skipped 0, failed 0\*\*; [\d.]+ s in all, [\d.]+ s per image, "
+                     r"on a Dask cluster of 2 workers", md), md[-400:]
+    assert {p.name for p in cleaned(out)} == {"a_white_clean.jpg", "b_paper_clean.png", "c_dark_clean.jpg"}

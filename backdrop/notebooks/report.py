@@ -153,7 +153,8 @@ def totals_line(report: "BatchReport") -> str:
     spread = [r for r in done if r.spread_before is not None]
     line = (f"**{len(report.rows)} images: done {len(done)}, skipped {report.count('skipped')}, "
             f"failed {report.failed}**; {report.seconds:.1f} s in all"
-            + (f", {sum(r.seconds for r in done) / len(done):.2f} s per image" if done else ""))
+            + (f", {report.seconds / len(done):.2f} s per image" if done else "")
+            + (f", on {report.workers}" if report.workers else ""))
     if spread:
         med = lambda k: float(np.median([getattr(r, k) for r in spread]))  # noqa: E731
         line += (f"; median backdrop spread {med('spread_before'):.1f} → {med('spread_after'):.1f}, "

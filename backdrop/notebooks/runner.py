@@ -63,6 +63,7 @@ def run_report(
     overwrite: bool = False,
     limit: int = 0,
     progress: bool = False,
+    cluster: str | None = None,
 ) -> ReportRun:
     """Run ``notebooks/batch.ipynb`` with papermill and keep the executed copy at ``report``.
 
@@ -94,6 +95,7 @@ def run_report(
         "masks_dir": str(Path(masks_dir).resolve()) if masks_dir else "",
         "overwrite": bool(overwrite),
         "limit": int(limit),
+        "cluster": cluster or "",
     }
     from papermill.engines import papermill_engines
 
