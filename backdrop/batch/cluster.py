@@ -60,11 +60,27 @@ def connect(address: str):
         raise BackdropError(f"--cluster {where}: no Dask scheduler answers there ({first})") from None
 
 
-def _torch_threads(n: int) -> int:
-    """Run on a worker: give torch ``n`` threads (Dask's nanny set OMP_NUM_THREADS=1)."""
+def _worker_setup(n: int) -> int:
+    """Run on a worker before its first photo: give torch ``n`` threads (Dask's nanny set
+    OMP_NUM_THREADS=1), and let glibc keep the engine's buffers of a few megabytes for reuse.
+
+    Dask's nanny starts a worker with ``MALLOC_TRIM_THRESHOLD_=65536``, which also fixes glibc's
+    mmap threshold at 128 KB: every tile and strip buffer of the full-resolution pass was then a
+    fresh mmap and page faults, and a 12 MP photo took 1.7x as long as in a ``--jobs`` worker. The
+    engine gives memory back itself where it matters (``service.release_memory``)."""
+    import ctypes
+    import sys
+
     import torch
 
     torch.set_num_threads(max(1, n))
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD: buffers under 64 MB come from the heap
+            libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD: and stay there for the next photo
+        except (OSError, AttributeError):  # pragma: no cover
+            pass
     return torch.get_num_threads()
 
 
@@ -76,12 +92,13 @@ def _machine() -> tuple[str, int]:
 
 def share_cores(client) -> dict[str, int]:
     """Each worker's torch threads: its machine's cores over the workers on that machine, set on
-    every worker now. Returns worker address -> threads."""
+    every worker now (with its memory settings, see :func:`_worker_setup`). Returns worker
+    address -> threads."""
     machines = client.run(_machine)
     per_host = Counter(host for host, _ in machines.values())
     threads = {w: max(1, cores // per_host[host]) for w, (host, cores) in machines.items()}
     for w, n in threads.items():
-        client.run(_torch_threads, n, workers=[w])
+        client.run(_worker_setup, n, workers=[w])
     return threads
 
 
