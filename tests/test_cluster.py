@@ -153,3 +153,26 @@ def test_an_address_without_a_scheduler_is_one_line_and_nothing_is_written(shoot
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("backdrop: error: " + said.format(port=port))
     assert list(out.iterdir()) == []
+
+
+def test_ctrl_c_cancels_the_rest_and_leaves_only_whole_outputs(shoot, tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) during a local:2 batch: exit 130 with one
+    line, every output there is whole, and the same command again finishes the rest."""
+    folder, ref = shoot
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "backdrop", "batch", str(folder), "-o", str(out), "--cluster", "local:2",
+           "--no-progress"]
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not any(p.suffix == ".png" for p in out.iterdir()) and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGINT)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130, stderr
+    said = [ln for ln in stderr.splitlines() if ln.startswith("backdrop: ")]
+    assert len(said) == 1 and said[0].startswith("backdrop: interrupted")
+    written = _outputs(out)
+    assert 1 <= len(written) <= N_PHOTOS and all(written[name] == ref[name] for name in written)  # whole
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and _outputs(out) == ref
