@@ -156,10 +156,14 @@ def pushpull_fill(x: torch.Tensor, weight: torch.Tensor, *, levels: int | None =
     stack = []
     for _ in range(levels):
         stack.append((num, den))
-        if min(num.shape[-2:]) <= 1:
+        h, w = num.shape[-2:]
+        if h <= 1 and w <= 1:
             break
-        num = F.avg_pool2d(num, 2, ceil_mode=True)
-        den = F.avg_pool2d(den, 2, ceil_mode=True)
+        # down to one pixel on both sides: on a wide frame the short side reaches one first, and
+        # the long one goes on alone (a hole over a whole cell of a 1xN row was filled with 0)
+        k = (2 if h > 1 else 1, 2 if w > 1 else 1)
+        num = F.avg_pool2d(num, k, stride=k, ceil_mode=True)
+        den = F.avg_pool2d(den, k, stride=k, ceil_mode=True)
     filled = num / den.clamp_min(1e-8)
     for num, den in reversed(stack):
         up = F.interpolate(filled, size=num.shape[-2:], mode="bilinear", align_corners=False)
