@@ -8,6 +8,7 @@ no scheduler answers is one line, with nothing written.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -122,7 +123,10 @@ def test_a_worker_killed_mid_batch_loses_nothing(shoot, scheduler, tmp_path):
     workers[0].wait(timeout=30)  # reaped, as its parent (a nanny, systemd) would: its pid is free again
     stdout, stderr = run.communicate(timeout=300)
     assert run.returncode == 0, stderr
-    assert f"done {N_PHOTOS}, skipped 0, failed 0" in stdout.splitlines()[-1]
+    # the killed worker's photo is run again elsewhere; had it just written its output, the re-run
+    # finds it and counts it as skipped: either way every photo is done once, and none failed
+    done, skipped, failed = map(int, re.match(r"done (\d+), skipped (\d+), failed (\d+)", stdout.splitlines()[-1]).groups())
+    assert done + skipped == N_PHOTOS and done >= N_PHOTOS - 2 and failed == 0, stdout
     assert _outputs(out) == ref  # whole, and the same as here
     again = subprocess.run([sys.executable, "-m", "backdrop", "batch", str(folder), "-o", str(out), "--cluster",
                             address, "--no-progress"], capture_output=True, text=True, timeout=300)
