@@ -78,7 +78,7 @@ def _verdict(ok: bool) -> str:
 
 def startup_seconds(repeat: int) -> float:
     """Wall time of a fresh process that imports what `backdrop clean` imports, and exits."""
-    cmd = [sys.executable, "-c", "import backdrop.cli, backdrop.service, backdrop.batch"]
+    cmd = [sys.executable, "-c", "import backdrop.cli, backdrop.service, backdrop.batch, backdrop.pipeline, backdrop.metrics"]
 
     def once():
         subprocess.run(cmd, cwd=ROOT, check=True)
