@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import signal
 
-__all__ = ["BackdropError", "TooLarge", "OutputError", "FilesFailed", "Stopped", "is_out_of_memory"]
+__all__ = ["BackdropError", "TooLarge", "OutputError", "FilesFailed", "Stopped", "first_line", "is_out_of_memory"]
 
 
 class BackdropError(Exception):
@@ -51,3 +51,10 @@ def is_out_of_memory(err: BaseException) -> bool:
     if oom is not None and isinstance(err, oom):
         return True
     return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's first non-empty line (its type's name when it says nothing): what a
+    one-line message quotes of a library's error."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return lines[0] if lines else type(err).__name__

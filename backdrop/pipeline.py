@@ -19,14 +19,35 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .ops.compose import FineMarks, Sink, Upsampler, compose, hwc_tensor, load_region, reduce_source, tile_noise
-from .ops.device import pick_device
-from .ops.filters import WORK_LONG_EDGE, area_resize, max_filter, pushpull_fill, work_factor
-from .ops.illumination import backdrop_surface, shadow_gain
 from .errors import BackdropError
-from .ops.masks import FloorInfo, contact_zone, detect_floor, foreign_objects, subject_protection
-from .params import STRUCTURAL, Params  # STRUCTURAL: the knobs an Analysis depends on
+from .ops.compose import (
+    FineMarks,
+    Sink,
+    Upsampler,
+    compose,
+    hwc_tensor,
+    load_region,
+    reduce_source,
+    tile_noise,
+)
+from .ops.device import pick_device
+from .ops.filters import (
+    WORK_LONG_EDGE,
+    area_resize,
+    max_filter,
+    pushpull_fill,
+    work_factor,
+)
+from .ops.illumination import backdrop_surface, shadow_gain
+from .ops.masks import (
+    FloorInfo,
+    contact_zone,
+    detect_floor,
+    foreign_objects,
+    subject_protection,
+)
 from .ops.texture import texture_layers
+from .params import STRUCTURAL, Params  # STRUCTURAL: the knobs an Analysis depends on
 
 __all__ = ["analyze", "render", "clean", "Analysis", "Result", "VIEWS"]
 

@@ -15,8 +15,8 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,11 +32,11 @@ if TYPE_CHECKING:
 # its progress at once and leaves torch to the workers.
 
 __all__ = ["FileResult", "Opened", "Developed", "clean_file", "open_photo", "develop", "save", "clean_photo",
-           "subject_mask", "mask_for", "MAX_PIXELS", "MASK_SUFFIX", "is_out_of_memory", "release_memory"]
+           "subject_mask", "mask_for", "MAX_PIXELS", "MASK_SUFFIX", "MASK_EXTENSIONS", "release_memory"]
 
 MAX_PIXELS = 200_000_000  # images with more pixels are refused (decompression bombs)
 MASK_SUFFIX = "_mask"
-_MASK_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
+MASK_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
 
 
 @dataclass
@@ -63,7 +63,7 @@ def mask_for(image_path: Path, masks_dir: Path | None = None) -> Path | None:
     """The user's subject mask for a photo: ``NAME_mask.png`` (or .tif, .jpg, .webp) in
     ``masks_dir``, else beside the photo; None when there is none."""
     for folder in ([masks_dir] if masks_dir else []) + [image_path.parent]:
-        for ext in _MASK_EXTENSIONS:
+        for ext in MASK_EXTENSIONS:
             cand = folder / f"{image_path.stem}{MASK_SUFFIX}{ext}"
             if cand.is_file():
                 return cand

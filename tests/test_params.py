@@ -48,12 +48,16 @@ def test_yaml_round_trip(tmp_path):
     ],
 )
 def test_bad_files_name_the_key_and_the_file(tmp_path, text, word):
-    f = tmp_path / "bad.yaml"
-    f.write_text(text)
-    with pytest.raises(BackdropError) as err:
-        Params.load(f)
-    msg = str(err.value)
+    msg = _load_error(tmp_path / "bad.yaml", text)
     assert word in msg and "bad.yaml" in msg and "\n" not in msg
+
+
+def _load_error(path, text: str) -> str:
+    """The message of loading ``text`` as a parameter file (it must fail)."""
+    path.write_text(text)
+    with pytest.raises(BackdropError) as err:
+        Params.load(path)
+    return str(err.value)
 
 
 def test_missing_file_is_one_line(tmp_path):
@@ -92,11 +96,7 @@ BOMB = (
     ("lift: " + "[" * 3000 + "]" * 3000 + "\n", "nested"),
 ])
 def test_an_alias_bomb_or_deep_nesting_is_one_short_line(tmp_path, text, why):
-    path = tmp_path / "hostile.yaml"
-    path.write_text(text)
-    with pytest.raises(BackdropError) as err:
-        Params.load(path)
-    msg = str(err.value)
+    msg = _load_error(tmp_path / "hostile.yaml", text)
     assert "hostile.yaml" in msg and why in msg and "\n" not in msg and len(msg) < 200
 
 

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import BackdropError
+from ..errors import BackdropError, first_line
 from ..params import Params
 from ..service import FileResult
 from .plan import _Claim, _process
@@ -56,8 +56,7 @@ def connect(address: str):
     try:
         return Client(str(where), timeout="10s"), None
     except (OSError, TimeoutError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise BackdropError(f"--cluster {where}: no Dask scheduler answers there ({first})") from None
+        raise BackdropError(f"--cluster {where}: no Dask scheduler answers there ({first_line(err)})") from None
 
 
 def _worker_setup(n: int) -> int:
@@ -124,12 +123,11 @@ def rows_on_cluster(client, plan, todo, masks, params: Params, overwrite: bool =
     for i, (src, dst) in enumerate(plan):
         if i not in busy:
             yield FileResult(src, dst, "skipped")
-    if remote:  # object storage: each worker fetches its photo and uploads its output
-        from .remote import remote_task
-
-        futures = [client.submit(remote_task, *plan[i], params, overwrite, pure=False) for i in todo]
+    if remote:  # object storage: each worker fetches its photo (and mask) and uploads its output
+        from .remote import remote_task as task
     else:
-        futures = [client.submit(_task, *plan[i], params, masks[i], overwrite, pure=False) for i in todo]
+        task = _task
+    futures = [client.submit(task, *plan[i], params, masks[i], overwrite, pure=False) for i in todo]
     try:
         for fut in as_completed(futures):
             yield fut.result()

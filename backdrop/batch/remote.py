@@ -16,16 +16,13 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from ..errors import BackdropError
+from ..errors import BackdropError, first_line
 from ..io import SUPPORTED_EXTENSIONS
 from ..params import Params
-from ..service import MASK_SUFFIX, FileResult, clean_file
+from ..service import MASK_EXTENSIONS, MASK_SUFFIX, FileResult, clean_file
 from .plan import SUFFIX, _is_derived, _row
 
 __all__ = ["Key", "is_url", "plan_remote", "remote_task"]
-
-_MASK_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".webp")
-
 
 def is_url(place) -> bool:
     """A store URL (``s3://...``), not a folder."""
@@ -52,18 +49,13 @@ def _fs(url: str):
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as err:
-        raise BackdropError(f"{url}: {_first_line(err)} (s3:// needs s3fs: pip install 'clean-backdrop[cluster]')") from None
+        raise BackdropError(f"{url}: {first_line(err)} (s3:// needs s3fs: pip install 'clean-backdrop[cluster]')") from None
     return fs, path
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    return lines[0] if lines else type(err).__name__
 
 
 def _store_error(url: str, err: BaseException) -> BackdropError:
     """A store's failure in one line: a missing bucket, refused credentials, an unreachable server."""
-    text = _first_line(err)
+    text = first_line(err)
     if isinstance(err, FileNotFoundError):
         return BackdropError(f"{url}: not found ({text})")
     if isinstance(err, PermissionError):
@@ -71,9 +63,11 @@ def _store_error(url: str, err: BaseException) -> BackdropError:
     return BackdropError(f"{url}: {type(err).__name__}: {text}")
 
 
-def plan_remote(src_url: str, out_url: str | None, overwrite: bool, limit: int = 0) -> tuple[list[tuple[Key, Key]], list[int]]:
+def plan_remote(src_url: str, out_url: str | None, overwrite: bool,
+                limit: int = 0) -> tuple[list[tuple[Key, Key]], list[int], dict[int, Key | None]]:
     """The photos under ``src_url`` (by name, as a folder's are chosen) and each one's output key
-    (``NAME_clean.EXT`` under ``out_url``, else beside it); and which of them have no output yet."""
+    (``NAME_clean.EXT`` under ``out_url``, else beside it); which of them have no output yet; and
+    each one's subject mask key (``NAME_mask.EXT`` beside it), from the same listing."""
     out_url = out_url or src_url
     fs, root = _fs(src_url)
     try:
@@ -81,31 +75,37 @@ def plan_remote(src_url: str, out_url: str | None, overwrite: bool, limit: int =
     except Exception as err:  # noqa: BLE001 (a store raises its own kinds: no bucket, no access)
         raise _store_error(src_url, err) from None
     scheme = src_url.split("://", 1)[0]
-    photos = []
+    listed = set(keys)
+    photos, masks = [], []
     for k in keys:
         name = k.rsplit("/", 1)[-1]
         p = Path(name)
         if name.startswith(".") or p.suffix.lower() not in SUPPORTED_EXTENSIONS or _is_derived(p):
             continue
         photos.append(Key(f"{scheme}://{k}"))
+        folder = k.rsplit("/", 1)[0]
+        mask = next((m for m in (f"{folder}/{p.stem}{MASK_SUFFIX}{ext}" for ext in MASK_EXTENSIONS) if m in listed), None)
+        masks.append(Key(f"{scheme}://{mask}") if mask else None)
     if limit:
         photos = photos[:limit]
     if not photos:
         raise BackdropError(f"{src_url}: no images (JPEG, PNG, TIFF, WebP) there")
     base = out_url.rstrip("/")
     plan = [(src, Key(f"{base}/{Path(src.name).stem}{SUFFIX}{Path(src.name).suffix}")) for src in photos]
-    out_fs, _ = _fs(out_url)
+    out_fs, out_root = _fs(out_url)
     try:
-        done = set() if overwrite else {Key(f"{base}/{k.rsplit('/', 1)[-1]}") for k in out_fs.find(_fs(out_url)[1].rstrip("/") + "/")}
+        done = set() if overwrite else {Key(f"{base}/{k.rsplit('/', 1)[-1]}") for k in out_fs.find(out_root.rstrip("/") + "/")}
     except FileNotFoundError:
         done = set()
     except Exception as err:  # noqa: BLE001
         raise _store_error(out_url, err) from None
-    return plan, [i for i, (_, dst) in enumerate(plan) if dst not in done]
+    todo = [i for i, (_, dst) in enumerate(plan) if dst not in done]
+    return plan, todo, {i: masks[i] for i in todo}
 
 
-def remote_task(src: Key, dst: Key, params: Params, overwrite: bool = False) -> FileResult:
-    """One photo from a store: fetched, cleaned in a temporary folder, its output uploaded whole."""
+def remote_task(src: Key, dst: Key, params: Params, mask: Key | None = None, overwrite: bool = False) -> FileResult:
+    """One photo from a store (and its mask key, when it has one): fetched, cleaned in a temporary
+    folder, its output uploaded whole. The arguments of a folder's task (``cluster._task``)."""
     src, dst = Key(src), Key(dst)
     fs, src_path = _fs(src)
     out_fs, dst_path = _fs(dst)
@@ -119,10 +119,13 @@ def remote_task(src: Key, dst: Key, params: Params, overwrite: bool = False) -> 
         def work() -> FileResult:
             try:
                 fs.get_file(src_path, str(local))
-                mask = _fetch_mask(fs, src_path, Path(tmp))
+                mask_file = None
+                if mask is not None:
+                    mask_file = Path(tmp) / Key(mask).name
+                    fs.get_file(_fs(mask)[1], str(mask_file))
             except Exception as err:  # noqa: BLE001
                 raise _store_error(src, err) from None
-            row = clean_file(local, out, params, mask=mask)
+            row = clean_file(local, out, params, mask=mask_file)
             try:
                 out_fs.put_file(str(out), dst_path)  # one PUT, or a multipart upload completed at its end
             except Exception as err:  # noqa: BLE001
@@ -132,15 +135,3 @@ def remote_task(src: Key, dst: Key, params: Params, overwrite: bool = False) -> 
         row = _row(local, out, work)
     error = (row.error or "").replace(str(local), src).replace(str(out), dst)
     return dataclasses.replace(row, source=src, output=dst, error=error)
-
-
-def _fetch_mask(fs, src_path: str, tmp: Path) -> Path | None:
-    stem = src_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    folder = src_path.rsplit("/", 1)[0]
-    for ext in _MASK_EXTENSIONS:
-        key = f"{folder}/{stem}{MASK_SUFFIX}{ext}"
-        if fs.exists(key):
-            local = tmp / f"{stem}{MASK_SUFFIX}{ext}"
-            fs.get_file(key, str(local))
-            return local
-    return None

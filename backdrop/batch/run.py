@@ -127,7 +127,7 @@ def run_batch(
         raise BackdropError(f"jobs: expected a whole number >= 1, got {jobs!r}")
     remote = is_url(folder) or is_url(out_dir)
     if remote:  # object storage: keys, not paths (see backdrop.batch.remote)
-        plan, todo = plan_remote(str(folder), None if out_dir is None else str(out_dir), overwrite, limit)
+        plan, todo, masks = plan_remote(str(folder), None if out_dir is None else str(out_dir), overwrite, limit)
     else:
         images = find_images(folder)
         if limit:
@@ -160,13 +160,14 @@ def run_batch(
         else:
             print(line, file=sys.stderr)
 
-    masks = {i: None if remote else mask_for(plan[i][0], masks_dir) for i in todo}
+    if not remote:
+        masks = {i: mask_for(plan[i][0], masks_dir) for i in todo}
     if client is not None:
         from .cluster import rows_on_cluster
 
         rows = rows_on_cluster(client, plan, todo, masks, params, overwrite, remote=remote)
     elif remote:
-        rows = _rows_remote(plan, todo, params, overwrite)
+        rows = _rows_remote(plan, todo, masks, params, overwrite)
     elif jobs > 1 and len(todo) > 1:
         # rows come as the workers finish them (a failure is named at once); the report is put
         # back in input order at the end. The bar says the workers are starting until one answers.
@@ -217,11 +218,10 @@ def run_batch(
     return report
 
 
-def _rows_remote(plan, todo, params: Params, overwrite: bool) -> Iterator[FileResult]:
+def _rows_remote(plan, todo, masks, params: Params, overwrite: bool) -> Iterator[FileResult]:
     """The rows of a batch over object storage, in this process, in input order."""
-    busy = set(todo)
     for i, (src, dst) in enumerate(plan):
-        yield remote_task(src, dst, params, overwrite) if i in busy else FileResult(src, dst, "skipped")
+        yield remote_task(src, dst, params, masks[i], overwrite) if i in masks else FileResult(src, dst, "skipped")
 
 
 def _throw_into(rows, err: BaseException) -> None:

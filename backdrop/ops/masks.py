@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .filters import check_image, distance_within, gaussian_blur, luminance, max_filter, smoothstep
+from .filters import (
+    check_image,
+    distance_within,
+    gaussian_blur,
+    luminance,
+    max_filter,
+    smoothstep,
+)
 
 __all__ = ["subject_protection", "contact_zone", "detect_floor", "foreign_objects", "FloorInfo"]
 

@@ -31,10 +31,12 @@ class Segmenter(ABC):
     name: str = "segmenter"
     version: str = "1"
 
-    def __init__(self, *, device: str = "auto"):
+    def __init__(self, *, device: str = "auto", size: int | None = None):
         """device: where a backend that runs a torch model runs it ("auto": CUDA, else MPS,
-        else CPU); the embedded model always runs on the CPU."""
+        else CPU); the embedded model always runs on the CPU. size: the model's input size where
+        it has one to choose (BiRefNet's ``birefnet_size``); None: its own."""
         self.device_name = device
+        self.size = size
 
     @abstractmethod
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -114,7 +116,7 @@ def segment(image: np.ndarray, name: str = "auto", *, use_cache: bool = True,
     model makes the mask and one line goes into ``warnings``. Returns the mask (float32 HxW) and
     the name of the backend that made it.
     """
-    seg = get_segmenter(name, device=device, **({"size": size} if name in ("birefnet", "auto") else {}))
+    seg = get_segmenter(name, device=device, size=size)
     if not isinstance(seg, Auto):
         return _through_cache(seg, image, use_cache, warnings)
     picked = seg.pick()
@@ -157,11 +159,7 @@ def _through_cache(seg: "Segmenter", image: np.ndarray, use_cache: bool,
 @register("auto")
 class Auto(Segmenter):
     """The best backend available here: BiRefNet where its weights are on this machine, it can
-    run and it is fast (a GPU), else the embedded model. ``size``: BiRefNet's input size."""
-
-    def __init__(self, *, device: str = "auto", size: int | None = None):
-        super().__init__(device=device)
-        self.size = size
+    run and it is fast (a GPU), else the embedded model. ``size`` goes to BiRefNet."""
 
     def pick(self) -> Segmenter:
         """BiRefNet when its weights are local (``$BACKDROP_BIREFNET`` or the Hugging Face

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from ..errors import BackdropError
+from ..errors import BackdropError, first_line
 from . import MIN_HOLE, MIN_ISLAND, Segmenter, register
 
 __all__ = ["BiRefNet", "DEFAULT_MODEL", "ENV_VAR", "INPUT_SIZE", "tidy"]
@@ -382,7 +382,7 @@ class BiRefNet(Segmenter):
             if is_out_of_memory(err):
                 raise
             why = (f"segmenter 'birefnet': {self._label()}: the model failed on a {n}x{n} input: "
-                   f"{type(err).__name__}: {_first_line(err)}")
+                   f"{type(err).__name__}: {first_line(err)}")
             folder, repo = self._locate()
             _BROKEN[self._key(folder, repo)] = why
             raise BackdropError(why) from None
@@ -418,16 +418,11 @@ def _import_problem(packages: list[str]) -> str | None:
             try:
                 importlib.import_module(name)
             except Exception as err:  # a broken package raises anything on import
-                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                first = first_line(err)
                 why = f"segmenter 'birefnet': the package {name} does not import ({first}); {EXTRA}"
                 break
         _IMPORTS_OK[key] = why
     return _IMPORTS_OK[key]
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    return lines[0] if lines else type(err).__name__
 
 
 def _load(src: str, *, local_only: bool, label: str) -> torch.nn.Module:
@@ -445,7 +440,7 @@ def _load(src: str, *, local_only: bool, label: str) -> torch.nn.Module:
         raise
     except Exception as err:  # noqa: BLE001 (remote code: anything, and all of it is "cannot load")
         raise BackdropError(f"segmenter 'birefnet': cannot load {label}: "
-                            f"{type(err).__name__}: {_first_line(err)}") from None
+                            f"{type(err).__name__}: {first_line(err)}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
         if bar:

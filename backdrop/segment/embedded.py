@@ -22,11 +22,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import BackdropError
+from ..ops.filters import WORK_LONG_EDGE, reduce_by, work_factor
 from . import Segmenter, register
-from ..ops.filters import reduce_by, work_factor
-from ..ops.filters import WORK_LONG_EDGE
-from .refine import refine_mask
 from .refine import __file__ as refine_file
+from .refine import refine_mask
 
 __all__ = ["Embedded", "MODEL_PATH"]
 

@@ -30,10 +30,20 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from ..ops.compose import Upsampler
-from ..ops.filters import WORK_LONG_EDGE, gaussian_blur, pushpull_fill, reduce_by, smoothstep, work_factor
+from ..ops.filters import (
+    WORK_LONG_EDGE,
+    gaussian_blur,
+    pushpull_fill,
+    reduce_by,
+    smoothstep,
+    work_factor,
+)
 from ..ops.masks import FloorInfo, detect_floor
 from ..ops.texture import detail_norm
-from . import MIN_HOLE, MIN_ISLAND  # islands smaller than MIN_ISLAND dropped, holes under MIN_HOLE filled ...
+from . import (  # islands smaller than MIN_ISLAND dropped, holes under MIN_HOLE filled ...
+    MIN_HOLE,
+    MIN_ISLAND,
+)
 
 __all__ = ["refine_mask", "subject_evidence"]
 
