@@ -20,7 +20,7 @@ __all__ = ["backdrop_stats", "BACKDROP_EDIT"]
 
 # a backdrop pixel for the figures: the cleanup may change it fully (no subject, floor, contact zone)
 BACKDROP_EDIT = 0.99
-_STATS = ("spread_before", "spread_after", "defects_before", "defects_after")
+_STATS = ("spread_before", "spread_after", "defects_before", "defects_after", "level_before", "level_after")
 
 
 def _work_views(result: "Result", view: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -69,7 +69,8 @@ def backdrop_stats(result: "Result", view: str = "preview") -> dict[str, float |
     light's own falloff widen it). ``defects_*``: the defect score, the mean over the backdrop of
     how far it is darker than the clean-backdrop model at low frequency (shadows, footprints)
     plus how far its fine detail stands above the paper grain (scuffs, creases, specks, lint);
-    0 for a clean backdrop. Computed at the result's working resolution (cheap). Only pixels
+    0 for a clean backdrop. ``level_*``: the wall's level, its median luminance (what ``tone``
+    sets; see :func:`backdrop.pipeline.wall_level`). Computed at the result's working resolution (cheap). Only pixels
     the cleanup may change fully count (not the subject, its feather, a real floor or the
     contact zone); ``None`` when there are none.
     """
@@ -87,4 +88,5 @@ def backdrop_stats(result: "Result", view: str = "preview") -> dict[str, float |
         lo, hi = torch.quantile(_subsample(x[sel]), torch.tensor([0.02, 0.98], dtype=x.dtype))
         out[f"spread_{name}"] = round(float(hi - lo) * 255.0, 2)
         out[f"defects_{name}"] = round(float((_defect_map(x, surface, sel) * weight).sum()) / count * 255.0, 3)
+        out[f"level_{name}"] = round(float(_subsample(x[sel]).median()) * 255.0, 2)
     return {k: out[k] for k in _STATS}

@@ -117,7 +117,7 @@ class Knob:
     low: float | None = None  # a number's range (inclusive)
     high: float | None = None
     step: float | None = None  # a slider's step
-    choices: tuple[str, ...] = ()  # a word's allowed values
+    choices: tuple[str, ...] = ()  # a word's allowed values (with low/high too: a word or a number)
     label: str = ""  # a control's label in the app and the Tuner
     structural: bool = False  # the analysis depends on it: a change analyses again (not only renders)
     flag: bool = False  # a CLI option of its own (--lift); every knob also works as --set NAME=VALUE
@@ -125,6 +125,16 @@ class Knob:
     @property
     def type(self) -> type:
         return type(self.default)
+
+    @property
+    def word_or_number(self) -> bool:
+        """One of its words, or a number in its range (``tone``: keep, match or 0-255)."""
+        return bool(self.choices) and self.low is not None
+
+    def number(self, value: Any) -> int | float:
+        """A value of a word-or-number knob as its number (an int when whole: ``tone: 250``)."""
+        v = float(value)
+        return int(v) if v.is_integer() else v
 
 
 # Sizes are fractions of the image's short edge, so a 24 MP and a 45 MP frame of the same scene get
@@ -155,6 +165,9 @@ KNOBS: tuple[Knob, ...] = (
          "birefnet (BiRefNet-Portrait, make birefnet)", choices=SEGMENTERS, label="Segmenter", structural=True),
     Knob("birefnet_size", 1024, "BiRefNet's input size, a multiple of 32: 512 is about 4x faster on a CPU, "
          "and coarser", 256, 2048, 32, label="BiRefNet input size", structural=True),
+    Knob("tone", "keep", "the wall's level: keep (each photo its own), match (every photo of a batch at the "
+         "set's median) or a number, 0-255 (the median wall level on the 8-bit scale; 255: pure white)",
+         0, 255, 1, choices=("keep", "match"), label="Backdrop tone", flag=True),
     Knob("jpeg_quality", 95, "quality of JPEG and WebP outputs", 1, 100, 1, label="JPEG quality"),
 )
 KNOB = {k.name: k for k in KNOBS}
@@ -173,7 +186,20 @@ class _Settings:
         plain int / float, so numpy scalars from a notebook are fine)."""
         for k in KNOBS:
             value = getattr(self, k.name)
-            if k.choices:
+            if k.word_or_number and not (isinstance(value, str) and value in k.choices):
+                if isinstance(value, str):  # "250" from a command line or a text box
+                    try:
+                        value = float(value)
+                    except ValueError:
+                        raise BackdropError(f"parameter '{k.name}': {_show(value)} is not one of "
+                                            f"{', '.join(k.choices)} or a number {k.low:g}..{k.high:g}") from None
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                    raise BackdropError(f"parameter '{k.name}': expected {', '.join(k.choices)} or a number, "
+                                        f"got {_show(value)}")
+                if not (k.low <= value <= k.high):
+                    raise BackdropError(f"parameter '{k.name}': {_show(value)} is outside {k.low:g}..{k.high:g}")
+                setattr(self, k.name, k.number(value))
+            elif k.choices:
                 if not isinstance(value, str) or value not in k.choices:
                     raise BackdropError(f"parameter '{k.name}': {_show(value)} is not one of {', '.join(k.choices)}")
             elif k.type is bool:
@@ -265,7 +291,9 @@ def _docstring() -> str:
              "Sizes are fractions of the image's short edge, so a 24 MP and a 45 MP frame of the same",
              "scene get the same result.", "", "Attributes:"]
     for k in KNOBS:
-        rng = f" [{k.low:g}..{k.high:g}]" if k.low is not None else (f" [{' | '.join(k.choices)}]" if k.choices else "")
+        rng = f" [{' | '.join(k.choices)}]" if k.choices else ""
+        if k.low is not None:
+            rng = f"{rng[:-1]} | {k.low:g}..{k.high:g}]" if rng else f" [{k.low:g}..{k.high:g}]"
         lines.append(f"    {k.name}: {k.help}{rng}; default {k.default!r}.")
     return "\n".join(lines)
 
@@ -274,6 +302,6 @@ def _docstring() -> str:
 Params = dataclass(type("Params", (_Settings,), {
     "__module__": __name__,
     "__doc__": _docstring(),
-    "__annotations__": {k.name: k.type.__name__ for k in KNOBS},
+    "__annotations__": {k.name: "str | float" if k.word_or_number else k.type.__name__ for k in KNOBS},
     **{k.name: k.default for k in KNOBS},
 }))

@@ -34,8 +34,11 @@ from .ops.device import pick_device
 from .ops.filters import (
     WORK_LONG_EDGE,
     area_resize,
+    gaussian_blur,
+    luminance,
     max_filter,
     pushpull_fill,
+    smoothstep,
     work_factor,
 )
 from .ops.illumination import backdrop_surface, shadow_gain
@@ -46,10 +49,10 @@ from .ops.masks import (
     foreign_objects,
     subject_protection,
 )
-from .ops.texture import texture_layers
+from .ops.texture import detail_norm, texture_layers
 from .params import STRUCTURAL, Params  # STRUCTURAL: the knobs an Analysis depends on
 
-__all__ = ["analyze", "render", "clean", "Analysis", "Result", "VIEWS"]
+__all__ = ["analyze", "render", "clean", "wall_level", "Analysis", "Result", "VIEWS"]
 
 VIEWS = ("shadows", "texture", "preview")
 GRID_CELLS = 48  # illumination mesh cells along the long edge
@@ -144,6 +147,7 @@ class Result:
     params: Params
     bits: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    wall_level: float | None = None  # the cleaned wall's level before the tone (``tone`` other than keep)
 
     MASKS = MASKS
 
@@ -388,12 +392,114 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop) 
         "shadow_map": b.shadow_map,
         "expected": b.x_fill,
         "lift_step": changeable * b.step,  # the lift's ratio is 1 + lift * lift_step
+        # where the tone scales the wall: the backdrop the cleanup may change and its contact zone (a
+        # contact shadow keeps its depth below the wall it lies on); never the subject, floor or foreign
+        # objects. The wall is scaled down to the floor's edge, not faded over the lift's ramp above it
+        # (a grey band along the floor at a strong tone)
+        "tone_area": (1.0 - _tone_floor(m.floor, x_mid, b.x_fill)) * (1.0 - b.foreign) * (a_mid < 1.0),
         "marks": marks.mul_(rel),  # the texture's ratio is 1 - texture * (marks + (1 - grain) * grain)
         "grain": grain_layer.mul_(rel),
         # where marks below the working resolution may be (grown by two working pixels: they reach a
         # little beyond), and the backdrop may change
         "fine_flag": max_filter((fine_p > 0.5).to(x_mid.dtype), 5),
     }
+
+
+def _ratio_maps(w: dict[str, torch.Tensor], lift: float, strength: float, keep: float,
+                want: set[str]) -> dict[str, torch.Tensor]:
+    """Each view's per-channel ratio map at working resolution: 1 wherever nothing may change
+    (made with as few working-size temporaries as may be: a 24 MP frame's are 8 MB each)."""
+    tex = None  # the texture's ratio minus one
+    if strength and want & {"texture", "preview"}:
+        tex = torch.mul(w["marks"], -strength)
+        if keep < 1.0:
+            tex.add_(w["grain"], alpha=-strength * (1.0 - keep))
+    maps: dict[str, torch.Tensor] = {}
+    if "shadows" in want or "preview" in want:
+        lifted = torch.add(1.0, w["lift_step"], alpha=lift) if lift else torch.ones_like(w["lift_step"])
+        if "shadows" in want:
+            maps["shadows"] = lifted
+        if "preview" in want:
+            maps["preview"] = lifted if tex is None else torch.addcmul(lifted, lifted, tex)
+    if "texture" in want:
+        maps["texture"] = tex.add(1.0) if tex is not None else torch.ones_like(w["lift_step"])
+    return {n: maps[n] for n in VIEWS if n in maps}
+
+
+WALL = 0.99  # a wall pixel for its level: the cleanup may change it fully (no subject, floor, contact, foreign)
+TONE_WHITE = 255
+
+
+def wall_level(analysis: Analysis, params: Params | None = None, *, cleaned: bool = True) -> float | None:
+    """The wall's level: the median Rec. 709 luma of the backdrop, on the 8-bit scale, over the
+    pixels the cleanup may change fully (the subject and its feather, a floor, the contact zone
+    and foreign objects left out), at working resolution; None when there is no such wall.
+
+    ``cleaned``: the wall as the lift, texture and grain of ``params`` (default: the analysis'
+    own) leave it, before any tone; else as shot. ``tone: match`` sets a batch to the median of
+    its photos' cleaned levels.
+    """
+    if not cleaned:
+        return _level(analysis, None)
+    p = analysis.params if params is None else params
+    w = analysis.work
+    ratio = _ratio_maps(w, p.lift / 100.0, p.texture / 100.0, p.grain / 100.0, {"preview"})["preview"]
+    return _level(analysis, ratio)
+
+
+def _level(analysis: Analysis, ratio: torch.Tensor | None) -> float | None:
+    """:func:`wall_level` of the photo times a ratio map (None: as shot)."""
+    w = analysis.work
+    sel = w["edit"] > WALL
+    if int(sel.sum()) < 16:
+        return None
+    x = w["image"] if ratio is None else w["image"] * ratio
+    lum = luminance(x)[sel]
+    if lum.numel() > 200_000:
+        lum = lum[:: lum.numel() // 200_000 + 1]
+    return float(lum.median()) * 255.0
+
+
+def _tone_gain(a: Analysis, ratio: torch.Tensor, tone, level: float | None) -> torch.Tensor | None:
+    """The gain that takes the wall to ``tone`` (a new tensor), before it is limited to the tone's
+    area; None when nothing changes. A number scales the wall by one factor, so its falloff and
+    vignette keep their shape; 255 divides each pixel by its clean backdrop (with a margin for
+    the grain), so every wall pixel is white and a contact shadow keeps its depth below it."""
+    if not isinstance(tone, (int, float)) or level is None:  # keep; match on its own
+        return None
+    w = a.work
+    if tone >= TONE_WHITE:
+        clean = w["expected"] * ratio  # the cleaned backdrop at working resolution
+        clean = torch.lerp(clean, w["surface"].expand_as(clean), w["contact"])  # the wall under a contact shadow
+        margin = 5.0 * a.grain_full + 1.0 / 255.0
+        return clean.sub_(margin).clamp_(min=1e-3).reciprocal_()
+    if level <= 0.0:
+        return None
+    return torch.full_like(w["tone_area"], float(tone) / level)
+
+
+def _tone_floor(floor: torch.Tensor, x_mid: torch.Tensor, x_fill: torch.Tensor) -> torch.Tensor:
+    """The floor as the tone leaves it: below its edge the floor, and in a band around the edge
+    (the lift's ramp above it, and the detector's safety margin below) only the pixels that do not
+    look like the wall filled down over it. So the wall is scaled down to the floor's own edge: a
+    ramp would leave a grey band along the floor at a strong tone."""
+    solid = floor > 0.99
+    if not bool(solid.any()):
+        return torch.zeros_like(floor)
+    h = floor.shape[-2]
+    rows = solid[0, 0].any(1)
+    edge = int(torch.nonzero(rows)[0])
+    top = int(torch.nonzero(floor[0, 0].amax(1) > 0.01)[0])
+    bottom = min(h, edge + max(2, round(0.012 * h)))
+    out = solid.to(floor.dtype)
+    # judged on the difference smoothed over a few pixels: the grain is not a floor, a floor's
+    # colour or texture is
+    lo = max(0, top - 8)
+    d = detail_norm(gaussian_blur(x_mid[..., lo:bottom, :] - x_fill[..., lo:bottom, :], 1.5))
+    ref = d[..., : top - lo, :]
+    tol = 3.0 * (float(ref.median()) if ref.numel() else 0.0) + 0.01
+    out[..., top:bottom, :] = smoothstep(d[..., top - lo :, :], tol, 2.0 * tol)
+    return out
 
 
 def _slider(name: str, value, default: float) -> float:
@@ -408,6 +514,7 @@ def render(
     lift: float | None = None,
     texture: float | None = None,
     grain: float | None = None,
+    tone: str | float | None = None,
     views: tuple[str, ...] = VIEWS,
     bits: int | None = None,
     seed: int = 0,
@@ -421,6 +528,9 @@ def render(
         params: a parameter set to take lift, texture and grain from; it must fit the analysis
             (same feather, grow, floor, contact, segmenter, device), else ValueError.
         lift, texture, grain: the sliders, 0-100 (default: ``params``, else the analysis' own).
+        tone: the wall's level in the preview: "keep", or a number 0-255 that the median wall
+            level is scaled to (255: every wall pixel white); "match" is a batch's (it resolves
+            it to the set's level) and keeps the level of a photo on its own.
         views: which of "shadows", "texture", "preview" to make.
         bits: None for float32 (C, H, W) tensors; 8 or 16 for uint8 / uint16 (H, W, C) arrays,
             rounded once (8-bit with a deterministic TPDF dither on the pixels that changed).
@@ -444,6 +554,7 @@ def render(
     lift = _slider("lift", lift, base.lift)
     texture = _slider("texture", texture, base.texture)
     grain = _slider("grain", grain, base.grain)
+    tone = base.tone if tone is None else Params(tone=tone).tone
     unknown = [v for v in views if v not in VIEWS]
     if unknown:
         raise ValueError(f"views: unknown view {unknown[0]!r}; one of {', '.join(VIEWS)}")
@@ -455,26 +566,13 @@ def render(
     dev = a.device
     H, W = a.size
     lift, strength, keep = lift / 100.0, texture / 100.0, grain / 100.0
-
-    # each view is a per-channel ratio map at working resolution: 1 wherever nothing may change
-    # (made with as few working-size temporaries as may be: a 24 MP frame's are 8 MB each)
-    want = set(views)
-    tex = None  # the texture's ratio minus one
-    if strength and want & {"texture", "preview"}:
-        tex = torch.mul(w["marks"], -strength)
-        if keep < 1.0:
-            tex.add_(w["grain"], alpha=-strength * (1.0 - keep))
-    maps: dict[str, torch.Tensor] = {}
-    if "shadows" in want or "preview" in want:
-        lifted = torch.add(1.0, w["lift_step"], alpha=lift) if lift else torch.ones_like(w["lift_step"])
-        if "shadows" in want:
-            maps["shadows"] = lifted
-        if "preview" in want:
-            maps["preview"] = lifted if tex is None else torch.addcmul(lifted, lifted, tex)
-    if "texture" in want:
-        maps["texture"] = tex.add(1.0) if tex is not None else torch.ones_like(w["lift_step"])
-    lifted = None
-    maps = {n: maps[n] for n in VIEWS if n in maps}
+    maps = _ratio_maps(w, lift, strength, keep, set(views))
+    level = gain = None
+    if "preview" in maps and tone != "keep":
+        level = _level(a, maps["preview"])
+        gain = _tone_gain(a, maps["preview"], tone, level)
+        if gain is not None:
+            maps["preview"] = maps["preview"].mul(gain.sub_(1.0).mul_(w["tone_area"]).add_(1.0))
 
     fine = None
     if a.factor > 1 and strength > 0:
@@ -531,8 +629,8 @@ def render(
 
     result = Result(analysis=a, shadows=finish("shadows"), texture=finish("texture"), preview=finish("preview"),
                     params=Params.from_dict({**base.to_dict(), "lift": lift * 100.0, "texture": strength * 100.0,
-                                             "grain": keep * 100.0}),
-                    bits=bits)
+                                             "grain": keep * 100.0, "tone": tone}),
+                    bits=bits, wall_level=level)
     result.timings = {**a.timings, "render": time.perf_counter() - t_start}
     return result
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # its progress at once and leaves torch to the workers.
 
 __all__ = ["FileResult", "Opened", "Developed", "clean_file", "open_photo", "develop", "save", "clean_photo",
+           "measure_photo", "measure_file",
            "subject_mask", "mask_for", "MAX_PIXELS", "MASK_SUFFIX", "MASK_EXTENSIONS", "release_memory"]
 
 MAX_PIXELS = 200_000_000  # images with more pixels are refused (decompression bombs)
@@ -56,6 +57,8 @@ class FileResult:
     spread_after: float | None = None
     defects_before: float | None = None
     defects_after: float | None = None
+    level_before: float | None = None  # the wall's level (median luminance, of 255), before and after
+    level_after: float | None = None
     warning: str = ""  # one line, e.g. the GPU ran out of memory and the CPU did the image
 
 
@@ -137,13 +140,28 @@ def clean_photo(photo: Photo, subject, params: Params, *, bits: int | None = 8, 
     """
     from .pipeline import analyze, render
 
-    name = name or photo.path or "the photo"
-
     def run(p: Params) -> Result:
         analysis = analyze(photo.data, subject, p)
         release_memory()  # the analysis' scratch, before the output buffer is made
         return render(analysis, views=("preview",), bits=bits)
 
+    return _on_device(run, params, name or photo.path or "the photo", warnings, "cleaned")
+
+
+def measure_photo(photo: Photo, subject, params: Params, *, name: str | os.PathLike | None = None,
+                  warnings: list[str] | None = None) -> float | None:
+    """The level of a photo's wall once cleaned with ``params`` (before any tone; see
+    :func:`backdrop.pipeline.wall_level`): what ``tone: match`` measures of each photo of a set.
+    None when the photo has no wall to measure."""
+    from .pipeline import analyze, wall_level
+
+    return _on_device(lambda p: wall_level(analyze(photo.data, subject, p)), params,
+                      name or photo.path or "the photo", warnings, "measured")
+
+
+def _on_device(run, params: Params, name, warnings: list[str] | None, done: str):
+    """``run(params)``, and when the GPU runs out of memory, ``run`` on the CPU, with a line in
+    ``warnings``."""
     try:
         return run(params)
     except RuntimeError as err:
@@ -153,7 +171,7 @@ def clean_photo(photo: Photo, subject, params: Params, *, bits: int | None = 8, 
             raise BackdropError(f"{name}: out of memory") from None
     _free_gpu_memory()  # retried outside the except block (its traceback holds GPU tensors)
     if warnings is not None:
-        warnings.append(f"{name}: the GPU ran out of memory; cleaned on the CPU instead")
+        warnings.append(f"{name}: the GPU ran out of memory; {done} on the CPU instead")
     try:
         return run(params.replace(device="cpu"))
     except RuntimeError as err:
@@ -201,10 +219,11 @@ def develop(opened: Opened, output: Path, params: Params) -> Developed:
     decoded buffer is let go: the result holds only what encoding needs."""
     t = time.perf_counter()
     photo, warnings = opened.photo, []
-    if opened.mask is not None:
-        subject, used = opened.mask, "mask"
-    else:
-        subject, used = subject_mask(photo, params, source=opened.source, warnings=warnings)
+    subject, used = _subject(opened, params, warnings)
+    if params.tone == "match":  # a batch resolves it to its set's level; a photo alone is its own set
+        params = params.replace(tone="keep")
+        warnings.append(f"{opened.source}: tone: match sets every photo of a batch to the set's level; "
+                        f"on its own a photo keeps its level (give a number, or run backdrop batch)")
     result = clean_photo(photo, subject, params, bits=bits_for(output, photo), name=opened.source, warnings=warnings)
     del subject
     from .metrics import backdrop_stats
@@ -215,6 +234,22 @@ def develop(opened: Opened, output: Path, params: Params) -> Developed:
     del photo, result
     release_memory()
     return Developed(opened.source, like, used, warnings, stats, opened.seconds + time.perf_counter() - t)
+
+
+def _subject(opened: Opened, params: Params, warnings: list[str]):
+    """The opened photo's subject mask (its mask file's, else the segmenter's) and what made it."""
+    if opened.mask is not None:
+        return opened.mask, "mask"
+    return subject_mask(opened.photo, params, source=opened.source, warnings=warnings)
+
+
+def measure_file(source: Path, params: Params, *, mask: Path | None = None,
+                 max_pixels: int = MAX_PIXELS) -> float | None:
+    """The level of a file's wall once cleaned with ``params`` (:func:`measure_photo`); nothing
+    is written. Raises BackdropError for a file that cannot be read."""
+    opened = open_photo(source, params, mask=mask, max_pixels=max_pixels)
+    subject, _ = _subject(opened, params, [])
+    return measure_photo(opened.photo, subject, params, name=source)
 
 
 def save(developed: Developed, output: Path, params: Params) -> FileResult:

@@ -12,9 +12,11 @@
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import BackdropError, first_line
 from ..io import SUPPORTED_EXTENSIONS
@@ -22,7 +24,7 @@ from ..params import Params
 from ..service import MASK_EXTENSIONS, MASK_SUFFIX, FileResult, clean_file
 from .plan import SUFFIX, _is_derived, _row
 
-__all__ = ["Key", "is_url", "plan_remote", "remote_task"]
+__all__ = ["Key", "is_url", "plan_remote", "remote_task", "fetched"]
 
 def is_url(place) -> bool:
     """A store URL (``s3://...``), not a folder."""
@@ -67,7 +69,7 @@ def plan_remote(src_url: str, out_url: str | None, overwrite: bool,
                 limit: int = 0) -> tuple[list[tuple[Key, Key]], list[int], dict[int, Key | None]]:
     """The photos under ``src_url`` (by name, as a folder's are chosen) and each one's output key
     (``NAME_clean.EXT`` under ``out_url``, else beside it); which of them have no output yet; and
-    each one's subject mask key (``NAME_mask.EXT`` beside it), from the same listing."""
+    each one's subject mask key (``NAME_mask.EXT`` beside it, or None; by index), from the same listing."""
     out_url = out_url or src_url
     fs, root = _fs(src_url)
     try:
@@ -100,14 +102,30 @@ def plan_remote(src_url: str, out_url: str | None, overwrite: bool,
     except Exception as err:  # noqa: BLE001
         raise _store_error(out_url, err) from None
     todo = [i for i, (_, dst) in enumerate(plan) if dst not in done]
-    return plan, todo, {i: masks[i] for i in todo}
+    return plan, todo, dict(enumerate(masks[: len(plan)]))
+
+
+@contextlib.contextmanager
+def fetched(src: str, mask: str | None, folder: Path) -> Iterator[tuple[Path, Path | None]]:
+    """A photo of a store (and its mask, when it has one) downloaded into ``folder``: their paths."""
+    src = Key(src)
+    local = folder / src.name
+    mask_file = None if mask is None else folder / Key(mask).name
+    try:
+        _fs(src)[0].get_file(_fs(src)[1], str(local))
+        if mask is not None:
+            _fs(mask)[0].get_file(_fs(mask)[1], str(mask_file))
+    except BackdropError:
+        raise
+    except Exception as err:  # noqa: BLE001 (a store raises its own kinds)
+        raise _store_error(src, err) from None
+    yield local, mask_file
 
 
 def remote_task(src: Key, dst: Key, params: Params, mask: Key | None = None, overwrite: bool = False) -> FileResult:
     """One photo from a store (and its mask key, when it has one): fetched, cleaned in a temporary
     folder, its output uploaded whole. The arguments of a folder's task (``cluster._task``)."""
     src, dst = Key(src), Key(dst)
-    fs, src_path = _fs(src)
     out_fs, dst_path = _fs(dst)
     if not overwrite and out_fs.exists(dst_path):  # done meanwhile (another run, a re-run task)
         return FileResult(src, dst, "skipped")
@@ -117,15 +135,8 @@ def remote_task(src: Key, dst: Key, params: Params, mask: Key | None = None, ove
         out.parent.mkdir()
 
         def work() -> FileResult:
-            try:
-                fs.get_file(src_path, str(local))
-                mask_file = None
-                if mask is not None:
-                    mask_file = Path(tmp) / Key(mask).name
-                    fs.get_file(_fs(mask)[1], str(mask_file))
-            except Exception as err:  # noqa: BLE001
-                raise _store_error(src, err) from None
-            row = clean_file(local, out, params, mask=mask_file)
+            with fetched(src, mask, Path(tmp)) as (photo, mask_file):
+                row = clean_file(photo, out, params, mask=mask_file)
             try:
                 out_fs.put_file(str(out), dst_path)  # one PUT, or a multipart upload completed at its end
             except Exception as err:  # noqa: BLE001

@@ -41,6 +41,7 @@ class BatchReport:
     seconds: float = 0.0
     planned: int = 0  # images found (done, skipped or failed once the batch is through)
     workers: str = ""  # where it ran, when not in this process ("a Dask cluster of 2 workers")
+    tone: float | None = None  # tone: match, the set's wall level every photo was cleaned to
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.rows)
@@ -57,6 +58,7 @@ class BatchReport:
         return (
             f"done {len(done)}, skipped {self.count('skipped')}, failed {self.failed}, "
             f"{per:.2f} s per image" + (f" on {self.workers}" if self.workers else "")
+            + (f", walls matched to {self.tone:.1f}" if self.tone is not None else "")
         )
 
 
@@ -147,6 +149,23 @@ def run_batch(
 
         client, local = connect(cluster)  # a scheduler that does not answer: one line, nothing written
         report.workers = f"a Dask cluster of {len(share_cores(client))} workers"
+    if not remote:
+        masks = {i: mask_for(plan[i][0], masks_dir) for i in range(len(plan))}
+    if params.tone == "match" and todo:  # the set's level first, measured where the batch runs
+        from .tone import resolve_match
+
+        try:
+            params, line = resolve_match(
+                plan, masks, params, overwrite,
+                lambda idx: _measure(idx, plan, masks, params, client, remote, jobs, progress))
+        except BaseException:
+            for held in (client, local):
+                if held is not None:
+                    held.close()
+            raise
+        print(printable(line), file=sys.stderr)
+        if isinstance(params.tone, (int, float)):
+            report.tone = float(params.tone)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -160,8 +179,6 @@ def run_batch(
         else:
             print(line, file=sys.stderr)
 
-    if not remote:
-        masks = {i: mask_for(plan[i][0], masks_dir) for i in todo}
     if client is not None:
         from .cluster import rows_on_cluster
 
@@ -220,8 +237,63 @@ def run_batch(
 
 def _rows_remote(plan, todo, masks, params: Params, overwrite: bool) -> Iterator[FileResult]:
     """The rows of a batch over object storage, in this process, in input order."""
+    todo = set(todo)
     for i, (src, dst) in enumerate(plan):
-        yield remote_task(src, dst, params, masks[i], overwrite) if i in masks else FileResult(src, dst, "skipped")
+        yield remote_task(src, dst, params, masks[i], overwrite) if i in todo else FileResult(src, dst, "skipped")
+
+
+def _measure(indices: list[int], plan, masks, params: Params, client, remote: bool, jobs: int,
+             progress: bool) -> list[float | None]:
+    """The cleaned wall levels of some photos of the plan (``tone: match``), where the batch runs:
+    on its cluster, in its worker processes, or here."""
+    from .tone import measure_task, remote_measure_task
+
+    task = remote_measure_task if remote else measure_task
+    args = [(plan[i][0], params, masks.get(i)) for i in indices]
+    if client is not None:
+        futures = [client.submit(task, *a, pure=False) for a in args]
+        try:
+            return client.gather(futures)
+        finally:
+            client.cancel([f for f in futures if not f.done()])
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(args), unit="image", desc="measuring the walls (tone: match)", dynamic_ncols=True)
+    try:
+        if jobs > 1 and len(args) > 1:
+            import multiprocessing
+            import os
+            from concurrent.futures import ProcessPoolExecutor
+
+            from .workers import _shutdown, _worker_init
+
+            workers = min(jobs, len(args))
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_worker_init,
+                                       initargs=(max(1, (os.cpu_count() or 1) // workers), os.getpid()))
+            try:
+                futures = [pool.submit(task, *a) for a in args]
+                levels = []
+                for f in futures:
+                    levels.append(f.result())
+                    if bar is not None:
+                        bar.update(1)
+                return levels
+            finally:
+                for f in futures:
+                    f.cancel()
+                _shutdown(pool)
+        levels = []
+        for a in args:
+            levels.append(task(*a))
+            if bar is not None:
+                bar.update(1)
+        return levels
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _throw_into(rows, err: BaseException) -> None:
