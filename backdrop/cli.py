@@ -1,5 +1,6 @@
 """Command line: ``backdrop clean`` for one file, ``backdrop batch`` for a shoot folder,
-``backdrop cache clear`` to empty the subject-mask cache."""
+``backdrop edit`` for an editor's copy cleaned in place (Lightroom, Capture One) and ``backdrop
+editor-app`` for its launcher, ``backdrop cache clear`` to empty the subject-mask cache."""
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,8 @@ def _place(text: str) -> Path | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: ``backdrop clean``, ``backdrop batch`` and ``backdrop cache``."""
+    """The command line: ``backdrop clean``, ``backdrop batch``, ``backdrop edit``, ``backdrop editor-app``
+    and ``backdrop cache``."""
     parser = argparse.ArgumentParser(
         prog="backdrop",
         description="Clean studio portrait backdrops: lift cast shadows, remove scuffs, keep the light, floor and subject.",
@@ -68,6 +70,27 @@ def build_parser() -> argparse.ArgumentParser:
         "notebook here as the report (per-image table, before/after thumbnails, failures)",
     )
     _add_param_options(b)
+
+    e = sub.add_parser(
+        "edit", help="clean an editor's copy in place (Lightroom's / Capture One's external editor)",
+        description="Clean FILE in place, keeping its format, bit depth, compression, ICC profile, EXIF and "
+        "XMP: the external-editor round trip of Lightroom Classic (NAME-Edit.tif) and Capture One. It refuses "
+        "a file that does not look like an editor's copy (a camera's own file) unless --force. Parameters: "
+        "--params, else the default edit preset (--save-default), else the built-in ones.")
+    e.add_argument("input", type=Path, nargs="?", metavar="FILE", help="the editor's copy (TIFF or JPEG)")
+    e.add_argument("--force", action="store_true",
+                   help="clean FILE in place even when it does not look like an editor's copy")
+    e.add_argument("--mask", type=Path, help="subject mask image, white = subject, same size as the input")
+    e.add_argument("--save-default", type=Path, metavar="PRESET",
+                   help="check PRESET (a YAML parameter set) and make it the default for every edit")
+    _add_param_options(e)
+
+    a = sub.add_parser("editor-app", help="write the launcher Lightroom / Capture One start as external editor",
+                       description="On macOS, compile an application (osacompile) that runs backdrop edit on "
+                       "each photo it opens; with --windows, write a .cmd for Lightroom on Windows.")
+    a.add_argument("dest", type=Path, nargs="?", metavar="DEST.app",
+                   help="the application to write (default: ~/Applications/Clean Backdrop Edit.app)")
+    a.add_argument("--windows", type=Path, metavar="PATH.cmd", help="write a Windows launcher (.cmd) instead")
 
     k = sub.add_parser("cache", help="the subject-mask cache")
     k.add_argument("action", choices=("clear", "path"), help="clear: delete every cached mask; path: print the folder")
@@ -165,6 +188,43 @@ def _run_batch_command(args: argparse.Namespace, params: Params) -> int:
     return 1 if report.failed else 0
 
 
+def _cmd_edit(args: argparse.Namespace) -> int:
+    from .batch import stop_on_sigterm
+    from .edit import edit_file, edit_params, save_default
+
+    if args.save_default is not None:
+        if args.input is not None:
+            raise BackdropError("--save-default PRESET takes no FILE: it sets the preset, then "
+                                "backdrop edit FILE uses it")
+        print(printable(f"default edit preset: {save_default(args.save_default)} (from {args.save_default})"))
+        return 0
+    if args.input is None:
+        raise BackdropError("edit: expected FILE (the editor's copy to clean in place) or --save-default PRESET")
+    args.params, used = edit_params(args.params)
+    params = _params_from(args)
+    with stop_on_sigterm():
+        done = edit_file(args.input, params, force=args.force, mask=args.mask)
+    if done.warning:
+        print(printable(f"warning: {done.warning}"), file=sys.stderr)
+    print(printable(f"{done.path}  cleaned in place ({done.layout}, {done.size[0]}x{done.size[1]}, {done.reason}, "
+                    f"{used}, subject by {done.segmenter}, {done.seconds:.2f} s)"))
+    return 0
+
+
+def _cmd_editor_app(args: argparse.Namespace) -> int:
+    from .edit import write_mac_app, write_windows_launcher
+
+    if args.windows is not None:
+        if args.dest is not None:
+            raise BackdropError("editor-app: give DEST.app or --windows PATH.cmd, not both")
+        print(printable(f"wrote {write_windows_launcher(args.windows)}: in Lightroom, choose it as the "
+                        f"Additional External Editor"))
+        return 0
+    dest = args.dest or Path.home() / "Applications" / "Clean Backdrop Edit.app"
+    print(printable(f"wrote {write_mac_app(dest)}: in Lightroom or Capture One, choose it as the external editor"))
+    return 0
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     from .segment import cache
 
@@ -184,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_clean(args)
         if args.command == "cache":
             return _cmd_cache(args)
+        if args.command == "edit":
+            return _cmd_edit(args)
+        if args.command == "editor-app":
+            return _cmd_editor_app(args)
         return _cmd_batch(args)
     except BackdropError as err:
         print(printable(f"backdrop: error: {err}{_progress_note(err)}"), file=sys.stderr)

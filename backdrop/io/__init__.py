@@ -30,7 +30,8 @@ raises :class:`BackdropError` with a one-line message naming the file.
 
 Modules: ``photo`` (Photo, formats), ``read`` (sniffing, header checks, decoders, masks),
 ``write`` (rounding with dither, encoders, write_image), ``meta`` (orientation, EXIF bytes, PNG
-chunks), ``files`` (printable names, atomic writes, temporary and output names).
+chunks), ``files`` (printable names, atomic writes, temporary and output names), ``keep`` (a TIFF or
+JPEG written back over itself with every tag, for ``backdrop edit``: the one writer that may).
 """
 
 from .files import (
