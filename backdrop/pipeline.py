@@ -34,7 +34,6 @@ from .ops.device import pick_device
 from .ops.filters import (
     WORK_LONG_EDGE,
     area_resize,
-    gaussian_blur,
     luminance,
     max_filter,
     pushpull_fill,
@@ -49,7 +48,7 @@ from .ops.masks import (
     foreign_objects,
     subject_protection,
 )
-from .ops.texture import detail_norm, texture_layers
+from .ops.texture import texture_layers
 from .params import STRUCTURAL, Params  # STRUCTURAL: the knobs an Analysis depends on
 
 __all__ = ["analyze", "render", "clean", "wall_level", "Analysis", "Result", "VIEWS"]
@@ -396,7 +395,8 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop) 
         # contact shadow keeps its depth below the wall it lies on); never the subject, floor or foreign
         # objects. The wall is scaled down to the floor's edge, not faded over the lift's ramp above it
         # (a grey band along the floor at a strong tone)
-        "tone_area": (1.0 - _tone_floor(m.floor, x_mid, b.x_fill)) * (1.0 - b.foreign) * (a_mid < 1.0),
+        "tone_area": (1.0 - _tone_floor(m.floor, x_mid, (m.protect < 0.5).to(x_mid.dtype))) * (1.0 - b.foreign)
+        * (a_mid < 1.0),
         "marks": marks.mul_(rel),  # the texture's ratio is 1 - texture * (marks + (1 - grain) * grain)
         "grain": grain_layer.mul_(rel),
         # where marks below the working resolution may be (grown by two working pixels: they reach a
@@ -470,35 +470,39 @@ def _tone_gain(a: Analysis, ratio: torch.Tensor, tone, level: float | None) -> t
     w = a.work
     if tone >= TONE_WHITE:
         clean = w["expected"] * ratio  # the cleaned backdrop at working resolution
-        clean = torch.lerp(clean, w["surface"].expand_as(clean), w["contact"])  # the wall under a contact shadow
+        surface = w["surface"].expand_as(clean)
+        clean = torch.lerp(clean, surface, w["contact"])  # under a contact shadow: the wall it darkens
+        # a margin over the grain, so that every wall pixel reaches white; it fades out where a
+        # contact shadow is deeper than a few times the margin, so the shadow keeps its depth
         margin = 5.0 * a.grain_full + 1.0 / 255.0
-        return clean.sub_(margin).clamp_(min=1e-3).reciprocal_()
+        level = float(luminance(surface).median())
+        depth = 1.0 - luminance(w["expected"]) / luminance(w["surface"]).clamp_min(1e-3)
+        fade = 1.0 - w["contact"] * smoothstep(depth, 0.0, 3.0 * margin / max(level, 1e-3))
+        return clean.sub_(fade.mul_(margin)).clamp_(min=1e-3).reciprocal_()
     if level <= 0.0:
         return None
     return torch.full_like(w["tone_area"], float(tone) / level)
 
 
-def _tone_floor(floor: torch.Tensor, x_mid: torch.Tensor, x_fill: torch.Tensor) -> torch.Tensor:
-    """The floor as the tone leaves it: below its edge the floor, and in a band around the edge
-    (the lift's ramp above it, and the detector's safety margin below) only the pixels that do not
-    look like the wall filled down over it. So the wall is scaled down to the floor's own edge: a
-    ramp would leave a grey band along the floor at a strong tone."""
-    solid = floor > 0.99
+def _tone_floor(floor: torch.Tensor, x_mid: torch.Tensor, backdrop: torch.Tensor) -> torch.Tensor:
+    """The floor as the tone leaves it: every row from the floor's own edge down. The detector's
+    floor starts a little above the edge and the lift fades over a ramp above that; the tone
+    would leave a grey band there, so the edge is found again, as the row where the backdrop's
+    mean colour steps most, between the top of the ramp and a little below the detected edge."""
+    solid = floor[0, 0].amax(1) > 0.99
     if not bool(solid.any()):
         return torch.zeros_like(floor)
     h = floor.shape[-2]
-    rows = solid[0, 0].any(1)
-    edge = int(torch.nonzero(rows)[0])
+    edge = int(torch.nonzero(solid)[0])
     top = int(torch.nonzero(floor[0, 0].amax(1) > 0.01)[0])
-    bottom = min(h, edge + max(2, round(0.012 * h)))
-    out = solid.to(floor.dtype)
-    # judged on the difference smoothed over a few pixels: the grain is not a floor, a floor's
-    # colour or texture is
-    lo = max(0, top - 8)
-    d = detail_norm(gaussian_blur(x_mid[..., lo:bottom, :] - x_fill[..., lo:bottom, :], 1.5))
-    ref = d[..., : top - lo, :]
-    tol = 3.0 * (float(ref.median()) if ref.numel() else 0.0) + 0.01
-    out[..., top:bottom, :] = smoothstep(d[..., top - lo :, :], tol, 2.0 * tol)
+    bottom = min(h - 1, edge + max(3, round(0.015 * h)))
+    wgt = backdrop[..., top - 1 : bottom + 1, :]
+    prof = (x_mid[..., top - 1 : bottom + 1, :] * wgt).sum(-1) / wgt.sum(-1).clamp_min(1e-6)  # (1, 3, rows)
+    step = (prof[..., 2:] - prof[..., :-2]).norm(dim=1)[0]  # at rows top..bottom-1
+    row = top + int(torch.argmax(step)) if step.numel() else edge
+    out = torch.zeros_like(floor)
+    out[..., row + 1 :, :] = 1.0
+    out[..., row, :] = 0.5  # the row the step is in
     return out
 
 
