@@ -20,7 +20,8 @@ def _add_param_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", metavar="FILE", help="YAML parameter set (default: the built-in defaults)")
     for k in KNOBS:  # the knobs with a flag of their own (the others: --set)
         if k.flag:
-            p.add_argument(f"--{k.name.replace('_', '-')}", dest=k.name, type=k.type, metavar="N", help=k.help)
+            metavar = "|".join((*k.choices, "N")) if k.word_or_number else "N"
+            p.add_argument(f"--{k.name.replace('_', '-')}", dest=k.name, type=k.type, metavar=metavar, help=k.help)
     p.add_argument(
         "--set",
         action="append",
