@@ -17,11 +17,12 @@ import yaml
 
 from .errors import BackdropError
 
-__all__ = ["Params", "Knob", "KNOBS", "KNOB", "STRUCTURAL", "FLOOR_MODES", "DEVICES", "SEGMENTERS"]
+__all__ = ["Params", "Knob", "KNOBS", "KNOB", "STRUCTURAL", "FLOOR_MODES", "DEVICES", "SEGMENTERS", "TONE_PRESETS"]
 
 FLOOR_MODES = ("auto", "on", "off")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SEGMENTERS = ("auto", "embedded", "birefnet")
+TONE_PRESETS = (240, 245, 250, 255)  # the levels a tone control offers (any other may be typed)
 
 # a parameter file is a dozen short lines: anything bigger, deeper or full of aliases is not one
 MAX_FILE_BYTES = 64 * 1024
@@ -187,6 +188,7 @@ class _Settings:
         for k in KNOBS:
             value = getattr(self, k.name)
             if k.word_or_number and not (isinstance(value, str) and value in k.choices):
+                given = value
                 if isinstance(value, str):  # "250" from a command line or a text box
                     try:
                         value = float(value)
@@ -197,7 +199,7 @@ class _Settings:
                     raise BackdropError(f"parameter '{k.name}': expected {', '.join(k.choices)} or a number, "
                                         f"got {_show(value)}")
                 if not (k.low <= value <= k.high):
-                    raise BackdropError(f"parameter '{k.name}': {_show(value)} is outside {k.low:g}..{k.high:g}")
+                    raise BackdropError(f"parameter '{k.name}': {_show(given)} is outside {k.low:g}..{k.high:g}")
                 setattr(self, k.name, k.number(value))
             elif k.choices:
                 if not isinstance(value, str) or value not in k.choices:

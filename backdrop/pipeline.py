@@ -469,7 +469,9 @@ def _tone_gain(a: Analysis, ratio: torch.Tensor, tone, level: float | None) -> t
         return None
     w = a.work
     if tone >= TONE_WHITE:
-        clean = w["expected"] * ratio  # the cleaned backdrop at working resolution
+        # the cleaned backdrop at working resolution: the model's, and over the floor's ramp (where the
+        # model is filled down from above, not seen) the photo's own
+        clean = torch.where(w["floor"] > 0.01, w["image"], w["expected"]).mul_(ratio)
         surface = w["surface"].expand_as(clean)
         clean = torch.lerp(clean, surface, w["contact"])  # under a contact shadow: the wall it darkens
         # a margin over the grain, so that every wall pixel reaches white; it fades out where a

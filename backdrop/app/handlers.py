@@ -18,7 +18,7 @@ from ..io import (
     read_image,
     write_image,
 )
-from ..params import Params
+from ..params import KNOB, Params
 from ..service import clean_file, clean_photo, subject_mask
 from .photo import (
     check_upload,
@@ -62,7 +62,7 @@ def _per_session(fn):
 # the page's controls, in the order its events pass them: a handler declares one parameter ``knobs``
 # and gets them as a mapping (name -> value); its public signature (the API's parameter names) has
 # each of them by its Params name
-PAGE_KNOBS = ("lift", "texture", "grain", "feather", "floor", "protect_contact_shadows", "segmenter")
+PAGE_KNOBS = ("lift", "texture", "tone", "grain", "feather", "floor", "protect_contact_shadows", "segmenter")
 
 
 def takes_knobs(fn):
@@ -233,7 +233,8 @@ def on_load_preset(session: Session, preset_file, show_overlay, request: gr.Requ
         return [gr.skip()] * len(PAGE_KNOBS) + _KEEP + [failed(session, err, (preset_file, Path(preset_file).name)), session]
     session.params = params
     knobs = {name: getattr(params, name) for name in PAGE_KNOBS}
-    return list(knobs.values()) + on_change(session, show_overlay=show_overlay, request=request, **knobs)
+    shown = [str(v) if KNOB[n].word_or_number else v for n, v in knobs.items()]  # a word-or-number box holds text
+    return shown + on_change(session, show_overlay=show_overlay, request=request, **knobs)
 
 
 def on_unload(request: gr.Request) -> None:

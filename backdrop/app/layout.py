@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..params import KNOB, Params
+from ..params import KNOB, TONE_PRESETS, Params
 from .handlers import (
     PAGE_KNOBS,
     WELCOME,
@@ -49,6 +49,11 @@ SAVE_IN_BROWSER = """() => {
 def control(name: str, *, elem_id: str | None = None):
     """The page's control for a knob, made from its row in KNOBS (range, step, label, help)."""
     k, value, eid = KNOB[name], getattr(Params(), name), elem_id or name
+    if k.word_or_number:  # a word, or a number typed in (tone: keep, match, 250)
+        presets = [*k.choices, *(str(v) for v in TONE_PRESETS)] if name == "tone" else list(k.choices)
+        return gr.Dropdown(presets, value=str(value), allow_custom_value=True, label=k.label,
+                           info=f"{' / '.join(k.choices)} or a level {k.low:g}-{k.high:g} (255: pure white)",
+                           elem_id=eid)
     if k.choices:
         return gr.Radio(list(k.choices), value=value, label=k.label, info=None, elem_id=eid)
     if k.type is bool:
@@ -65,7 +70,7 @@ def build_demo() -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 photo = gr.File(label="Photo", file_types=FILE_TYPES, elem_id="photo")
-                c = {name: control(name) for name in ("lift", "texture")}  # the page's knobs, as they are laid out
+                c = {name: control(name) for name in ("lift", "texture", "tone")}  # the page's knobs, as laid out
                 show_overlay = gr.Checkbox(False, label="Show the subject (magenta) and floor (cyan)",
                                            elem_id="overlay")
                 with gr.Accordion("Advanced", open=False):

@@ -95,8 +95,8 @@ def _fmt(v: Any, spec: str = ".1f") -> str:
     return "–" if v is None else format(v, spec)
 
 
-RESULT_COLUMNS = ("image", "status", "size", "time (s)", "segmenter", "spread before", "spread after",
-                  "defects before", "defects after")
+RESULT_COLUMNS = ("image", "status", "size", "time (s)", "segmenter", "wall level before", "wall level after",
+                  "spread before", "spread after", "defects before", "defects after")
 
 
 def _cell(text: str) -> str:
@@ -105,15 +105,15 @@ def _cell(text: str) -> str:
 
 
 def results_table(rows: Iterable["FileResult"]) -> str:
-    """Markdown: one row per image (size, time, segmenter, backdrop luminance spread before/after,
-    defect score before/after; levels of 255)."""
+    """Markdown: one row per image (size, time, segmenter, the wall's level before/after, backdrop
+    luminance spread before/after, defect score before/after; levels of 255)."""
     lines = ["| " + " | ".join(RESULT_COLUMNS) + " |", "|" + "---|" * len(RESULT_COLUMNS)]
     for r in rows:
         size = f"{r.size[0]}x{r.size[1]}" if r.size else "–"
         secs = f"{r.seconds:.2f}" if r.status == "done" else "–"
         lines.append(
             f"| {_cell(r.source.name)} | {r.status} | {size} | {secs} | {r.segmenter or '–'} | "
-            f"{_fmt(r.spread_before)} | {_fmt(r.spread_after)} | {_fmt(r.defects_before, '.2f')} | "
+            f"{_fmt(r.level_before)} | {_fmt(r.level_after)} | {_fmt(r.spread_before)} | {_fmt(r.spread_after)} | {_fmt(r.defects_before, '.2f')} | "
             f"{_fmt(r.defects_after, '.2f')} |"
         )
     return "\n".join(lines)
@@ -159,6 +159,12 @@ def totals_line(report: "BatchReport") -> str:
         med = lambda k: float(np.median([getattr(r, k) for r in spread]))  # noqa: E731
         line += (f"; median backdrop spread {med('spread_before'):.1f} → {med('spread_after'):.1f}, "
                  f"defect score {med('defects_before'):.2f} → {med('defects_after'):.2f} (levels of 255)")
+    levels = [r for r in done if r.level_before is not None and r.level_after is not None]
+    if len(levels) > 1:
+        span = lambda k: max(getattr(r, k) for r in levels) - min(getattr(r, k) for r in levels)  # noqa: E731
+        line += f"; the walls' levels spread over {span('level_before'):.1f} → {span('level_after'):.1f} levels"
+    if report.tone is not None:
+        line += f" (tone: match, every wall set to {report.tone:.1f})"
     return line
 
 

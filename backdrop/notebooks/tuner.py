@@ -15,7 +15,7 @@ import torch
 
 from ..errors import BackdropError
 from ..ops.filters import area_resize
-from ..params import KNOB, Knob, Params
+from ..params import KNOB, TONE_PRESETS, Knob, Params
 from .figures import analysis_figure, figure_png, views_figure
 from .paths import resolve_path, sample_image
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------------------- tune
-TUNER_KNOBS = ("lift", "texture", "feather", "floor")  # the Tuner's controls, made from their KNOBS rows
+TUNER_KNOBS = ("lift", "texture", "feather", "floor", "tone")  # the Tuner's controls, made from their KNOBS rows
 
 
 def _widget(knob: Knob, value):
@@ -32,6 +32,11 @@ def _widget(knob: Knob, value):
     import ipywidgets as w
 
     style = {"description_width": "70px"}
+    if knob.word_or_number:  # a word, or a number typed in (tone: keep, match, 250)
+        offered = [*knob.choices, *(str(v) for v in TONE_PRESETS)] if knob.name == "tone" else list(knob.choices)
+        return w.Combobox(value=str(value), options=offered, ensure_option=False, description=knob.name,
+                          placeholder=f"{' / '.join(knob.choices)} or {knob.low:g}-{knob.high:g}",
+                          tooltip=knob.help, continuous_update=False, style=style)
     if knob.choices:
         return w.ToggleButtons(options=list(knob.choices), value=value, description=knob.name,
                                tooltip=knob.help, style={**style, "button_width": "60px"})
@@ -44,7 +49,7 @@ def _widget(knob: Knob, value):
 
 
 class Tuner:
-    """The tuning panel of ``tune.ipynb``: sliders for lift, texture and feather, the floor mode,
+    """The tuning panel of ``tune.ipynb``: sliders for lift, texture and feather, the floor mode, the tone,
     the four views and the analysis figure, and a button that saves ``params/<name>.yaml``.
 
     The photo is shrunk to ``long_edge`` pixels so a slider move redraws in well under a second;
@@ -105,7 +110,7 @@ class Tuner:
 
         style = {"description_width": "70px"}
         self.controls = {name: _widget(KNOB[name], getattr(params, name)) for name in TUNER_KNOBS}
-        self.lift, self.texture, self.feather, self.floor = (self.controls[n] for n in TUNER_KNOBS)
+        self.lift, self.texture, self.feather, self.floor, self.tone = (self.controls[n] for n in TUNER_KNOBS)
         self.name = w.Text(value="my_shoot", description="save as", style=style, layout=w.Layout(width="260px"))
         self.save_button = w.Button(description="Save settings", icon="save", button_style="primary")
         self.status = w.HTML()
@@ -119,7 +124,7 @@ class Tuner:
         )
         self.widget = w.VBox([
             info,
-            w.HBox([w.VBox([self.lift, self.texture]), w.VBox([self.feather, self.floor])]),
+            w.HBox([w.VBox([self.lift, self.texture]), w.VBox([self.feather, self.floor]), self.tone]),
             w.HBox([self.name, self.save_button, self.status]),
             self.views_out,
             self.analysis_out,
@@ -134,11 +139,17 @@ class Tuner:
     def update(self) -> None:
         """Clean the preview with the current settings and redraw the figures. The photo is analysed
         again only when the feather or the floor mode moved; a lift or texture move only renders."""
+        import html
+
         from ..pipeline import analyze, render
 
+        try:
+            params = self.current
+        except BackdropError as err:  # a tone typed that is neither a word nor a level
+            self.status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
+            return
         with _torch_threads(self.threads):
             t0 = time.perf_counter()
-            params = self.current
             if self.analysis is None or not self.analysis.fits(params):
                 self.analysis = analyze(self.image, self.mask, params)
             self.result = render(self.analysis, params)
@@ -153,7 +164,9 @@ class Tuner:
                             "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": what}},)
         t2 = time.perf_counter()
         self.seconds = {"engine": t1 - t0, "draw": t2 - t1}
-        self.status.value = f"redrawn in {t2 - t0:.2f} s"
+        self.status.value = f"redrawn in {t2 - t0:.2f} s" + (
+            "; tone: match sets a batch's walls to the set's level (this photo alone keeps its own)"
+            if params.tone == "match" else "")
 
     def save(self, name: str) -> Path:
         """Write the current settings as ``<params_dir>/<name>.yaml`` (the CLI, the batch and the

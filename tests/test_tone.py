@@ -1,0 +1,225 @@
+"""``tone``: one backdrop level for a photo or a whole set (keep | match | 0-255).
+
+What a photographer checks: the walls of a set shot with drifting exposure come out at one level;
+a number puts the wall there; 255 is pure white with the subject bit-for-bit and the contact
+shadow still under the feet; the floor and the wall's own falloff are left as they were.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from scipy import ndimage as ndi
+
+from backdrop.batch import run_batch
+from backdrop.cli import main
+from backdrop.errors import BackdropError
+from backdrop.params import Params
+from backdrop.pipeline import analyze, render, wall_level
+from backdrop.service import clean_file
+
+SIZE = (480, 320)
+LUMA = np.array([0.2126, 0.7152, 0.0722])
+EVS = (-1 / 3, 0.2, -0.1, 1 / 3, 0.0, -0.25)  # a shoot's exposure drifting by up to 1/3 stop
+
+
+@functools.lru_cache(maxsize=None)
+def _scene(name: str):
+    from bench.scenes import make_scene
+
+    return make_scene(name, size=SIZE, seed=0)
+
+
+def _u8(img: np.ndarray) -> np.ndarray:
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _far_wall(sc, margin: float = 0.05) -> np.ndarray:
+    """The scene's wall away from the subject and its contact shadow, without the floor."""
+    near = ndi.distance_transform_edt(sc.alpha <= 0) < margin * min(SIZE)
+    near_contact = ndi.distance_transform_edt(sc.contact <= 0) < margin * min(SIZE)  # a contact shadow's soft tail
+    return sc.wall & ~near & ~near_contact & (sc.floor <= 0)
+
+
+def _level(img: np.ndarray, sel: np.ndarray) -> float:
+    return float(np.median(img[sel][:, :3].astype(np.float64) @ LUMA))
+
+
+def _clean(name: str, tone, *, lift=100, texture=100, scale: float = 1.0):
+    sc = _scene(name)
+    img = _u8(sc.image * scale)
+    mask = _u8(sc.alpha)
+    out = render(analyze(img, mask, Params(lift=lift, texture=texture)), tone=tone, views=("preview",), bits=8).preview
+    return sc, img, mask, out
+
+
+# --------------------------------------------------------------------------- one photo
+
+@pytest.mark.parametrize("target", [120, 250])
+def test_a_number_puts_the_wall_at_that_level_and_keeps_its_falloff(target):
+    sc, img, mask, out = _clean("white_seamless", target, scale=0.8)
+    _, _, _, kept = _clean("white_seamless", "keep", scale=0.8)
+    wall = _far_wall(sc)
+    assert abs(_level(out, wall) - target) <= 2
+    # one factor over the wall: its light falloff keeps its shape (top corner vs centre, as a ratio)
+    top, mid = np.zeros_like(wall), np.zeros_like(wall)
+    top[: SIZE[1] // 6, : SIZE[0] // 6] = True
+    mid[SIZE[1] // 3 : SIZE[1] // 2, : SIZE[0] // 6] = True
+    ratio = lambda x: _level(x, wall & top) / _level(x, wall & mid)  # noqa: E731
+    if target < 250:  # (at 250 the bright part clips)
+        assert ratio(out) == pytest.approx(ratio(kept), abs=0.01)
+    subject = mask > 0
+    assert np.array_equal(out[subject], img[subject])
+
+
+def test_255_is_pure_white_away_from_the_subject_with_the_subject_and_contact_shadow_kept():
+    sc, img, mask, out = _clean("white_seamless", 255)
+    wall = _far_wall(sc)
+    assert (out[wall] == 255).all()
+    subject = mask > 0
+    assert np.array_equal(out[subject], img[subject])
+    # the contact shadow is still under the feet: its darkest part keeps most of its depth below white
+    contact = (sc.contact > 0) & (mask == 0)
+    lum_in, lum_out = img.astype(float) @ LUMA, out.astype(float) @ LUMA
+    core = contact & (lum_in <= np.percentile(lum_in[contact], 10))
+    depth_in = 1 - lum_in[core].mean() / _level(img, wall)
+    depth_out = 1 - lum_out[core].mean() / 255
+    assert depth_in > 0.1 and depth_out > 0.6 * depth_in
+
+
+def test_a_real_floor_is_left_as_it_was_and_the_wall_is_set_down_to_its_edge():
+    sc, img, mask, out = _clean("grey_wall_wood_floor", 255)
+    floor = (sc.floor >= 1) & (mask == 0)
+    assert np.array_equal(out[floor], img[floor])
+    # no grey band along the floor: the wall rows just above the floor's edge are white too
+    edge = int(np.argmax(sc.floor[:, 5] >= 1))
+    band = np.zeros_like(floor)
+    band[edge - 10 : edge - 4, :] = True  # (the last rows are the junction line the photo has)
+    band &= _far_wall(sc)
+    assert (out[band] >= 250).mean() > 0.98
+
+
+def test_keep_changes_nothing_beyond_the_cleanup_and_match_alone_keeps_the_level():
+    _, _, _, keep = _clean("white_seamless", "keep")
+    _, _, _, match = _clean("white_seamless", "match")
+    assert np.array_equal(keep, match)
+
+
+def test_wall_level_measures_the_wall_not_the_subject_floor_or_contact():
+    sc = _scene("grey_wall_wood_floor")
+    img = _u8(sc.image)
+    a = analyze(img, _u8(sc.alpha), Params(lift=0, texture=0))
+    assert wall_level(a, cleaned=False) == pytest.approx(_level(img, _far_wall(sc)), abs=4)
+
+
+def test_tone_values_are_checked_in_one_line():
+    assert Params(tone="250").tone == 250 and Params(tone=247.5).tone == 247.5 and Params(tone="match").tone == "match"
+    for bad, said in (("bright", "is not one of keep, match or a number 0..255"), (256, "outside 0..255"),
+                      (True, "expected keep, match or a number")):
+        with pytest.raises(BackdropError, match=re.escape(said)):
+            Params(tone=bad)
+
+
+def test_the_cli_takes_tone_and_refuses_a_bad_one(tmp_path, capsys):
+    sc = _scene("white_seamless")
+    src = tmp_path / "p.png"
+    Image.fromarray(_u8(sc.image * 0.8)).save(src)
+    Image.fromarray(_u8(sc.alpha)).save(tmp_path / "p_mask.png")
+    assert main(["clean", str(src), "--tone", "300"]) == 2
+    assert "parameter 'tone': '300' is outside 0..255" in capsys.readouterr().err
+    assert not (tmp_path / "p_clean.png").exists()
+    assert main(["clean", str(src), "--tone", "240", "--lift", "100"]) == 0
+    out = np.asarray(Image.open(tmp_path / "p_clean.png"))
+    assert abs(_level(out, _far_wall(sc)) - 240) <= 2
+
+
+def test_a_single_photo_with_match_keeps_its_level_and_says_why(tmp_path):
+    sc = _scene("white_seamless")
+    src = tmp_path / "p.png"
+    Image.fromarray(_u8(sc.image)).save(src)
+    Image.fromarray(_u8(sc.alpha)).save(tmp_path / "p_mask.png")
+    row = clean_file(src, tmp_path / "out.png", Params(tone="match"))
+    assert "tone: match" in row.warning and "keeps its level" in row.warning
+    assert abs(row.level_after - row.level_before) < 3
+
+
+# --------------------------------------------------------------------------- a set
+
+def _shoot(folder: Path, name: str = "white_seamless") -> None:
+    sc = _scene(name)
+    folder.mkdir()
+    for i, ev in enumerate(EVS):
+        Image.fromarray(_u8(sc.image * 0.8 * 2 ** ev)).save(folder / f"shot{i}.png")
+        Image.fromarray(_u8(sc.alpha)).save(folder / f"shot{i}_mask.png")
+
+
+def _levels(folder: Path) -> list[float]:
+    wall = _far_wall(_scene("white_seamless"))
+    return [_level(np.asarray(Image.open(p)), wall) for p in sorted(folder.glob("shot*_clean.png"))]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_match_sets_every_wall_of_a_drifting_set_to_the_sets_level(tmp_path, jobs, capsys):
+    _shoot(tmp_path / "shoot")
+    out = tmp_path / "out"
+    out.mkdir()
+    before = _levels_of_inputs(tmp_path / "shoot")
+    assert max(before) - min(before) > 40  # the set drifts
+    code = main(["batch", str(tmp_path / "shoot"), "-o", str(out), "--tone", "match", "--lift", "100",
+                 "--no-progress", "--jobs", str(jobs)])
+    assert code == 0
+    said = capsys.readouterr()
+    after = _levels(out)
+    assert len(after) == len(EVS) and max(after) - min(after) <= 2
+    stored = yaml.safe_load((out / "backdrop-tone.yaml").read_text())
+    assert min(before) < stored["target"] < max(before) and stored["photos"] == len(EVS)
+    assert f"walls matched to {stored['target']:.1f}" in said.out
+    assert "backdrop-tone.yaml" in said.err
+
+
+def _levels_of_inputs(folder: Path) -> list[float]:
+    wall = _far_wall(_scene("white_seamless"))
+    return [_level(np.asarray(Image.open(p)), wall) for p in sorted(folder.glob("shot?.png"))]
+
+
+def test_a_resumed_match_uses_the_stored_target_and_overwrite_measures_again(tmp_path):
+    _shoot(tmp_path / "shoot")
+    out = tmp_path / "out"
+    out.mkdir()
+    params = Params(tone="match", lift=100)
+    first = run_batch(tmp_path / "shoot", params=params, out_dir=out, progress=False)
+    assert first.tone is not None and first.count("done") == len(EVS)
+    # the set's target as stored is what a resumed (or distributed) run uses
+    tone_file = out / "backdrop-tone.yaml"
+    data = yaml.safe_load(tone_file.read_text())
+    data["target"] = 150.0
+    tone_file.write_text(yaml.safe_dump(data))
+    (out / "shot2_clean.png").unlink()
+    again = run_batch(tmp_path / "shoot", params=params, out_dir=out, progress=False)
+    assert again.count("done") == 1 and again.tone == 150.0
+    assert abs(_levels(out)[2] - 150) <= 2
+    # --overwrite measures the set again
+    redo = run_batch(tmp_path / "shoot", params=params, out_dir=out, progress=False, overwrite=True)
+    assert redo.tone == pytest.approx(first.tone, abs=0.01)
+    # a stored target made with other settings is measured again, not reused
+    data["target"] = 150.0
+    tone_file.write_text(yaml.safe_dump({**yaml.safe_load(tone_file.read_text()), "target": 150.0}))
+    (out / "shot2_clean.png").unlink()
+    other = run_batch(tmp_path / "shoot", params=params.replace(lift=50), out_dir=out, progress=False)
+    assert other.tone != 150.0
+
+
+def test_a_broken_tone_file_is_one_line_and_nothing_is_written(tmp_path, capsys):
+    _shoot(tmp_path / "shoot")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "backdrop-tone.yaml").write_text("target: [1, 2]\n")
+    assert main(["batch", str(tmp_path / "shoot"), "-o", str(out), "--tone", "match", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "backdrop-tone.yaml: not a set's tone file" in err and len(err.strip().splitlines()) == 1
+    assert not list(out.glob("*_clean.png"))
