@@ -110,28 +110,29 @@ def check_editor_copy(path: Path, layout: TiffLayout | JpegLayout) -> str:
 
     The rules, in order (the first that applies decides):
 
-    1. in a folder named ``DCIM`` (or below one): a camera card's original: refused;
-    2. a camera raw with the same name beside it (``NAME.CR2`` beside ``NAME.tif``, any case, any
-       of :data:`RAW_EXTENSIONS`): a camera's own JPEG or TIFF: refused;
-    3. named like Lightroom's copies, ``NAME-Edit.tif`` / ``NAME-Edit-2.jpg``: accepted;
-    4. its Software tag, or its XMP's CreatorTool or history, names Lightroom, Photoshop or Capture One:
-       accepted;
-    5. anything else is refused (a camera JPEG whose EXIF names only the camera's make and firmware among them).
+    1. in a folder named ``DCIM`` (or below one), a camera card's: refused;
+    2. named like Lightroom's copies, ``NAME-Edit.tif``, ``NAME-Edit-2.jpg``: accepted;
+    3. its Software tag (TIFF, EXIF) or its XMP CreatorTool names Lightroom, Photoshop or Capture One:
+       accepted (Capture One's Edit With may put ``NAME.tif`` beside ``NAME.IIQ``);
+    4. a camera raw with the same name beside it (``NAME.CR2`` beside ``NAME.jpg``, any case, any of
+       :data:`RAW_EXTENSIONS`): the camera's own JPEG or TIFF: refused;
+    5. anything else: refused (a camera's own JPEG names only the camera's make and firmware).
     """
     path = Path(path)
     folders = [part.casefold() for part in path.resolve().parent.parts]
     if "dcim" in folders:
         raise BackdropError(f"{path}: refusing to write over a photo in a camera card's DCIM folder, an "
                             f"original and not an editor's copy; {_FORCE}")
-    raw = _raw_sibling(path)
-    if raw is not None:
-        raise BackdropError(f"{path}: refusing to write over it: its camera raw {raw.name} is beside it, so it "
-                            f"is the camera's own {layout.format} and not an editor's copy; {_FORCE}")
     if _EDIT_NAME.search(path.stem):
         return "named like an editor's copy"
     editor = editor_named(layout)
     if editor:
         return f"made by {editor}"
+    raw = _raw_sibling(path)
+    if raw is not None:
+        raise BackdropError(f"{path}: refusing to write over it: its camera raw {raw.name} is beside it and no "
+                            f"editor is named in its Software or XMP, so it is the camera's own {layout.format}, "
+                            f"not an editor's copy; {_FORCE}")
     if layout.make:
         sw = f", Software {layout.software!r}" if layout.software else ""
         raise BackdropError(f"{path}: refusing to write over it: a camera's own {layout.format} (Make "

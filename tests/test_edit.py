@@ -1,8 +1,8 @@
 """``backdrop edit FILE``: the external-editor round trip of Lightroom Classic and Capture One.
 
 Each round trip is made as Lightroom makes it: a fresh ``python -m backdrop edit /abs/NAME-Edit.tif``
-started from another folder, on copies built here from a synthetic scene (its true subject mask beside
-as ``NAME-Edit_mask.png``), with tifffile and Pillow independently of the code under test. What a
+started from another folder, on copies made from a synthetic scene (its true subject mask beside as
+``NAME-Edit_mask.png``) by bench/editor_copy.py and Pillow, independently of the code under test. What a
 photographer would notice is checked: every tag back as it was, the same compression and depth,
 the subject bit for bit, the shadow lifted, nothing else in the folder, and originals refused.
 """
@@ -12,7 +12,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -20,19 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image, ImageCms, JpegImagePlugin
+from PIL import Image, JpegImagePlugin
 
 from backdrop.cli import main
+from bench import editor_copy
+from bench.editor_copy import ICC, XMP
 
 SIZE = (240, 160)  # (width, height)
-PROPHOTO_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()  # a real profile's bytes
-XMP = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-       b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-       b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
-       b'xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/" '
-       b'xmp:CreatorTool="Adobe Photoshop Lightroom Classic 13.2 (Windows)" crs:Exposure2012="+0.35" '
-       b'xmp:Rating="4"/></rdf:RDF></x:xmpmeta>\n<?xpacket end="w"?>')
-LAYOUT_TAGS = {273, 278, 279}  # strip offsets, counts, rows per strip: the writer's own
 
 
 # --------------------------------------------------------------------------- files as the editors make them
@@ -66,53 +59,11 @@ def save_mask(photo: Path) -> Path:
     return path
 
 
-def _exif_ifd(endian: str, at: int) -> bytes:
-    """An Exif IFD placed at file offset ``at``: exposure, ISO, version, date, lens."""
-    lens = b"RF24-70mm F2.8 L IS USM\0"
-    date = b"2024:05:01 10:11:12\0"
-    n = 5
-    values_at = at + 2 + 12 * n + 4
-    rational = struct.pack(endian + "II", 1, 125)
-    entries = [
-        (33434, 5, 1, struct.pack(endian + "I", values_at)),  # ExposureTime 1/125
-        (34855, 3, 1, struct.pack(endian + "H", 100) + b"\0\0"),  # ISO 100
-        (36864, 7, 4, b"0232"),  # ExifVersion
-        (36867, 2, len(date), struct.pack(endian + "I", values_at + 8)),  # DateTimeOriginal
-        (42036, 2, len(lens), struct.pack(endian + "I", values_at + 8 + len(date))),  # LensModel
-    ]
-    out = struct.pack(endian + "H", n)
-    for tag, typ, count, value in entries:
-        out += struct.pack(endian + "HHI", tag, typ, count) + value
-    return out + struct.pack(endian + "I", 0) + rational + date + lens
-
-
 def save_tiff(path: Path, bits: int, *, compression: str | None, predictor: bool, byteorder: str = "<") -> Path:
-    """A Lightroom-like editor's copy: ICC, XMP (700), 300 dpi, the descriptive tags, an Exif IFD."""
-    extratags = [
-        (700, 1, len(XMP), XMP, True),
-        (271, "s", 0, "Canon", True),
-        (272, "s", 0, "Canon EOS R5", True),
-        (315, "s", 0, "Ann Photographer", True),
-        (33432, "s", 0, "(c) 2024 Ann Photographer", True),
-        (34664, "I", 1, 0, True),  # becomes 34665, the Exif IFD, appended below (tifffile writes no Exif IFD)
-    ]
-    tifffile.imwrite(path, scene_pixels(bits), photometric="rgb", compression=compression,
-                     predictor=predictor or None, resolution=(300, 300), resolutionunit="INCH",
-                     iccprofile=PROPHOTO_ICC, software="Adobe Photoshop Lightroom Classic 13.2 (Windows)",
-                     datetime="2024:05:02 09:00:00", description="Studio portrait, white seamless",
-                     metadata=None, byteorder=byteorder, extratags=extratags)
-    with tifffile.TiffFile(path) as tif:
-        entry = tif.pages[0].tags[34664].offset
-    size = path.stat().st_size
-    at = size + size % 2
-    with open(path, "r+b") as f:
-        f.seek(size)
-        f.write(b"\0" * (at - size) + _exif_ifd(byteorder, at))
-        f.seek(entry)
-        f.write(struct.pack(byteorder + "HHII", 34665, 4, 1, at))
-    with tifffile.TiffFile(path) as tif:  # the fixture is what it says
-        assert tif.pages[0].tags["ExifTag"].value["LensModel"] == "RF24-70mm F2.8 L IS USM"
-    return path
+    """A Lightroom-like editor's copy of the scene (bench/editor_copy.py): ICC, XMP (700), 300 dpi, the
+    descriptive tags, an Exif IFD."""
+    return editor_copy.save_tiff(path, scene_pixels(bits), compression=compression, predictor=predictor,
+                                 byteorder=byteorder)
 
 
 def _exif_bytes(make: str, software: str) -> bytes:
@@ -132,7 +83,7 @@ def save_jpeg(path: Path, *, software: str = "Capture One 23 Windows", xmp: byte
               quality: int = 88, subsampling: int = 2) -> Path:
     kwargs = {"xmp": xmp} if xmp else {}
     Image.fromarray(scene_pixels(8)).save(path, "JPEG", quality=quality, subsampling=subsampling,
-                                          icc_profile=PROPHOTO_ICC, exif=_exif_bytes("Canon", software),
+                                          icc_profile=ICC, exif=_exif_bytes("Canon", software),
                                           dpi=(300, 300), **kwargs)
     return path
 
@@ -164,9 +115,7 @@ def config(tmp_path, monkeypatch) -> Path:
 
 def tags(path: Path) -> dict[int, tuple]:
     """Every tag of the first image: (type, count, value), the layout's own left out."""
-    with tifffile.TiffFile(path) as tif:
-        assert len(tif.pages) == 1
-        return {t.code: (t.dtype, t.count, t.value) for t in tif.pages[0].tags if t.code not in LAYOUT_TAGS}
+    return editor_copy.tiff_tags(path)
 
 
 def run_ok(capsys, argv: list) -> str:
@@ -389,11 +338,32 @@ def test_a_camera_jpeg_is_refused(tmp_path, config, capsys):
     refused(capsys, ["edit", photo], tmp_path, "IMG_0001.jpg", "camera's own JPEG", "Canon", "--force")
 
 
-def test_a_copy_beside_its_raw_with_the_same_name_is_refused(tmp_path, config, capsys):
+def test_a_camera_jpeg_beside_its_raw_is_refused(tmp_path, config, capsys):
     (tmp_path / "DSC_0042.nef").write_bytes(b"raw")
-    photo = save_jpeg(tmp_path / "DSC_0042.JPG")  # RAW + JPEG from the camera, whatever its tags say
+    photo = save_jpeg(tmp_path / "DSC_0042.JPG", software="Ver.1.10", xmp=None)  # RAW + JPEG from the camera
     line = refused(capsys, ["edit", photo], tmp_path, "DSC_0042.JPG", "DSC_0042.nef", "--force")
     assert "camera" in line
+
+
+def test_lightroom_metadata_saved_into_a_camera_jpeg_does_not_make_it_a_copy(tmp_path, config, capsys):
+    """Lightroom's "Save Metadata to File" writes an XMP into the original: CreatorTool stays the camera's,
+    Lightroom is only in the history."""
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="Ver.1.10"><xmpMM:History>'
+           b'<rdf:Seq><rdf:li stEvt:action="saved" stEvt:softwareAgent="Adobe Photoshop Lightroom Classic 13.2 '
+           b'(Windows)"/></rdf:Seq></xmpMM:History></rdf:Description></rdf:RDF></x:xmpmeta>')
+    photo = save_jpeg(tmp_path / "DSC_0043.jpg", software="Ver.1.10", xmp=xmp)
+    refused(capsys, ["edit", photo], tmp_path, "DSC_0043.jpg", "camera's own JPEG", "--force")
+
+
+def test_capture_ones_copy_beside_the_raw_is_accepted(tmp_path, config, capsys):
+    """Capture One's Edit With may write NAME.tif beside NAME.IIQ: its Software names Capture One."""
+    (tmp_path / "IMG_0412.IIQ").write_bytes(b"raw")
+    photo = tmp_path / "IMG_0412.tif"
+    tifffile.imwrite(photo, scene_pixels(16), photometric="rgb", metadata=None, compression="adobe_deflate",
+                     software="Capture One 23 Macintosh")
+    save_mask(photo)
+    assert "made by Capture One 23 Macintosh" in run_ok(capsys, ["edit", photo])
 
 
 def test_a_file_with_no_sign_of_an_editor_is_refused(tmp_path, config, capsys):

@@ -465,16 +465,16 @@ def _keep_mode(f: BinaryIO, mode: int) -> None:
 
 
 _EDITORS = re.compile(rb"lightroom|photoshop|capture\s*one", re.IGNORECASE)
-_CREATOR = re.compile(rb"(?:CreatorTool|softwareAgent)(?:=\"([^\"]*)\"|>([^<]*)<)")
+_CREATOR = re.compile(rb"CreatorTool(?:=\"([^\"]*)\"|>([^<]*)<)")
 
 
 def editor_named(layout: TiffLayout | JpegLayout) -> str:
-    """The editor (Lightroom, Photoshop, Capture One) the file's Software tag or XMP CreatorTool /
-    history names, in the file's own words; "" when none does."""
+    """The editor (Lightroom, Photoshop, Capture One) named by the file's Software tag or its XMP
+    CreatorTool, in the file's own words; "" when neither does. (Not the XMP history: Lightroom's
+    "Save Metadata to File" adds itself there in a camera's own JPEG.)"""
     candidates = [layout.software.encode("latin-1", "replace")]
     candidates += [a or b for a, b in _CREATOR.findall(layout.xmp)]
     for text in candidates:
         if _EDITORS.search(text):
             return text.decode("utf-8", "replace").strip()
     return ""
-
