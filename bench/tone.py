@@ -59,12 +59,35 @@ def _level(img: np.ndarray, sel: np.ndarray) -> float:
     return float(np.median(img[sel].astype(np.float64) @ LUMA))
 
 
+def _picture(folder: Path, dest: Path, height: int = 150) -> None:
+    """The set as shot, with tone: match and with tone: 255: one labelled row each, the outputs as written."""
+    from PIL import ImageDraw
+
+    shots = sorted((folder / "shots").glob("shot?.png"))
+    rows = [("as shot", [p for p in shots]),
+            ("tone: match", [folder / "tone-match" / f"{p.stem}_clean.png" for p in shots]),
+            ("tone: 255", [folder / "tone-255" / f"{p.stem}_clean.png" for p in shots])]
+    label_h, gap = 22, 4
+    thumbs = [[Image.open(p).convert("RGB") for p in paths] for _, paths in rows]
+    w = round(thumbs[0][0].width * height / thumbs[0][0].height)
+    sheet = Image.new("RGB", (len(shots) * (w + gap) - gap, len(rows) * (height + label_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, ((label, _), ims) in enumerate(zip(rows, thumbs)):
+        y = r * (height + label_h)
+        draw.text((4, y + 4), label, fill=(0, 0, 0))
+        for c, im in enumerate(ims):
+            sheet.paste(im.resize((w, height), Image.LANCZOS), (c * (w + gap), y + label_h))
+    sheet.save(dest, quality=88)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shots", type=int, default=8)
     ap.add_argument("--size", default="1200x800", help="WxH of each shot")
     ap.add_argument("--scenes", default="white_seamless,grey_wall_wood_floor")
     ap.add_argument("--keep", type=Path, help="keep the sets and outputs in this folder")
+    ap.add_argument("--picture", type=Path, help="also write the README's picture of the first scene's set here "
+                    "(rows: as shot, tone: match, tone: 255)")
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.split("x"))
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-tone-"))
@@ -100,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {tone} | {min(lv_b):.1f}..{max(lv_b):.1f} ({max(lv_b) - min(lv_b):.1f}) | "
                   f"{min(lv_a):.1f}..{max(lv_a):.1f} ({max(lv_a) - min(lv_a):.1f}) | {white * 100:.1f}% | "
                   f"{'yes' if exact else 'NO'} | {cdepth} |")
+    if args.picture:
+        _picture(root / args.scenes.split(",")[0], args.picture)
+        print(f"picture: {args.picture}")
     print(f"\nsets and outputs in {root}")
     return 0
 
