@@ -486,11 +486,15 @@ def _tone_gain(a: Analysis, ratio: torch.Tensor, tone, level: float | None) -> t
     return torch.full_like(w["tone_area"], float(tone) / level)
 
 
+EDGE_STEP = 0.03  # a floor's edge: the backdrop's mean colour steps by at least this (about 8 levels) over two rows
+
+
 def _tone_floor(floor: torch.Tensor, x_mid: torch.Tensor, backdrop: torch.Tensor) -> torch.Tensor:
     """The floor as the tone leaves it: every row from the floor's own edge down. The detector's
     floor starts a little above the edge and the lift fades over a ramp above that; the tone
     would leave a grey band there, so the edge is found again, as the row where the backdrop's
-    mean colour steps most, between the top of the ramp and a little below the detected edge."""
+    mean colour steps most, between the top of the ramp and a little below the detected edge. Where
+    no such step is seen (a floor found on a wall that only darkens), the floor keeps its ramp."""
     solid = floor[0, 0].amax(1) > 0.99
     if not bool(solid.any()):
         return torch.zeros_like(floor)
@@ -501,7 +505,9 @@ def _tone_floor(floor: torch.Tensor, x_mid: torch.Tensor, backdrop: torch.Tensor
     wgt = backdrop[..., top - 1 : bottom + 1, :]
     prof = (x_mid[..., top - 1 : bottom + 1, :] * wgt).sum(-1) / wgt.sum(-1).clamp_min(1e-6)  # (1, 3, rows)
     step = (prof[..., 2:] - prof[..., :-2]).norm(dim=1)[0]  # at rows top..bottom-1
-    row = top + int(torch.argmax(step)) if step.numel() else edge
+    if not step.numel() or float(step.max()) < EDGE_STEP:  # no edge to be seen: the floor with its ramp
+        return floor
+    row = top + int(torch.argmax(step))
     out = torch.zeros_like(floor)
     out[..., row + 1 :, :] = 1.0
     out[..., row, :] = 0.5  # the row the step is in
