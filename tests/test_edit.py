@@ -248,6 +248,20 @@ def test_orientation_stays_and_the_pixels_stay_in_the_stored_layout(tmp_path, co
     assert np.array_equal(after[sub], stored[sub])
 
 
+def test_a_tiled_tiff_comes_back_in_strips_with_every_other_tag(tmp_path, config, capsys):
+    photo = tmp_path / "IMG_5-Edit.tif"
+    tifffile.imwrite(photo, scene_pixels(16), photometric="rgb", compression="adobe_deflate", predictor=True,
+                     tile=(64, 64), metadata=None, software="Adobe Photoshop Lightroom Classic 13.2 (Windows)",
+                     resolution=(240, 240), extratags=[(700, 1, len(XMP), XMP, True)])
+    save_mask(photo)
+    tiles = {322, 323, 324, 325}
+    before = {k: v for k, v in tags(photo).items() if k not in tiles}
+    pixels = tifffile.imread(photo)
+    run_ok(capsys, ["edit", photo])
+    assert tags(photo) == before
+    assert np.array_equal(tifffile.imread(photo)[subject()], pixels[subject()])
+
+
 # --------------------------------------------------------------------------- atomic: the original or the whole result
 
 def test_an_encoder_error_leaves_the_original_whole(tmp_path, config, capsys, monkeypatch):
