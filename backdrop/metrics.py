@@ -12,14 +12,16 @@ import torch
 
 from .ops.compose import reduce_source
 from .ops.filters import area_resize, atrous_smooth, luminance
+from .pipeline import WALL
 
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import Result
 
 __all__ = ["backdrop_stats", "BACKDROP_EDIT"]
 
-# a backdrop pixel for the figures: the cleanup may change it fully (no subject, floor, contact zone)
-BACKDROP_EDIT = 0.99
+# a backdrop pixel for the figures: the cleanup may change it fully (no subject, floor, contact zone); the
+# pixels the engine measures a wall's level on
+BACKDROP_EDIT = WALL
 _STATS = ("spread_before", "spread_after", "defects_before", "defects_after", "level_before", "level_after")
 
 

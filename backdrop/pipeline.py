@@ -477,9 +477,9 @@ def _tone_gain(a: Analysis, ratio: torch.Tensor, tone, level: float | None) -> t
         # a margin over the grain, so that every wall pixel reaches white; it fades out where a
         # contact shadow is deeper than a few times the margin, so the shadow keeps its depth
         margin = 5.0 * a.grain_full + 1.0 / 255.0
-        level = float(luminance(surface).median())
-        depth = 1.0 - luminance(w["expected"]) / luminance(w["surface"]).clamp_min(1e-3)
-        fade = 1.0 - w["contact"] * smoothstep(depth, 0.0, 3.0 * margin / max(level, 1e-3))
+        wall = luminance(w["surface"])
+        depth = 1.0 - luminance(w["expected"]) / wall.clamp_min(1e-3)
+        fade = 1.0 - w["contact"] * smoothstep(depth, 0.0, 3.0 * margin / max(float(wall.median()), 1e-3))
         return clean.sub_(fade.mul_(margin)).clamp_(min=1e-3).reciprocal_()
     if level <= 0.0:
         return None

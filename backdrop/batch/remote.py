@@ -111,14 +111,14 @@ def fetched(src: str, mask: str | None, folder: Path) -> Iterator[tuple[Path, Pa
     src = Key(src)
     local = folder / src.name
     mask_file = None if mask is None else folder / Key(mask).name
-    try:
-        _fs(src)[0].get_file(_fs(src)[1], str(local))
-        if mask is not None:
-            _fs(mask)[0].get_file(_fs(mask)[1], str(mask_file))
-    except BackdropError:
-        raise
-    except Exception as err:  # noqa: BLE001 (a store raises its own kinds)
-        raise _store_error(src, err) from None
+    for url, dest in ((src, local), (mask, mask_file)):
+        if url is None:
+            continue
+        fs, path = _fs(url)
+        try:
+            fs.get_file(path, str(dest))
+        except Exception as err:  # noqa: BLE001 (a store raises its own kinds)
+            raise _store_error(src, err) from None
     yield local, mask_file
 
 

@@ -31,7 +31,7 @@ from .plan import (
     remove_stale_temps,
 )
 from .remote import is_url, plan_remote, remote_task
-from .workers import _rows_parallel
+from .workers import _rows_parallel, _shutdown, spawn_pool
 
 
 @dataclass
@@ -261,37 +261,17 @@ def _measure(indices: list[int], plan, masks, params: Params, client, remote: bo
         from tqdm import tqdm
 
         bar = tqdm(total=len(args), unit="image", desc="measuring the walls (tone: match)", dynamic_ncols=True)
+    pool = spawn_pool(min(jobs, len(args))) if jobs > 1 and len(args) > 1 else None
     try:
-        if jobs > 1 and len(args) > 1:
-            import multiprocessing
-            import os
-            from concurrent.futures import ProcessPoolExecutor
-
-            from .workers import _shutdown, _worker_init
-
-            workers = min(jobs, len(args))
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_worker_init,
-                                       initargs=(max(1, (os.cpu_count() or 1) // workers), os.getpid()))
-            try:
-                futures = [pool.submit(task, *a) for a in args]
-                levels = []
-                for f in futures:
-                    levels.append(f.result())
-                    if bar is not None:
-                        bar.update(1)
-                return levels
-            finally:
-                for f in futures:
-                    f.cancel()
-                _shutdown(pool)
         levels = []
-        for a in args:
-            levels.append(task(*a))
+        for level in (pool.map(task, *zip(*args)) if pool is not None else (task(*a) for a in args)):
+            levels.append(level)
             if bar is not None:
                 bar.update(1)
         return levels
     finally:
+        if pool is not None:
+            _shutdown(pool)
         if bar is not None:
             bar.close()
 

@@ -16,16 +16,15 @@ import yaml
 
 from ..errors import BackdropError, first_line
 from ..io import atomic_write_bytes
-from ..params import Params
+from ..params import STRUCTURAL, Params
 from ..service import measure_file
 
 __all__ = ["TONE_FILE", "resolve_match", "measure_task", "remote_measure_task"]
 
 TONE_FILE = "backdrop-tone.yaml"
-# the knobs a wall's cleaned level depends on besides the photo: a stored target made with others
-# is measured again
-_MEASURED_WITH = ("lift", "texture", "grain", "feather", "grow", "floor", "protect_contact_shadows",
-                  "contact_size", "floor_ramp", "segmenter", "birefnet_size")
+# the knobs a wall's cleaned level depends on besides the photo (the sliders and what the analysis
+# depends on, but where it runs): a stored target made with others is measured again
+_MEASURED_WITH = ("lift", "texture", "grain", *(k for k in STRUCTURAL if k != "device"))
 
 
 def measure_task(src: Path, params: Params, mask: Path | None) -> float | None:

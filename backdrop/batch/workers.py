@@ -74,16 +74,24 @@ def _worker_process(src: Path, dst: Path, params: Params, mask: Path | None, ove
         claim.release()
 
 
+def spawn_pool(workers: int):
+    """``workers`` spawned worker processes sharing this machine's cores, which stop with the
+    batch (Ctrl-C, SIGTERM, or the batch's process dying)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init, initargs=(threads, os.getpid()))
+
+
 def _rows_parallel(plan, todo, masks, params, workers: int, overwrite: bool = False) -> Iterator[FileResult]:
     """The rows of a batch cleaned by ``workers`` processes, in the order they finish (the
     photos with nothing to do first)."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init, initargs=(threads, os.getpid()))
+    pool = spawn_pool(workers)
     futures = {}
     interrupted: int | None = None
     try:
