@@ -143,6 +143,28 @@ def test_a_local_cluster_cleans_like_a_batch_here(shoot, tmp_path, capsys):
     assert _outputs(out) == ref
 
 
+def test_match_on_a_cluster_measures_on_the_workers_and_cleans_every_photo_to_the_sets_level(shoot, tmp_path, capsys):
+    import torch
+    import yaml
+
+    folder, _ = shoot
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["batch", str(folder), "-o", str(out), "--cluster", "local:2", "--tone", "match", "--no-progress"]) == 0
+    stored = yaml.safe_load((out / "backdrop-tone.yaml").read_text())
+    assert stored["photos"] == N_PHOTOS and f"walls matched to {stored['target']:.1f}" in capsys.readouterr().out
+    # the same bytes as a batch here cleaning every photo to that level
+    here = tmp_path / "here"
+    here.mkdir()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    try:
+        run_batch(folder, params=Params(tone=stored["target"]), out_dir=here, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert {k: v for k, v in _outputs(out).items() if k.endswith(".png")} == _outputs(here)
+
+
 @pytest.mark.parametrize("address, said", [
     ("tcp://127.0.0.1:{port}", "--cluster tcp://127.0.0.1:{port}: no Dask scheduler answers there"),
     ("local:0", "--cluster local:0: expected local:N with N >= 1 workers"),

@@ -138,3 +138,21 @@ def test_credentials_the_server_refuses_are_one_line(photos, monkeypatch, capsys
         s3fs.S3FileSystem.clear_instance_cache()
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_match_over_a_bucket_stores_the_sets_level_beside_the_outputs_and_a_resume_reads_it(s3, photos, capsys):
+    import yaml
+
+    folder, _ = photos
+    _upload(s3, folder)
+    assert main(["batch", "s3://shoot/in/", "-o", "s3://done/out/", "--tone", "match", "--no-progress"]) == 0
+    said = capsys.readouterr()
+    stored = yaml.safe_load(s3.cat_file("done/out/backdrop-tone.yaml"))
+    assert stored["photos"] == 3 and set(stored["levels"]) == {"p0.jpg", "p1.jpg", "p2.jpg"}
+    assert f"walls matched to {stored['target']:.1f}" in said.out and "s3://done/out/backdrop-tone.yaml" in said.err
+    # a resumed run (one output gone) cleans that photo to the stored level, not a new measure
+    s3.pipe("done/out/backdrop-tone.yaml", yaml.safe_dump({**stored, "target": 150.0}).encode())
+    s3.rm("done/out/p1_clean.jpg")
+    assert main(["batch", "s3://shoot/in/", "-o", "s3://done/out/", "--tone", "match", "--no-progress"]) == 0
+    said = capsys.readouterr()
+    assert said.out.strip().startswith("done 1, skipped 2, failed 0") and "walls matched to 150.0" in said.out
