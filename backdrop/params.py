@@ -17,11 +17,12 @@ import yaml
 
 from .errors import BackdropError
 
-__all__ = ["Params", "Knob", "KNOBS", "KNOB", "STRUCTURAL", "FLOOR_MODES", "DEVICES", "SEGMENTERS", "TONE_PRESETS"]
+__all__ = ["Params", "Knob", "KNOBS", "KNOB", "STRUCTURAL", "FLOOR_MODES", "DEVICES", "SEGMENTERS", "TONE_PRESETS", "FOLDS"]
 
 FLOOR_MODES = ("auto", "on", "off")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SEGMENTERS = ("auto", "embedded", "birefnet")
+FOLDS = ("keep", "smooth")
 TONE_PRESETS = (240, 245, 250, 255)  # the levels a tone control offers (any other may be typed)
 
 # a parameter file is a dozen short lines: anything bigger, deeper or full of aliases is not one
@@ -153,6 +154,9 @@ KNOBS: tuple[Knob, ...] = (
          label="Protected margin", structural=True),
     Knob("floor", "auto", "auto detects a real floor (kept as it is), on forces detection, off treats the "
          "whole backdrop as wall/paper", choices=FLOOR_MODES, label="Floor", structural=True),
+    Knob("folds", "keep", "the backdrop's own look: keep (a muslin's soft folds, a painted canvas's mottle, a "
+         "weave; only the subject's cast shadow is lifted there) or smooth (folds and mottle go with the marks)",
+         choices=FOLDS, label="Folds and mottle", structural=True),
     Knob("protect_contact_shadows", True, "keep the shadows around the feet of a full-length subject",
          label="Protect contact shadows", structural=True),
     Knob("contact_size", 0.08, "radius of the protected contact-shadow zone around the feet", 0.0, 0.3, 0.01,

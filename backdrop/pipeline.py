@@ -237,13 +237,15 @@ def _as_alpha(mask, hw: tuple[int, int]) -> tuple[torch.Tensor, float]:
     return m[None, None], scale
 
 
-def _surface(x_fill: torch.Tensor, weight: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]):
-    """The clean-backdrop surface at working resolution from the mesh at ``grid`` cells."""
+def _surface(x_fill: torch.Tensor, weight: torch.Tensor, grid: tuple[int, int], size: tuple[int, int], *,
+             own: bool = True):
+    """The clean-backdrop surface at working resolution from the mesh at ``grid`` cells, and the
+    backdrop's own tonal variation (:func:`backdrop_surface`)."""
     gh, gw = grid
     x_low = area_resize(x_fill, (gh * CELL, gw * CELL))
     fit_weight = area_resize(weight, (gh * CELL, gw * CELL))
-    surface_low, _ = backdrop_surface(x_low, (fit_weight > 0.99).to(x_low.dtype), cell=CELL)
-    return area_resize(surface_low, size)
+    surface_low, _, tone = backdrop_surface(x_low, (fit_weight > 0.99).to(x_low.dtype), cell=CELL, own=own)
+    return area_resize(surface_low, size), tone
 
 
 def _tile_size(f: int) -> int:
@@ -296,10 +298,11 @@ def analyze(image, mask, params: Params | None = None, *, device: str | torch.de
     m = _masks(x_mid, a_mid, params)
     timings["masks"] = time.perf_counter() - t_start
     t = time.perf_counter()
-    b = _backdrop_model(x_mid, m)
+    own = params.folds == "keep"
+    b = _backdrop_model(x_mid, m, own=own)
     timings["surface"] = time.perf_counter() - t
     t = time.perf_counter()
-    work = _texture(x_mid, a_mid, m, b)
+    work = _texture(x_mid, a_mid, m, b, own=own)
     timings["texture"] = time.perf_counter() - t
     t = time.perf_counter()
     # grain of the full-resolution backdrop around the expected backdrop (subject filled in):
@@ -349,35 +352,49 @@ class _Backdrop:
     shadow_map: torch.Tensor
 
 
-def _backdrop_model(x_mid: torch.Tensor, m: _Masks) -> _Backdrop:
+def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Backdrop:
+    """``own``: keep the backdrop's own tone (folds, mottle): on such a backdrop only the subject's
+    cast shadow is lifted. Else the backdrop is modelled as plain paper."""
     hm, wm = x_mid.shape[-2:]
     short_m = min(hm, wm)
     gl = max(8, min(GRID_CELLS, max(hm, wm) // CELL))
     grid = (max(2, round(gl * hm / wm)), gl) if wm >= hm else (gl, max(2, round(gl * wm / hm)))
     known, x_fill = m.known, m.x_fill
-    surface = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm))
+    # first as plain paper: a set edge's cells must not pass for the backdrop's own tone
+    surface, tone = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=False)
     # what is far off the backdrop model is not backdrop (a set edge, a light stand, a window):
-    # keep it as shot and model the backdrop without it
+    # keep it as shot and model the backdrop without it, and with its own tone, if it has one
     foreign = foreign_objects(x_mid, surface, known)
     if bool((foreign > 0).any()):
         known = known * (foreign <= 0).to(known.dtype)
         x_fill = pushpull_fill(x_mid, known)
-        surface = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm))
+    if (own and tone > 0) or bool((foreign > 0).any()):
+        surface, tone = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=own)
+    tone = tone if own else 0.0
     edit = (1.0 - m.protect) * (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - foreign)
-    step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m)
+    step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m,
+                                   tone=tone, subject=m.protect)
     return _Backdrop(surface, foreign, x_fill, edit, step, shadow_map)
 
 
-def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop) -> dict[str, torch.Tensor]:
+def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, *,
+             own: bool = True) -> dict[str, torch.Tensor]:
     """Stage 3: the texture layers, and every working map the render needs (``Analysis.work``).
 
     Marks are judged on the backdrop at full lift, so a mark in a shadow is judged at the wall's
-    level; the correction is a ratio of that backdrop, applied to whatever the lift leaves."""
+    level; the correction is a ratio of that backdrop, applied to whatever the lift leaves. Detail is
+    judged in log space, as the eye sees it: a light fibre on black cloth is a large change there,
+    and a weave is as strong in the light as in the falloff. ``own``: the backdrop's own texture
+    (weave, folds, mottle) counts as grain."""
     lifted = b.x_fill * (1.0 + b.step)
-    marks, grain_layer, fine_p = texture_layers(lifted, b.edit)
+    marks, grain_layer, fine_p = texture_layers(lifted.clamp_min(1e-3).log(), b.edit, own=own)
     free = (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - b.foreign)
     changeable = free * (a_mid < 1.0)  # working pixels made only of subject never change
-    rel = changeable / lifted.clamp_min(1e-3)
+    # as ratios of the backdrop: the marks take 1 - exp(-marks) of it, and the grain, on top, the same
+    # share of what is left (so all of the detail removed is exactly exp(-(marks + grain)))
+    left = marks.neg_().exp_()
+    grain_layer = grain_layer.neg_().exp_().sub_(1.0).mul_(left).neg_().mul_(changeable)
+    marks = left.neg_().add_(1.0).mul_(changeable)
     return {
         "image": x_mid,
         "subject": a_mid,
@@ -397,8 +414,8 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop) 
         # (a grey band along the floor at a strong tone)
         "tone_area": (1.0 - _tone_floor(m.floor, x_mid, (m.protect < 0.5).to(x_mid.dtype))) * (1.0 - b.foreign)
         * (a_mid < 1.0),
-        "marks": marks.mul_(rel),  # the texture's ratio is 1 - texture * (marks + (1 - grain) * grain)
-        "grain": grain_layer.mul_(rel),
+        "marks": marks,  # the texture's ratio is 1 - texture * (marks + (1 - grain) * grain)
+        "grain": grain_layer,
         # where marks below the working resolution may be (grown by two working pixels: they reach a
         # little beyond), and the backdrop may change
         "fine_flag": max_filter((fine_p > 0.5).to(x_mid.dtype), 5),

@@ -42,6 +42,12 @@ TARGETS = {
     "floor": 1.0,
     "fcorr": 0.98,
 }
+# the hard backdrops, whose own look (weave, mottle, folds) the cleanup must keep, have their own targets
+SCENE_TARGETS = {
+    "dark_fabric": {"left": 6.0, "bg_ratio": 0.3},  # bright lint and dust on black cloth
+    "painted_canvas": {"left": 35.0, "bg_ratio": 0.8},  # the mottle stays, the cast shadow goes
+    "muslin": {"left": 20.0, "bg_ratio": 1.0},  # the folds stay (lighting error as nothing's), the creases go
+}
 COLUMNS = ("bg", "left", "band", "subj", "grad", "contact", "floor", "fcorr")
 SEG_TARGETS = {"iou": 0.97, "hair": 1.0, "left": 15.0}  # end to end with a segmenter: IoU at least, % at most
 
@@ -156,11 +162,12 @@ GRAD_TOLERANCE = 0.05  # levels: a twentieth of an 8-bit level, below what a fil
 def scene_misses(scene: str, e: dict[str, float], n: dict[str, float]) -> list[str]:
     """The targets the engine (figures ``e``) misses on one scene, against doing nothing (``n``)."""
     misses = []
-    if e["left"] == e["left"] and e["left"] > TARGETS["left"]:
-        misses.append(f"{scene}: defect energy left {e['left']:.1f}% > {TARGETS['left']}%")
+    t = {**TARGETS, **SCENE_TARGETS.get(scene, {})}
+    if e["left"] == e["left"] and e["left"] > t["left"]:
+        misses.append(f"{scene}: defect energy left {e['left']:.1f}% > {t['left']}%")
     # scenes whose defects are tiny against the whole backdrop are judged by the other figures
-    if n["bg"] > 0.05 and e["bg"] > TARGETS["bg_ratio"] * n["bg"]:
-        misses.append(f"{scene}: bg error {e['bg']:.2f} > {TARGETS['bg_ratio']} x {n['bg']:.2f}")
+    if n["bg"] > 0.05 and e["bg"] > t["bg_ratio"] * n["bg"]:
+        misses.append(f"{scene}: bg error {e['bg']:.2f} > {t['bg_ratio']} x {n['bg']:.2f}")
     if e["grad"] > n["grad"] + GRAD_TOLERANCE:
         misses.append(f"{scene}: gradient error {e['grad']:.2f} worse than nothing {n['grad']:.2f}")
     if e["subj"] > TARGETS["subj"]:

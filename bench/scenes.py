@@ -45,6 +45,9 @@ SCENE_NAMES: tuple[str, ...] = (
     "dark_backdrop",
     "clean_nothing",
     "concrete_floor",
+    "dark_fabric",
+    "painted_canvas",
+    "muslin",
 )
 
 _F32 = np.float32
@@ -541,6 +544,15 @@ _STYLES = {
     "concrete_floor": dict(skin=(0.78, 0.58, 0.47), shirt=(0.12, 0.12, 0.14), trousers=(0.30, 0.26, 0.22),
                            shoes=(0.55, 0.50, 0.45), hair=(0.25, 0.17, 0.10), long_hair=True,
                            arms="hip", hip_side=-1, spread=0.015, key_side=1),
+    "dark_fabric": dict(skin=(0.84, 0.66, 0.56), shirt=(0.62, 0.12, 0.12), trousers=(0.15, 0.15, 0.18),
+                        shoes=(0.1, 0.1, 0.1), hair=(0.82, 0.70, 0.46), long_hair=True,
+                        arms="down", key_side=-1, strands=80),
+    "painted_canvas": dict(skin=(0.80, 0.60, 0.48), shirt=(0.14, 0.16, 0.20), trousers=(0.12, 0.12, 0.14),
+                           shoes=(0.08, 0.07, 0.07), hair=(0.18, 0.12, 0.08), long_hair=True,
+                           arms="hip", hip_side=1, key_side=-1, strands=64),
+    "muslin": dict(skin=(0.66, 0.47, 0.36), shirt=(0.30, 0.38, 0.52), trousers=(0.20, 0.18, 0.16),
+                   shoes=(0.1, 0.08, 0.07), hair=(0.10, 0.08, 0.07), long_hair=False,
+                   arms="down", key_side=1, strands=48),
 }
 
 
@@ -629,6 +641,60 @@ class _Builder:
         del g
         self.bd = bd
         return bd
+
+    def _field(self, cells, sigma):
+        """Zero-mean unit-std smooth noise over the frame, about ``cells`` blobs along the short edge."""
+        H, W = self.H, self.W
+        gh = max(4, int(round(cells * H / self.m)))
+        gw = max(4, int(round(cells * W / self.m)))
+        n = _smooth_noise(_child(self.g), (gh, gw), sigma)
+        return _sample_grid(n, (np.arange(H) + 0.5) * gh / H - 0.5, (np.arange(W) + 0.5) * gw / W - 0.5)
+
+    def paint(self, scales, colour=0.0):
+        """The backdrop's own painted tone: soft blotches at several scales, ``(cells, amount)`` each,
+        multiplied into the clean backdrop; ``colour`` adds blotches of hue of that amount."""
+        tone = np.ones((self.H, self.W), _F32)
+        for cells, amount in scales:
+            tone *= 1 + _F32(amount) * np.tanh(self._field(cells, 1.5))
+        for c in range(3):
+            hue = 1 + _F32(colour) * np.tanh(self._field(scales[0][0] * 1.5, 1.5)) if colour else 1
+            self.bd[..., c] *= tone * hue
+        self.L = self.L * tone
+
+    def weave(self, amount, period=3.5):
+        """Woven threads: a fine over-and-under pattern with slubs along warp and weft (relative)."""
+        H, W, p = self.H, self.W, max(2.5, period * self.s)
+        x = np.arange(W, dtype=_F32)
+        y = np.arange(H, dtype=_F32)
+        cross = np.sin(2 * np.pi * y / p)[:, None] * np.sin(2 * np.pi * x / p)[None, :]
+        warp = ndi.gaussian_filter1d(self.p.standard_normal(W).astype(_F32), 1.2)
+        weft = ndi.gaussian_filter1d(self.p.standard_normal(H).astype(_F32), 1.2)
+        warp /= warp.std()
+        weft /= weft.std()
+        t = 0.6 * cross + 0.45 * warp[None, :] + 0.45 * weft[:, None]
+        t *= _F32(amount) / float(t.std())
+        self.bd *= (1 + t)[..., None]
+
+    def folds(self, n, amount, width=(0.03, 0.07)):
+        """Soft folds of hanging cloth: long ridges, mostly vertical, lit on one side and shaded on the
+        other (relative ``amount``), ``width`` a fraction of the short edge."""
+        H, W, rng = self.H, self.W, self.g
+        yy, xx = self.lr_coords()
+        shade = np.zeros((self.hl, self.wl), _F32)
+        for _ in range(n):
+            x0 = rng.uniform(0.05, 0.95) * W
+            lean = rng.uniform(-0.25, 0.25)
+            bend = rng.uniform(-0.08, 0.08) * W
+            w = rng.uniform(*width) * self.m
+            top, bot = rng.uniform(-0.2, 0.4) * H, rng.uniform(0.6, 1.2) * H
+            v = (yy - top) / (bot - top)
+            xc = x0 + lean * (yy - H / 2) + bend * np.sin(np.pi * np.clip(v, 0, 1))
+            u = (xx - xc) / w
+            env = _smoothstep(-0.1, 0.25, v) * _smoothstep(1.1, 0.75, v)
+            shade += _F32(rng.uniform(0.6, 1.0) * amount) * (-u * np.exp(0.5 - 0.5 * u * u)) * env
+        up = _sample_grid(shade, (np.arange(H) + 0.5) / self.f - 0.5, (np.arange(W) + 0.5) / self.f - 0.5)
+        self.bd *= (1 + up)[..., None]
+        self.L = self.L * (1 + up)
 
     # --- floors -------------------------------------------------------------------
     def _floor_band(self, y_left, y_right):
@@ -1225,6 +1291,57 @@ def _concrete_floor(b: _Builder):
     b.scatter_footprints(3, (0.58, 0.79))
 
 
+def _dark_fabric(b: _Builder):
+    """Black velvet-like cloth: its weave and faint sheen are the backdrop; lint, fibres and dust are marks."""
+    g = b.g
+    b.backdrop((0.075, 0.072, 0.078), gx=-0.08, gy=-0.1, vig=0.15, grain=0.5 / 255)
+    b.paint([(3, 0.04), (8, 0.02)])
+    b.weave(0.07)
+    b.subject(0.5, None, 1.4, top=0.05, max_w=1.6)
+    lint = np.array([0.78, 0.77, 0.74], _F32)
+    for _ in range(40):  # lint and fibres: thin curly strokes
+        L = g.uniform(0.008, 0.035) * b.m
+        pos = b.place(L + 0.01 * b.m, (0.03, 0.97), mark=False)
+        if pos is not None:
+            b.lint(pos[0], pos[1], L, g.uniform(0.25, 0.7), lint)
+    # dust: many tiny bright specks, a few dark ones
+    b.scatter_specks(70, bright_frac=0.9, bright_rgb=(0.85, 0.84, 0.82), bright_amt=(0.2, 0.7), dark_amt=(0.3, 0.5))
+
+
+def _painted_canvas(b: _Builder):
+    """Hand-painted canvas: the mottle of tone and hue at several scales and the canvas weave are the
+    backdrop; the cast shadow, scuffs and specks are marks."""
+    g = b.g
+    b.backdrop((0.42, 0.40, 0.36), gx=0.05, gy=-0.04, vig=0.2, vc=(0.5, 0.4), grain=1.0 / 255)
+    b.paint([(2.5, 0.12), (6, 0.07), (14, 0.035)], colour=0.04)
+    b.weave(0.015, period=3.0)
+    b.subject(0.46, None, 1.5, top=0.07, max_w=1.7)
+    side = 1 if b.figure.style.get("key_side", -1) < 0 else -1
+    b.cast_shadow(0.1 * side, dy_rel=-0.015, depth=0.3, blur_rel=0.015, fade_v=(-1, -0.5))
+    b.scatter_scuffs(3, (0.1, 0.9), depth=(0.1, 0.2))
+    b.scatter_specks(20, bright_frac=0.25, bright_rgb=(0.7, 0.68, 0.62))
+
+
+def _muslin(b: _Builder):
+    """Light cotton muslin hung loose: its soft folds and weave are the backdrop; sharp creases from
+    storage, folded in a grid, are marks."""
+    g = b.g
+    b.backdrop((0.80, 0.77, 0.71), gx=-0.06, gy=-0.05, vig=0.14, grain=1.0 / 255)
+    b.folds(9, 0.09)
+    b.weave(0.012, period=3.0)
+    b.subject(0.52, None, 1.45, top=0.06, max_w=1.7)
+    for _ in range(6):  # storage creases: long, nearly straight, across and along the cloth
+        length = g.uniform(0.3, 0.5) * b.m
+        ang = g.uniform(-0.08, 0.08) + (math.pi / 2 if g.uniform() < 0.5 else 0.0)
+        for _ in range(200):
+            cx, cy = g.uniform(0.08, 0.92) * b.W, g.uniform(0.1, 0.9) * b.H
+            pts = [(cx + t * length * math.cos(ang), cy + t * length * math.sin(ang)) for t in np.linspace(-0.5, 0.5, 9)]
+            if all(b.place_ok(p, 0.02 * b.m) for p in pts):
+                b.crease(cx, cy, length, ang, dark=g.uniform(0.07, 0.12), light=g.uniform(0.04, 0.07))
+                break
+    b.scatter_specks(10, bright_frac=0.1)
+
+
 _BUILDERS = {
     "white_seamless": _white_seamless,
     "grey_wall_wood_floor": _grey_wall_wood_floor,
@@ -1232,6 +1349,9 @@ _BUILDERS = {
     "dark_backdrop": _dark_backdrop,
     "clean_nothing": _clean_nothing,
     "concrete_floor": _concrete_floor,
+    "dark_fabric": _dark_fabric,
+    "painted_canvas": _painted_canvas,
+    "muslin": _muslin,
 }
 
 

@@ -93,7 +93,7 @@ def test_upload_sliders_four_views_and_full_resolution_download(app, tiff16):
     assert np.abs(full_prev - orig)[backdrop].mean() > 4.0  # at 100 the marks go
     assert np.abs(full_prev - s.clean * 255)[backdrop].mean() < np.abs(orig - s.clean * 255)[backdrop].mean() / 2
     shadows, texture = _rgb(full[1]), _rgb(full[2])  # each alone differs from both together
-    assert np.abs(shadows - full_prev).mean() > 0.2 and np.abs(texture - full_prev).mean() > 0.2
+    assert np.abs(shadows - full_prev).mean() > 0.1 and np.abs(texture - full_prev).mean() > 0.1
 
     out, status = c.predict(lift=100, texture=100, api_name="/download")
     out = out["value"]
@@ -173,7 +173,7 @@ def test_a_bad_preset_keeps_the_controls_and_names_every_bad_key(app, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("lift: 700\nshadow: 3\nfloor: maybe\n")
     *knobs, o, sh, t, pv, status = c.predict(handle_file(str(bad)), api_name="/load_preset")
-    assert len(knobs) == 8 and all(_kept(k) for k in knobs)  # every control keeps its value
+    assert len(knobs) == 9 and all(_kept(k) for k in knobs)  # every control keeps its value
     assert all(_kept(v) for v in (o, sh, t, pv))
     plain = status.replace("\\", "")
     assert plain.startswith("⚠ **bad.yaml: ") and "\n" not in status
@@ -198,9 +198,10 @@ def test_preset_save_and_load_use_the_params_file_format(app, tmp_path):
     assert list(yaml.safe_load(Path(path).read_text())) == default_keys
 
     mine = tmp_path / "shoot.yaml"
-    Params(lift=12, texture=90, grain=40, floor="on", jpeg_quality=80, segmenter="embedded", tone=250).save(mine)
-    knobs = c.predict(handle_file(str(mine)), api_name="/load_preset")[:8]
-    assert list(knobs) == [12, 90, "250", 40, 0.02, "on", True, "embedded"]
+    Params(lift=12, texture=90, grain=40, floor="on", folds="smooth", jpeg_quality=80, segmenter="embedded",
+           tone=250).save(mine)
+    knobs = c.predict(handle_file(str(mine)), api_name="/load_preset")[:9]
+    assert list(knobs) == [12, 90, "250", 40, 0.02, "on", "smooth", True, "embedded"]
     # knobs the page has no control for (jpeg_quality) stay in the session
     again = Params.load(c.predict(*knobs, api_name="/save_preset")[0]["value"])
     assert again == Params.load(mine)

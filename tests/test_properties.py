@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from backdrop import BackdropError, Params, clean, pipeline
 from backdrop.io import Photo, read_image, write_image
 from backdrop.ops.filters import WORK_LONG_EDGE
-from backdrop.params import DEVICES, FLOOR_MODES, KNOB, KNOBS, SEGMENTERS
+from backdrop.params import DEVICES, FLOOR_MODES, FOLDS, KNOB, KNOBS, SEGMENTERS
 
 _RANGES = {k.name: (k.low, k.high) for k in KNOBS if k.low is not None}  # the numeric knobs
 _WHOLE = {k.name: k.step for k in KNOBS if k.type is int}  # whole-number knobs, and the step they keep to
@@ -131,6 +131,7 @@ params_valid = st.builds(
     feather=st.floats(0, 0.2),
     grow=st.floats(0, 0.1),
     floor=st.sampled_from(FLOOR_MODES),
+    folds=st.sampled_from(FOLDS),
     protect_contact_shadows=st.booleans(),
     contact_size=st.floats(0, 0.3),
     floor_ramp=st.floats(0, 0.2),
@@ -303,7 +304,7 @@ def _invalid_values(name: str):
         if name in _WHOLE:
             out = st.one_of(out, st.floats(low, high).filter(lambda v, n=name: not _whole_ok(n, v)))
         return out
-    choices = {"floor": FLOOR_MODES, "device": DEVICES, "segmenter": SEGMENTERS}.get(name)
+    choices = KNOB[name].choices or None  # floor, folds, device, segmenter
     if choices is not None:
         return st.one_of(st.text(max_size=8).filter(lambda s: s not in choices), st.sampled_from([None, 1, 0.5, True]))
     assert name == "protect_contact_shadows"

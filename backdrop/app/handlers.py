@@ -62,7 +62,8 @@ def _per_session(fn):
 # the page's controls, in the order its events pass them: a handler declares one parameter ``knobs``
 # and gets them as a mapping (name -> value); its public signature (the API's parameter names) has
 # each of them by its Params name
-PAGE_KNOBS = ("lift", "texture", "tone", "grain", "feather", "floor", "protect_contact_shadows", "segmenter")
+PAGE_KNOBS = ("lift", "texture", "tone", "grain", "feather", "floor", "folds", "protect_contact_shadows",
+              "segmenter")
 
 
 def takes_knobs(fn):

@@ -74,7 +74,7 @@ def build_demo() -> gr.Blocks:
                 show_overlay = gr.Checkbox(False, label="Show the subject (magenta) and floor (cyan)",
                                            elem_id="overlay")
                 with gr.Accordion("Advanced", open=False):
-                    c.update({name: control(name) for name in ("feather", "grain", "floor")})
+                    c.update({name: control(name) for name in ("feather", "grain", "floor", "folds")})
                     c["protect_contact_shadows"] = control("protect_contact_shadows", elem_id="contact")
                     c["segmenter"] = control("segmenter")
                     mask = gr.File(label="Subject mask (optional)", file_types=FILE_TYPES, elem_id="mask")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------------------- tune
-TUNER_KNOBS = ("lift", "texture", "feather", "floor", "tone")  # the Tuner's controls, made from their KNOBS rows
+TUNER_KNOBS = ("lift", "texture", "feather", "floor", "tone", "folds")  # the Tuner's controls, made from their KNOBS rows
 
 
 def _widget(knob: Knob, value):
@@ -49,7 +49,7 @@ def _widget(knob: Knob, value):
 
 
 class Tuner:
-    """The tuning panel of ``tune.ipynb``: sliders for lift, texture and feather, the floor mode, the tone,
+    """The tuning panel of ``tune.ipynb``: sliders for lift, texture and feather, the floor mode, the tone, folds,
     the four views and the analysis figure, and a button that saves ``params/<name>.yaml``.
 
     The photo is shrunk to ``long_edge`` pixels so a slider move redraws in well under a second;
@@ -110,7 +110,7 @@ class Tuner:
 
         style = {"description_width": "70px"}
         self.controls = {name: _widget(KNOB[name], getattr(params, name)) for name in TUNER_KNOBS}
-        self.lift, self.texture, self.feather, self.floor, self.tone = (self.controls[n] for n in TUNER_KNOBS)
+        self.lift, self.texture, self.feather, self.floor, self.tone, self.folds = (self.controls[n] for n in TUNER_KNOBS)
         self.name = w.Text(value="my_shoot", description="save as", style=style, layout=w.Layout(width="260px"))
         self.save_button = w.Button(description="Save settings", icon="save", button_style="primary")
         self.status = w.HTML()
@@ -124,7 +124,7 @@ class Tuner:
         )
         self.widget = w.VBox([
             info,
-            w.HBox([w.VBox([self.lift, self.texture]), w.VBox([self.feather, self.floor]), self.tone]),
+            w.HBox([w.VBox([self.lift, self.texture]), w.VBox([self.feather, self.floor]), w.VBox([self.tone, self.folds])]),
             w.HBox([self.name, self.save_button, self.status]),
             self.views_out,
             self.analysis_out,

@@ -10,12 +10,14 @@ from their neighbours.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
-from .filters import check_image, gaussian_blur, luminance, pushpull_fill, smoothstep
+from .filters import check_image, gaussian_blur, luminance, max_filter, pushpull_fill, smoothstep
 
-__all__ = ["backdrop_surface", "shadow_gain"]
+__all__ = ["backdrop_surface", "shadow_gain", "own_tone", "cast_shadow"]
 
 
 def _cells(x: torch.Tensor, cell: int) -> torch.Tensor:
@@ -42,16 +44,21 @@ def backdrop_surface(
     weight: torch.Tensor,
     *,
     cell: int = 8,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    own: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Fit the clean backdrop's illumination surface.
 
     Args:
         image: (1, C, H, W) low-resolution image, H and W multiples of ``cell``.
         weight: (1, 1, H, W) in [0, 1]: 1 where the pixel is backdrop that may be used.
         cell: mesh cell size in pixels.
+        own: keep the backdrop's own tone (measured either way); False: model it as plain paper.
     Returns:
         surface: (1, C, H, W) the clean backdrop, smooth, defined everywhere.
         outlier: (1, 1, gh, gw) how much each cell was judged a shadow (0..1), for display.
+        tone: the backdrop's own tonal variation (log luminance) beyond a plain paper's: the mottle
+            of a painted canvas, the folds of a muslin; 0 on seamless paper. Departures within it
+            are the backdrop's look, not shadows.
     """
     check_image(image)
     check_image(weight, "weight")
@@ -105,14 +112,18 @@ def backdrop_surface(
         wts = torch.where(u.abs() < 1, (1 - u * u) ** 2, torch.zeros_like(u)) * vmask.double()
     fit = fit.reshape(gh, gw).to(dt)
     resid = (logv.reshape(gh, gw).to(dt) - fit)
-    # a cell well below the fit is a shadow (or the seam band); its departure is not kept
+    tone = own_tone(resid[valid])
+    # a cell well below the fit is a shadow (or the seam band); its departure is not kept. A painted
+    # or folded backdrop's own darker patches are as far below the fit as its lighter ones are above
+    # it: the thresholds start beyond that
+    t = 2.0 * tone if own else 0.0
     if light:
-        outlier = smoothstep(-resid, 0.03, 0.08)
+        outlier = smoothstep(-resid, 0.03 + t, 0.08 + t)
     else:
-        outlier = smoothstep(resid.abs(), 0.05, 0.12)
+        outlier = smoothstep(resid.abs(), 0.05 + t, 0.12 + t)
     # the soft rim of a shadow: cells next to a shadow that are also (a little) below the fit
     near = F.max_pool2d(outlier[None, None], 3, stride=1, padding=1)[0, 0]
-    rim = smoothstep(-resid if light else resid.abs(), 0.004, 0.02)
+    rim = smoothstep(-resid if light else resid.abs(), 0.004 + t / 2, 0.02 + t / 2)
     outlier = torch.maximum(outlier, near * rim)
     outlier = torch.where(valid, outlier, torch.ones_like(outlier))
     # per-channel log departure from the luminance fit (keeps the wall's colour and local light)
@@ -125,7 +136,22 @@ def backdrop_surface(
     dep = gaussian_blur(dep, 0.7)
     log_surface = fit[None, None] + dep
     surface = F.interpolate(torch.exp(log_surface), size=(h, w), mode="bicubic", align_corners=False)
-    return surface.clamp_min(1e-4), outlier[None, None]
+    return surface.clamp_min(1e-4), outlier[None, None], tone
+
+
+PAPER_TONE = 0.02  # the spread of a plain paper's cells above its fit (grain, light), in log luminance
+
+
+def own_tone(resid: torch.Tensor) -> float:
+    """The backdrop's own tonal variation from the cells' log departures from the smooth fit.
+
+    Shadows only darken, so the cells *above* the fit tell the backdrop's own mottle or folds: the
+    spread from the median to the 98th percentile, less what a plain paper shows (0 there).
+    """
+    if resid.numel() < 16:
+        return 0.0
+    q = torch.quantile(resid.float(), torch.tensor([0.5, 0.98], device=resid.device))
+    return max(0.0, float(q[1] - q[0]) - PAPER_TONE)
 
 
 def _median3(x: torch.Tensor) -> torch.Tensor:
@@ -142,6 +168,8 @@ def shadow_gain(
     *,
     sigma_small: float,
     sigma_large: float,
+    tone: float = 0.0,
+    subject: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel gain that lifts smooth departures below the clean surface, at full lift.
 
@@ -157,6 +185,10 @@ def shadow_gain(
         image: (1, C, H, W) image with the subject already filled from the backdrop.
         surface: (1, C, H, W) clean backdrop.
         sigma_small, sigma_large: blur radii in pixels.
+        tone: the backdrop's own tonal variation (:func:`own_tone`). Above 0 (a painted canvas, a
+            muslin's folds), with ``subject``, only the subject's cast shadow is lifted
+            (:func:`cast_shadow`): the backdrop's own darker patches are its look.
+        subject: (1, 1, H, W) > 0.5 on the subject and its protection.
     Returns:
         step: (1, C, H, W) the gain at full lift minus one: > 0 where lifted, 0 elsewhere.
         shadow: (1, 1, H, W) shadow depth 0..1 (the shadow map), before the slider.
@@ -171,6 +203,11 @@ def shadow_gain(
     d_small = (1.0 - y_small / y_surf).clamp_min(0.0)
     d_large = (1.0 - y_large / y_surf).clamp_min(0.0)
     broad = smoothstep(d_large / d_small.clamp_min(1e-4), 0.15, 0.45) * smoothstep(d_large, 0.01, 0.03)
+    cast = None
+    if tone > 0 and subject is not None:
+        # a mottled or folded backdrop's own dark patches and troughs are its look: only the
+        # subject's cast shadow (deeper than that tone, reaching the subject) and its rim are lifted
+        cast = cast_shadow(d_large, subject, depth=0.03 + 3.0 * tone, reach=4.0 * sigma_large)
     local = torch.where(y_small >= y_large, small, large)  # the brighter of the two
     del large, y_large, d_small, d_large
     local = local.mul_(1.0 - broad).addcmul_(broad, small)
@@ -181,6 +218,44 @@ def shadow_gain(
     lo, hi = 0.01 - 0.008 * broad, 0.035 - 0.025 * broad
     t = ((deficit - lo) / (hi - lo)).clamp(0.0, 1.0)
     gate = t * t * (3.0 - 2.0 * t)
+    if cast is not None:
+        gate = gate.mul_(cast)
     # colour: scale the channels so the lifted level matches the surface's colour
     step = torch.div(surface, local.clamp_min_(1e-4)).clamp_(0.25, 8.0).sub_(1.0).mul_(gate)
     return step, deficit.mul_(gate)
+
+
+def cast_shadow(deficit: torch.Tensor, subject: torch.Tensor, *, depth: float, reach: float,
+                floor: float = 0.01) -> torch.Tensor:
+    """Where the subject's cast shadow is, with its penumbra: the regions darker than ``depth`` below
+    the clean backdrop that reach the subject, grown through the darkening around them (deeper than
+    ``floor``) by up to ``reach`` pixels.
+
+    A cast shadow lies beside the subject and joins it (the subject stands in front of the backdrop it
+    falls on); a painted canvas's dark blotches and a muslin's fold troughs lie anywhere.
+
+    Args:
+        deficit: (1, 1, H, W) smooth darkening below the clean backdrop (0..1).
+        subject: (1, 1, H, W) > 0.5 on the subject (and its protection).
+        depth: the darkening a shadow's core goes beyond.
+        reach: how far the penumbra may reach beyond the core, pixels.
+        floor: the faintest darkening the penumbra is followed through.
+    Returns:
+        (1, 1, H, W) in [0, 1].
+    """
+    h, w = deficit.shape[-2:]
+    f = max(1, int(max(h, w) // 256))  # connectivity on a coarse grid: one small trip to the host
+    d = (F.avg_pool2d(deficit, f, ceil_mode=True) if f > 1 else deficit)[0, 0].cpu().numpy()
+    s = (subject > 0.5).to(deficit.dtype)
+    s = F.max_pool2d(s, 2 * f + 1, stride=f, padding=f, ceil_mode=True) if f > 1 else max_filter(s, 3)
+    near = s[0, 0, : d.shape[0], : d.shape[1]].cpu().numpy() > 0
+    labels, n = ndimage.label(d > depth)
+    hit = np.unique(labels[near])
+    seeds = np.isin(labels, hit[hit > 0])
+    if not seeds.any():
+        return torch.zeros_like(deficit)
+    grown = ndimage.binary_dilation(seeds, iterations=max(1, round(reach / f)), mask=d > floor)
+    region = torch.from_numpy(grown.astype(np.float32)).to(deficit)[None, None]
+    if f > 1:
+        region = F.interpolate(region, size=(h, w), mode="bilinear", align_corners=False)
+    return gaussian_blur(region, 0.25 * reach).clamp_(0.0, 1.0)

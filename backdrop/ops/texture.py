@@ -26,14 +26,26 @@ def detail_norm(c: torch.Tensor) -> torch.Tensor:
     return c.pow(2).mean(1, keepdim=True).sqrt_()
 
 
-def band_noise(norm: torch.Tensor, weight: torch.Tensor, *, max_samples: int = 100_000) -> float:
-    """Robust grain level of a band: the median of the detail norm over backdrop pixels."""
+# the 90th percentile of a gaussian detail's magnitude is this many times its median
+Q90_PER_MEDIAN = 1.6449 / 0.6745
+
+
+def band_noise(norm: torch.Tensor, weight: torch.Tensor, *, max_samples: int = 100_000, own: bool = False) -> float:
+    """Robust grain level of a band: the median of the detail norm over backdrop pixels.
+
+    ``own``: the backdrop's own texture counts as grain too. A weave, a canvas's mottle or a
+    muslin's folds cover the whole backdrop, so where the band's 90th percentile stands above a
+    gaussian grain's, the level is taken from it; marks are too rare to move it.
+    """
     sel = norm[weight > 0.5]
     if sel.numel() == 0:
         sel = norm.reshape(-1)
     if sel.numel() > max_samples:
         sel = sel[:: sel.numel() // max_samples + 1]
-    return max(float(sel.median()), 1e-4)
+    level = float(sel.median())
+    if own:
+        level = max(level, float(torch.quantile(sel, 0.9)) / Q90_PER_MEDIAN)
+    return max(level, 1e-4)
 
 
 def mark_weight(score: torch.Tensor) -> torch.Tensor:
@@ -46,6 +58,7 @@ def texture_layers(
     editable: torch.Tensor,
     *,
     levels: int | None = None,
+    own: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split the detail of a backdrop into its marks and its grain, for any slider setting.
 
@@ -57,6 +70,7 @@ def texture_layers(
         image: (1, C, H, W) backdrop image, subject and floor already filled.
         editable: (1, 1, H, W) where the backdrop is judged (for the grain level).
         levels: number of wavelet bands (default: up to ~1/12 of the short edge).
+        own: keep the backdrop's own texture in each band (:func:`band_noise`): soft folds, mottle.
     Returns:
         marks: (1, C, H, W) the detail judged a mark, band by band (share ``p`` of each band).
         grain: (1, C, H, W) the rest of the detail (share ``1 - p``).
@@ -78,8 +92,10 @@ def texture_layers(
         smooth = atrous_smooth(cur, j)
         c = cur - smooth
         n = detail_norm(c)
-        sigma = band_noise(n, editable)
-        energy = atrous_smooth(n * n, j).sqrt_()
+        sigma = band_noise(n, editable, own=own)
+        # a neighbourhood of faint detail is a mark too; one strong pixel does not make its neighbours one
+        capped = n.clamp_max(K_HI * sigma)
+        energy = atrous_smooth(capped * capped, j).sqrt_()
         p = mark_weight(torch.maximum(n, energy) / sigma)
         if j == 0:
             fine = p

@@ -44,7 +44,7 @@ ONES = torch.ones(1, 1, H, W)
 @pytest.mark.parametrize("rgb, grain, tol", [(LIGHT, 0.0, 0.01), (LIGHT, 0.005, 0.01), (DARK, 0.005, 0.02)])
 def test_backdrop_surface_reproduces_a_clean_lit_wall(rgb, grain, tol):
     clean, shot = _wall(rgb, grain)
-    surface, outlier = backdrop_surface(shot, ONES)
+    surface, outlier, _ = backdrop_surface(shot, ONES)
     assert surface.shape == (1, 3, H, W) and surface.dtype == shot.dtype
     assert outlier.shape == (1, 1, H // 8, W // 8)
     e = _rel(surface, clean)
@@ -57,14 +57,14 @@ def test_backdrop_surface_reproduces_a_clean_lit_wall(rgb, grain, tol):
 
 def test_backdrop_surface_keeps_the_wall_colour():
     clean, shot = _wall((0.85, 0.70, 0.55))
-    surface, _ = backdrop_surface(shot, ONES)
+    surface, _, _ = backdrop_surface(shot, ONES)
     ratio = surface[0, 0] / surface[0, 2]
     assert float((ratio - 0.85 / 0.55).abs().max()) < 0.02 * 0.85 / 0.55
 
 
 def test_backdrop_surface_is_smooth():
     _, shot = _wall(grain=0.02)
-    surface, _ = backdrop_surface(shot, ONES)
+    surface, _, _ = backdrop_surface(shot, ONES)
     # the grain does not get through: pixel-to-pixel steps are far below the grain
     assert float(surface.diff(dim=-1).abs().max()) < 0.01
     assert float(surface.diff(dim=-2).abs().max()) < 0.01
@@ -73,7 +73,7 @@ def test_backdrop_surface_is_smooth():
 def test_backdrop_surface_is_not_pulled_down_by_a_cast_shadow():
     clean, shot = _wall()
     blob = _blob(70, 130, 22, 28)  # 40 % deep in its middle
-    surface, outlier = backdrop_surface(shot * (1 - 0.4 * blob), ONES)
+    surface, outlier, _ = backdrop_surface(shot * (1 - 0.4 * blob), ONES)
     e = _rel(surface, clean)
     assert float(e.max()) < 0.03
     assert float(e[blob[0, 0] > 0.5].max()) < 0.025  # under the shadow: the wall, not the shadow
@@ -87,14 +87,14 @@ def test_backdrop_surface_ignores_marks_on_light_paper_and_lint_on_a_dark_one():
     marked[..., 50:53, 20:60] *= 0.5  # a scuff
     marked[..., 90:100, 150:152] *= 0.4  # a crease
     marked[..., 20:24, 100:104] *= 0.3  # a spot
-    surface, _ = backdrop_surface(marked, ONES)
+    surface, _, _ = backdrop_surface(marked, ONES)
     assert float(_rel(surface, clean)[4:-4, 4:-4].max()) < 0.01
 
     clean, shot = _wall(DARK)
     linty = shot.clone()
     linty[..., 50:53, 20:60] = 0.6  # chalk
     linty[..., 90:94, 150:154] = 0.5  # lint
-    surface, _ = backdrop_surface(linty, ONES)
+    surface, _, _ = backdrop_surface(linty, ONES)
     assert float(_rel(surface, clean)[4:-4, 4:-4].max()) < 0.02
 
 
@@ -104,7 +104,7 @@ def test_backdrop_surface_fills_under_the_subject():
     shot[..., 30:, 70:120] = torch.tensor([0.2, 0.1, 0.05]).view(1, 3, 1, 1)  # a dark red subject
     weight = ONES.clone()
     weight[..., 30:, 70:120] = 0
-    surface, outlier = backdrop_surface(shot, weight)
+    surface, outlier, _ = backdrop_surface(shot, weight)
     e = _rel(surface, clean)
     assert float(e[30:, 70:120].max()) < 0.02  # the wall, as if the subject were not there
     assert float(e[4:-4, 4:-4].max()) < 0.01
@@ -118,14 +118,14 @@ def test_backdrop_surface_with_few_usable_cells():
     flat = 0.7 + 0.005 * torch.randn(1, 3, H, W, generator=g)
     weight = torch.zeros(1, 1, H, W)
     weight[..., :16, :40] = 1
-    surface, _ = backdrop_surface(flat, weight)
+    surface, _, _ = backdrop_surface(flat, weight)
     assert bool(torch.isfinite(surface).all())
     assert float((surface / 0.7 - 1).abs().max()) < 0.01
 
 
 def test_backdrop_surface_other_cell_size():
     clean, shot = _wall()
-    surface, outlier = backdrop_surface(shot, ONES, cell=16)
+    surface, outlier, _ = backdrop_surface(shot, ONES, cell=16)
     assert surface.shape == (1, 3, H, W) and outlier.shape == (1, 1, H // 16, W // 16)
     assert float(_rel(surface, clean)[8:-8, 8:-8].max()) < 0.02
 
@@ -212,7 +212,7 @@ def test_shadow_gain_with_a_fitted_surface():
     clean, shot = _wall()
     blob = _blob(70, 130, 22, 28)
     shadowed = shot * (1 - 0.4 * blob)
-    surface, _ = backdrop_surface(shadowed, ONES)
+    surface, _, _ = backdrop_surface(shadowed, ONES)
     step, _ = shadow_gain(shadowed, surface, **SIGMAS)
     lifted = shadowed * (1 + step)
     assert float(_rel(lifted, clean)[blob[0, 0] > 0.2].max()) < 0.05

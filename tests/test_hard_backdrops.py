@@ -1,0 +1,94 @@
+"""Hard backdrops: black cloth with lint, a painted canvas, a wrinkled muslin. Their own look (weave,
+mottle, folds) stays; the marks and the subject's cast shadow go."""
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from backdrop import Params, analyze, clean
+from backdrop.ops.illumination import backdrop_surface, cast_shadow, own_tone
+from bench.quality import metrics
+
+FULL = Params(lift=100, texture=100)
+
+
+def as_hwc(t: torch.Tensor) -> np.ndarray:
+    return t.permute(1, 2, 0).numpy()
+
+
+def away_from_marks(s, px=6):
+    """Backdrop pixels at least ``px`` from any defect: there the output must be the clean plate."""
+    return s.wall & ~ndimage.binary_dilation(s.defects > 0, iterations=px)
+
+
+def test_plain_paper_has_no_tone_of_its_own_and_a_painted_canvas_has(get_scene):
+    tones = {}
+    for name in ("white_seamless", "clean_nothing", "painted_canvas", "muslin"):
+        s = get_scene(name)
+        x = torch.from_numpy(s.image).permute(2, 0, 1)[None]
+        h, w = (v // 8 * 8 for v in x.shape[-2:])
+        weight = torch.from_numpy((s.wall & (s.defects == 0)).astype(np.float32))[None, None]
+        _, _, tones[name] = backdrop_surface(x[..., :h, :w], weight[..., :h, :w])
+    assert tones["white_seamless"] == 0.0 and tones["clean_nothing"] == 0.0
+    assert tones["painted_canvas"] > 0.02 and tones["muslin"] > 0.02
+    assert own_tone(torch.zeros(4)) == 0.0  # too few cells to say
+
+
+def test_only_a_shadow_that_reaches_the_subject_is_a_cast_shadow():
+    h, w = 120, 180
+    deficit = torch.zeros(1, 1, h, w)
+    deficit[..., 30:90, 60:80] = 0.3  # beside the subject, touching it
+    deficit[..., 30:60, 140:170] = 0.3  # a dark blotch of the canvas, far from it
+    subject = torch.zeros(1, 1, h, w)
+    subject[..., 20:120, 40:61] = 1.0
+    cast = cast_shadow(deficit, subject, depth=0.15, reach=6.0)
+    assert float(cast[0, 0, 60, 70]) > 0.99  # the cast shadow is lifted
+    assert float(cast[0, 0, 45, 155]) == 0.0  # the blotch is the backdrop's look
+    assert float(cast_shadow(deficit, torch.zeros_like(subject), depth=0.15, reach=6.0).max()) == 0.0
+
+
+def test_a_muslins_folds_stay_and_its_creases_go(get_scene):
+    s = get_scene("muslin")
+    m_keep = metrics(s, as_hwc(clean(s.image, FULL, s.alpha).preview))
+    nothing = metrics(s, s.image)
+    assert m_keep["grad"] <= nothing["grad"] + 0.05  # the folds' light and shade as shot
+    assert m_keep["left"] <= 20.0  # the creases mostly gone
+    away = away_from_marks(s)
+    out = as_hwc(clean(s.image, FULL, s.alpha).preview)
+    assert np.abs(out - s.image)[away].mean() * 255 < 0.3
+    # folds: smooth lifts the folds' shaded sides
+    smooth = as_hwc(clean(s.image, FULL.replace(folds="smooth"), s.alpha).preview)
+    assert (smooth - s.image).mean(-1)[away].mean() * 255 > 2.0
+
+
+def test_a_painted_canvas_keeps_its_mottle_and_loses_the_cast_shadow(get_scene):
+    s = get_scene("painted_canvas")
+    r = clean(s.image, FULL, s.alpha)
+    out = as_hwc(r.preview)
+    m, nothing = metrics(s, out), metrics(s, s.image)
+    assert m["bg"] <= 0.8 * nothing["bg"] and m["grad"] <= nothing["grad"] and m["left"] <= 35.0
+    # the lift stays on the cast shadow: the canvas beyond it is the input, mottle and all
+    shadow = ndimage.binary_dilation(s.defects > 0.05, iterations=25)
+    beyond = s.wall & ~shadow
+    assert np.abs(out - s.image)[beyond].mean() * 255 < 0.3
+    assert float(r.mask("shadow_map").numpy()[beyond].max()) < 0.02
+
+
+def test_lint_on_black_cloth_goes_and_the_weave_stays(get_scene):
+    s = get_scene("dark_fabric")
+    out = as_hwc(clean(s.image, FULL, s.alpha).preview)
+    m, nothing = metrics(s, out), metrics(s, s.image)
+    assert m["left"] <= 6.0 and m["bg"] <= 0.3 * nothing["bg"]
+    lint = (s.defects > 0.3) & s.wall
+    assert np.abs(out - s.clean)[lint].mean() < 0.1 * np.abs(s.image - s.clean)[lint].mean()
+    away = np.abs(out - s.image).max(-1)[away_from_marks(s, 3)] * 255
+    assert away.mean() < 0.01 and np.percentile(away, 99.9) < 1.0  # the weave beside the lint is as woven
+
+
+@pytest.mark.parametrize("folds", ["keep", "smooth"])
+def test_plain_paper_is_cleaned_the_same_either_way(get_scene, folds):
+    """``folds`` only matters where the backdrop has a tone of its own."""
+    s = get_scene("white_seamless")
+    a = analyze(s.image, s.alpha, FULL.replace(folds=folds))
+    b = analyze(s.image, s.alpha, FULL.replace(folds="keep"))
+    assert torch.equal(a.work["lift_step"], b.work["lift_step"])
