@@ -47,6 +47,7 @@ from .ops.masks import (
     detect_floor,
     foreign_objects,
     subject_protection,
+    unsure_edges,
 )
 from .ops.texture import texture_layers
 from .params import STRUCTURAL, Params  # STRUCTURAL: the knobs an Analysis depends on
@@ -325,6 +326,7 @@ class _Masks:
     floor_info: FloorInfo
     known: torch.Tensor  # 1 where the backdrop is seen (not subject, grow margin or floor)
     x_fill: torch.Tensor  # the photo with the subject and its margin filled from the backdrop
+    firm: torch.Tensor  # the protection that holds whatever a pixel looks like (unsure edges)
 
 
 def _masks(x_mid: torch.Tensor, a_mid: torch.Tensor, params: Params) -> _Masks:
@@ -336,7 +338,10 @@ def _masks(x_mid: torch.Tensor, a_mid: torch.Tensor, params: Params) -> _Masks:
     # the subject and its grow margin are filled from the backdrop around them; the feather zone
     # is backdrop as far as the model is concerned (pixels there that do not match it stay protected)
     known = ((protect < 0.999) & (floor < 0.01)).to(x_mid.dtype)
-    return _Masks(protect, contact, floor, floor_info, known, pushpull_fill(x_mid, known))
+    x_fill = pushpull_fill(x_mid, known)
+    reach = round((params.grow + params.feather) * min(x_mid.shape[-2:]))
+    firm = unsure_edges(x_mid, a_mid, x_fill, protect, reach=reach)
+    return _Masks(protect, contact, floor, floor_info, known, x_fill, firm)
 
 
 @dataclass
@@ -399,6 +404,7 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, 
         "image": x_mid,
         "subject": a_mid,
         "protect": m.protect,
+        "firm": m.firm,
         "floor": m.floor,
         "contact": m.contact,
         "foreign": b.foreign,
@@ -639,6 +645,7 @@ def render(
         sinks=sinks,
         free=w["free"],
         protect=w["protect"],
+        firm=w["firm"],
         subject=w["subject"],
         expected=w["expected"],
         match_tol=3.0 * a.grain_full + 0.01,

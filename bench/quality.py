@@ -14,7 +14,12 @@ and the engine at lift 100 / texture 100 with the true mask:
 
 With --segmenter NAME the engine also runs end to end on that backend's mask (no true mask),
 and a second table gives the mask IoU on the subject, the share of hair-strand pixels
-(alpha > 0.5) changed by the cleanup, and the cleanup figures.
+(alpha > 0.5) changed by the cleanup, and the cleanup figures; the backdrop error and the marks
+left must stay within 1.5x of the true mask's.
+
+The hard backdrops (dark_fabric: lint and dust on black cloth; painted_canvas: a mottled canvas
+with a cast shadow; muslin: soft folds to keep, storage creases to remove) have targets of their
+own (SCENE_TARGETS); on every scene the lighting error may not exceed doing nothing's.
 
 Run: python bench/quality.py [--size 960x640] [--scenes a,b] [--save DIR] [--segmenter embedded]
 """
@@ -112,14 +117,25 @@ def segmented_run(size, names, segmenter: str):
     return rows
 
 
-def segmented_misses(scene: str, m: dict[str, float]) -> list[str]:
-    """The segmenter targets one scene's end-to-end figures ``m`` miss."""
+# end to end with a segmenter, the backdrop error and the marks left are within this of the true
+# mask's (plus a hair: a twentieth of a level, a percent of the marks, where the true mask's are ~0)
+SEG_WITHIN = 1.5
+
+
+def segmented_misses(scene: str, m: dict[str, float], true: dict[str, float] | None = None) -> list[str]:
+    """The segmenter targets one scene's end-to-end figures ``m`` miss (``true``: the same scene's
+    figures with the true mask)."""
     misses = []
+    if true is not None:
+        for k, slack in (("bg", 0.05), ("left", 1.0)):
+            if m[k] == m[k] and m[k] > SEG_WITHIN * true[k] + slack:
+                misses.append(f"{scene}: {k} {m[k]:.2f} > {SEG_WITHIN} x {true[k]:.2f} (true mask)")
     if m["iou"] < SEG_TARGETS["iou"]:
         misses.append(f"{scene}: iou {m['iou']:.3f} < {SEG_TARGETS['iou']}")
     for k in ("hair", "left"):
-        if m[k] == m[k] and m[k] > SEG_TARGETS[k]:
-            misses.append(f"{scene}: {k} {m[k]:.2f}% > {SEG_TARGETS[k]}%")
+        limit = max(SEG_TARGETS[k], SCENE_TARGETS.get(scene, {}).get(k, 0.0))
+        if m[k] == m[k] and m[k] > limit:
+            misses.append(f"{scene}: {k} {m[k]:.2f}% > {limit}%")
     return misses
 
 
@@ -228,11 +244,13 @@ def main(argv=None) -> int:
         cols = ("iou", "hair", "left", "bg", "band", "subj", "contact", "floor")
         print(f"{'scene':22s} {'backend':10s} " + " ".join(f"{c:>7s}" for c in cols) + "  seg s")
         seg_misses = []
+        true = {s: v for s, method, v in table if method == "engine"}
         for scene, used, m in segmented_run((w, h), names, args.segmenter):
             cells = [f"{m['iou']:7.3f}"] + [f"{_fmt(m[c]):>7s}" for c in cols[1:]]
             print(f"{scene:22s} {used:10s} " + " ".join(cells) + f"  {m['seconds']:.2f}")
-            seg_misses += segmented_misses(scene, m)
-        print("segmenter targets (iou >= {iou}, hair <= {hair}%, left <= {left}%): ".format(**SEG_TARGETS)
+            seg_misses += segmented_misses(scene, m, true.get(scene))
+        print("segmenter targets (iou >= {iou}, hair <= {hair}%, left <= {left}%, ".format(**SEG_TARGETS)
+              + f"bg and left within {SEG_WITHIN}x the true mask's): "
               + ("all met" if not seg_misses else f"{len(seg_misses)} missed"))
         for line in seg_misses:
             print("  missed: " + line)

@@ -278,6 +278,7 @@ def compose(
     free: torch.Tensor,
     protect: torch.Tensor,
     subject: torch.Tensor,
+    firm: torch.Tensor | None = None,
     expected: torch.Tensor,
     match_tol: float,
     fine: FineMarks | None,
@@ -295,6 +296,8 @@ def compose(
         sinks: name -> where that view goes (the same names as ``maps``).
         free: (1, 1, h, w) how much the backdrop may change, ignoring the subject (floor, contact zone).
         protect: (1, 1, h, w) subject protection (grow + feather).
+        firm: (1, 1, h, w) the share of it that holds even where a pixel matches the backdrop
+            (beside an unsure edge: the cleanup fades in over the feather), or None.
         subject: (1, 1, h, w) subject coverage at working resolution (> 0 where any pixel is subject).
         expected: (1, 3, h, w) expected backdrop (subject filled in) for the match test.
         match_tol: a protected pixel within this of the expected backdrop is backdrop.
@@ -316,7 +319,7 @@ def compose(
             a |= fine_px
         act[name] = a
     ctx = _Region(src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act,
-                  whole=tile is None)
+                  whole=tile is None, firm=firm)
 
     if tile is None:  # the device path: full-width strips, everything decided per pixel
         rows = max(f, 16 * STRIP_ELEMENTS // (3 * W) // f * f)
@@ -353,13 +356,14 @@ class _Region:
     """One region (a tile, or a full-width strip) of :func:`compose`."""
 
     def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act, *,
-                 whole: bool):
+                 whole: bool, firm: torch.Tensor | None = None):
         if alpha.dtype == torch.uint16:  # torch compares no uint16; zero is zero in either reading
             alpha = alpha.view(torch.int16)
         self.src, self.scale, self.alpha, self.up = src, scale, alpha, up
         self.maps, self.sinks, self.protect, self.expected = maps, sinks, protect, expected
         self.tol, self.fine, self.free, self.act = match_tol, fine, free, act
         self.whole = whole  # the device path: the fine pass over the whole region (no box search)
+        self.firm = firm if firm is not None and bool(firm.any()) else None
 
     def _fine_box(self, r0: int, r1: int, c0: int, c1: int, whole: bool):
         """Full-resolution box (y0, y1, x0, x1) around the region's flagged working pixels, or None."""
@@ -391,7 +395,10 @@ class _Region:
         if near:
             prot = up.tile(self.protect, r0, r1, c0, c1)
             dev = detail_norm(x - up.tile(self.expected, r0, r1, c0, c1))
-            k = (1.0 - prot * smoothstep(dev, self.tol, 2.0 * self.tol)) * (self.alpha[:, :, r0:r1, c0:c1] == 0)
+            held = prot * smoothstep(dev, self.tol, 2.0 * self.tol)
+            if self.firm is not None:
+                held = torch.maximum(held, up.tile(self.firm, r0, r1, c0, c1))
+            k = (1.0 - held) * (self.alpha[:, :, r0:r1, c0:c1] == 0)
         box = d0 = None
         if fine_box and self.fine is not None:
             box = self._fine_box(r0, r1, c0, c1, whole=self.whole)

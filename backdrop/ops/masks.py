@@ -19,8 +19,9 @@ from .filters import (
     max_filter,
     smoothstep,
 )
+from .texture import detail_norm
 
-__all__ = ["subject_protection", "contact_zone", "detect_floor", "foreign_objects", "FloorInfo"]
+__all__ = ["subject_protection", "contact_zone", "detect_floor", "foreign_objects", "unsure_edges", "FloorInfo"]
 
 
 
@@ -73,6 +74,40 @@ def contact_zone(alpha: torch.Tensor, *, size: float) -> torch.Tensor:
     return (1.0 - smoothstep(dist, 0.6 * size, size)).to(alpha.dtype)[None, None]
 
 
+LIKE = 0.04  # an edge of the mask where the photo steps less than this share of the backdrop's level is unsure
+
+
+def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tensor, protect: torch.Tensor, *,
+                 reach: int) -> torch.Tensor:
+    """The protection that holds whatever a pixel looks like: beside the mask's edge where the photo
+    shows no edge (the mask is unsure there).
+
+    Elsewhere the cleanup reaches the subject's edge wherever a pixel matches the backdrop (a
+    shadow up to a sleeve). But where the mask's edge runs across what looks like plain wall (a
+    segmenter's mask that took in a stretch of shadowed wall, beside a balloon), that would change
+    every wall pixel up to the edge and leave the wall inside as shot: a hard, jagged step. There
+    the cleanup fades in over the feather from the edge instead.
+
+    Args:
+        image: (1, 3, h, w) working image; expected: (1, 3, h, w) the backdrop, the subject filled in.
+        alpha: (1, 1, h, w) subject coverage; protect: (1, 1, h, w) its protection.
+        reach: how far the protection reaches from the edge (grow + feather), working pixels.
+    Returns:
+        (1, 1, h, w) in [0, 1], at most ``protect``.
+    """
+    solid = (alpha >= 0.5).to(image.dtype)
+    inner = -max_filter(-solid, 5)  # two pixels in from the edge
+    # the mask's edge where the photo shows none: no step between the pixels either side of it
+    step = max_filter(detail_norm(image - gaussian_blur(image, 1.0)), 3)
+    flat = (step < LIKE * luminance(expected) + 2.0 / 255.0).to(image.dtype)
+    seeds = (solid - inner) * flat
+    if not bool(seeds.any()):
+        return torch.zeros_like(protect)
+    reach = max(1, reach)
+    spread = max_filter(seeds, 2 * reach + 1)
+    return gaussian_blur(spread, reach / 3.0).clamp_(0.0, 1.0) * protect
+
+
 def _dilate(x: torch.Tensor, k: int) -> torch.Tensor:
     """Grey dilation by a k x k square (k odd)."""
     return max_filter(x, k)
@@ -115,6 +150,12 @@ def _median1d(v: np.ndarray, size: int) -> np.ndarray:
     r = size // 2
     padded = np.pad(v, r, mode="edge")
     return np.median(np.lib.stride_tricks.sliding_window_view(padded, size), axis=1)
+
+
+STEP_ROWS = 0.03  # a floor's edge: the rows this share of the height below it ...
+STEP = 2.0  # ... differ from the wall at least this many times as much as the rows above it ...
+STEP_MIN = 1.5  # ... and (floor: auto) at least this many times the threshold
+SEEN = 0.1  # a row shows the floor where at least this share of it is backdrop
 
 
 @dataclass
@@ -168,6 +209,7 @@ def detect_floor(
     tex = gaussian_blur(tex, 2.0)
     wgt = (backdrop > 0.5).to(image.dtype)
     prof = _row_profile(torch.cat([chroma[:, :2], tex], 1), wgt)  # h, 3
+    share = wgt.mean(-1)[0, 0].cpu().numpy()  # each row's share of backdrop pixels
     rows = np.arange(h)
     good = ~np.isnan(prof).any(1)
     if good.sum() < h * 0.3:
@@ -198,6 +240,17 @@ def detect_floor(
     height = (h - y0) / h
     strength = float(np.median(score[y0:])) if y0 < h else 0.0
     if y0 >= h or height < 0.03:
+        return zero, FloorInfo(False, None, strength)
+    # a floor meets the wall along a line: the rows step from wall to floor within a few percent of
+    # the height (a wall's light falloff, its shadowed lower part, a vignette drift over a fifth of it)
+    w_step = max(2, round(STEP_ROWS * h))
+    above = float(np.median(score[max(0, y0 - 2 * w_step): max(1, y0 - w_step)]))
+    below = float(np.median(score[y0: y0 + w_step]))
+    # ... and it is seen: most of its rows show it beside the subject (a head-and-shoulders frame's
+    # bottom rows are the subject, with a dark corner either side)
+    seen = float(np.mean(share[y0:] >= SEEN))
+    strong = STEP_MIN * thr if mode == "auto" else thr  # "on": the photographer says there is one
+    if below < strong or below < STEP * above or seen < 0.5:
         return zero, FloorInfo(False, None, strength)
     # keep a small safety margin: the floor ends a little above the detected edge
     edge = y0 - 0.004 * h
