@@ -68,6 +68,8 @@ MATTE_CONTRAST = 0.1  # the subject's colour and the backdrop's must differ this
 HALO = 0.15  # past the model's edge, a subject pixel with this share of fine detail around it is matted ...
 OFF_LINE = 0.25  # a pixel this close (share of the contrast) to the backdrop's colour just outside ...
 MIN_COVER = 0.1  # ... and a subject pixel at the edge keeps at least this much coverage
+BY_LINE = 0.2  # a pocket is closed off by a line when this share of its rim is thin ...
+THIN = 5  # ... narrower than this many working pixels
 CELL = 8  # working pixels per cell of the local noise maps
 _EIGHT = np.ones((3, 3), bool)  # a diagonal hair strand is one piece
 
@@ -146,6 +148,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         subject = subject | (ok[lab] & reach)
     subject = _fill_holes(subject, sure_bd & ~cand, MIN_HOLE * hm * wm)
     subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm, gap=gap)
+    subject |= _pockets(subject, cand & reach, sure_bd, p, gap)
 
     # full resolution: the work decision inside, each pixel decides at its edge
     work_t = _tensor(subject)
@@ -337,6 +340,28 @@ def _full_res_grain(x: torch.Tensor, f: int, sure: np.ndarray, hf_work: torch.Te
         if len(ratios) >= 8:
             break
     return float(np.median(ratios)) if ratios else 1.0
+
+
+def _pockets(subject: np.ndarray, lines: np.ndarray, sure: np.ndarray, p: np.ndarray, gap: int) -> np.ndarray:
+    """What a line of evidence close around the subject encloses with it, where the model leans to
+    subject: the rim of a white hood on a white wall (its outline a line, its cloth the wall's
+    tone), not the gap under an arm on the hip (closed off by the subject alone) nor a stretch of
+    the wall that a crease beside the figure cuts off (the model does not lean to subject there)."""
+    closed = ndimage.binary_closing(subject | lines, iterations=gap + 1)
+    pockets = ndimage.binary_fill_holes(closed) & ~subject
+    lab, n = ndimage.label(pockets)
+    if n == 0:
+        return pockets
+    idx = np.arange(1, n + 1)
+    lean = ndimage.mean(p, lab, idx) > P_LOW
+    clear = ndimage.maximum(sure.astype(np.uint8), lab, idx) > 0
+    # closed off by a thin line (an outline, with or without the subject's evidence taken in), not
+    # by thick parts of the subject alone (the gap under an arm on the hip)
+    whole = subject | lines
+    thin = whole & ~ndimage.binary_opening(whole, structure=np.ones((THIN, THIN), bool))
+    rim = ndimage.grey_dilation(lab, size=(3, 3)) * ~pockets
+    by_line = ndimage.mean(thin[rim > 0], rim[rim > 0], idx) > BY_LINE
+    return (lean & ~clear & by_line)[np.maximum(lab - 1, 0)] & (lab > 0)
 
 
 def _tensor(m: np.ndarray) -> torch.Tensor:
