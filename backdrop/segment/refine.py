@@ -60,6 +60,7 @@ REL = 0.03  # ... plus this share of the backdrop's brightness (a hue shift in a
 MATCH = 0.04  # inside the model's edge, a pixel this close to the backdrop's brightness is backdrop
 DEEPEST_SHADOW = 0.3  # a grey gain below this is not a cast shadow ...
 DEEP_STEP = 0.06  # ... when the backdrop is at least this much brighter than the pixel
+FLOOR_DEEPEST = 0.6  # on a real floor, a grey gain below this is not a shadow
 QUANT = 0.004  # tolerance floor: one level of an 8-bit file, and then some
 CLEAR = 1.5  # ... unless their mean evidence says otherwise
 SEAM = 0.02  # rows this far (share of the height) about the detected floor line are judged against both
@@ -106,14 +107,14 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         return _upsample(core.astype(np.float32), f, (H, W))
     floor = detect_floor(xm, _tensor(sure_bd), ramp=FLOOR_RAMP)
     expected = _expected_backdrop(xm, sure_bd, floor)
-    noise = _noise_maps(xm, expected, sure_bd)
+    noise = _noise_maps(xm, expected, sure_bd, floor[0])
     ev_t = subject_evidence(xm, expected, noise)
     # strands and marks out on the sure backdrop are not the backdrop either: filled over, so a
     # strand past the model's band is judged against the paper behind it, not against itself
     outlier = ndimage.binary_dilation(ev_t[0, 0].numpy() > WEAK) & sure_bd
     if outlier.any():
         expected = _expected_backdrop(xm, sure_bd & ~outlier, floor)
-        noise = _noise_maps(xm, expected, sure_bd & ~outlier)
+        noise = _noise_maps(xm, expected, sure_bd & ~outlier, floor[0])
         ev_t = subject_evidence(xm, expected, noise)
     ev = ev_t[0, 0].numpy()
     cand = ev > 1.0
@@ -148,7 +149,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         subject = subject | (ok[lab] & reach)
     subject = _fill_holes(subject, sure_bd & ~cand, MIN_HOLE * hm * wm)
     subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm, gap=gap)
-    subject |= _pockets(subject, cand & reach, sure_bd, p, gap)
+    subject |= _pockets(subject, cand & reach, sure_bd, p, plain, gap)
 
     # full resolution: the work decision inside, each pixel decides at its edge
     work_t = _tensor(subject)
@@ -284,7 +285,8 @@ def subject_evidence(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, t
     tol = REL * lum_e + QUANT
     ev = torch.maximum(hf / (K * noise["hf"] + tol), col / (K * noise["col"] + tol))
     # too dark for a cast shadow, by a step that a near-black backdrop cannot show
-    deep = torch.minimum(DEEPEST_SHADOW / gain.clamp_min(1e-3), (lum_e - lum_x) / DEEP_STEP)
+    deepest = noise.get("deepest", DEEPEST_SHADOW)
+    deep = torch.minimum(deepest / gain.clamp_min(1e-3), (lum_e - lum_x) / DEEP_STEP)
     return torch.maximum(ev, deep)
 
 
@@ -294,8 +296,10 @@ def _fine_detail(x: torch.Tensor, noise: dict[str, torch.Tensor]) -> np.ndarray:
     return (detail_norm(x - gaussian_blur(x, 1.0)) / (K * noise["hf"] + tol))[0, 0].numpy()
 
 
-def _noise_maps(x: torch.Tensor, expected: torch.Tensor, sure: np.ndarray) -> dict[str, torch.Tensor]:
-    """Local noise levels over the sure backdrop (cell medians, filled in elsewhere)."""
+def _noise_maps(x: torch.Tensor, expected: torch.Tensor, sure: np.ndarray,
+                floor: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Local noise levels over the sure backdrop (cell medians, filled in elsewhere), and (with a
+    ``floor`` map) the deepest grey gain a shadow gives there."""
     lum_e = expected.mean(1, keepdim=True).clamp_min(1e-3)
     gain = x.mean(1, keepdim=True) / lum_e
     raw = {
@@ -304,7 +308,12 @@ def _noise_maps(x: torch.Tensor, expected: torch.Tensor, sure: np.ndarray) -> di
         "lum": (x.mean(1, keepdim=True) - lum_e).abs(),
     }
     w = _tensor(sure)
-    return {k: _cell_median(v, w) for k, v in raw.items()}
+    out = {k: _cell_median(v, w) for k, v in raw.items()}
+    if floor is not None:
+        # on a floor a shadow is soft and shallow beside the feet; a shoe as dark as the floor's own
+        # colour made darker is a shoe (brown leather on brown boards)
+        out["deepest"] = DEEPEST_SHADOW + (FLOOR_DEEPEST - DEEPEST_SHADOW) * floor
+    return out
 
 
 def _cell_median(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -342,18 +351,21 @@ def _full_res_grain(x: torch.Tensor, f: int, sure: np.ndarray, hf_work: torch.Te
     return float(np.median(ratios)) if ratios else 1.0
 
 
-def _pockets(subject: np.ndarray, lines: np.ndarray, sure: np.ndarray, p: np.ndarray, gap: int) -> np.ndarray:
+def _pockets(subject: np.ndarray, lines: np.ndarray, sure: np.ndarray, p: np.ndarray, plain: np.ndarray,
+             gap: int) -> np.ndarray:
     """What a line of evidence close around the subject encloses with it, where the model leans to
-    subject: the rim of a white hood on a white wall (its outline a line, its cloth the wall's
-    tone), not the gap under an arm on the hip (closed off by the subject alone) nor a stretch of
-    the wall that a crease beside the figure cuts off (the model does not lean to subject there)."""
+    subject or the pixels are mostly not the plain backdrop: the rim of a white hood on a white wall
+    (its outline a line, its cloth the wall's tone), a brown shoe on brown boards (its outline found,
+    its upper a darker brown than the floor); not the gap under an arm on the hip (closed off by the
+    subject alone) nor a stretch of the wall that a crease beside the figure cuts off (the model
+    does not lean to subject there, and it is the plain wall)."""
     closed = ndimage.binary_closing(subject | lines, iterations=gap + 1)
     pockets = ndimage.binary_fill_holes(closed) & ~subject
     lab, n = ndimage.label(pockets)
     if n == 0:
         return pockets
     idx = np.arange(1, n + 1)
-    lean = ndimage.mean(p, lab, idx) > P_LOW
+    lean = (ndimage.mean(p, lab, idx) > P_LOW) | (ndimage.mean(plain > 1.0, lab, idx) > 0.5)
     clear = ndimage.maximum(sure.astype(np.uint8), lab, idx) > 0
     # closed off by a thin line (an outline, with or without the subject's evidence taken in), not
     # by thick parts of the subject alone (the gap under an arm on the hip)

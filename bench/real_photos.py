@@ -1,0 +1,144 @@
+"""The real-photo misses of issue 15, measured: each photo is segmented by the embedded segmenter
+and cleaned at lift 100 / texture 100, as the app does with no mask file.
+
+  balloons  pibooth_portrait_capture3_greywall.jpg (13 MP, grey wall, balloons held up):
+            floor   whether a floor was found (there is none: wall and arms)
+            step    the hardest step the cleanup leaves along the mask's edge where the photo has
+                    none: the 99th percentile, over neighbouring pixel pairs across the edge whose
+                    input differs by under 2 levels, of how much more one was changed than the
+                    other (levels; a jagged cut-out is tens of levels, a feathered edge one or two)
+            mask    the mask's share of the frame
+  grey      flickr_ccby_picture25_grey_studio.jpg (head and shoulders, vignetted grey): floor
+  hood      flickr_ccby_picture27_white_highkey.jpg (white hood on a white wall):
+            changed the share of the hood's rim and left fold (fixed boxes of the frame, the wall
+                    there is clean) changed by more than 4 levels
+  shoes     samples/studio_grey_wall_wood_floor.jpg (brown shoes on a wooden floor, with its
+            true mask): shoes   the share of the feet (the true mask's lowest 3% of rows) in the mask
+
+The photos of ../shared/realphotos are for evaluation only: they are read from there, never copied
+into the project. A photo that is not there is skipped.
+
+Run: python bench/real_photos.py [--save DIR]   (DIR gets input | mask | output | change x8 sheets)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from backdrop import Params, clean, read_image  # noqa: E402
+from backdrop.segment import segment  # noqa: E402
+
+PHOTOS = ROOT.parent / "shared" / "realphotos"
+LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+FULL = Params(lift=100, texture=100)
+# the hood's rim over the head and its left fold, as shares of the frame (x0, x1, y0, y1)
+HOOD_BOXES = ((0.12, 0.55, 0.0, 0.2), (0.05, 0.2, 0.2, 0.75))
+
+
+def as_float(pixels: np.ndarray) -> np.ndarray:
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(pixels.dtype, 1.0)
+    x = pixels.astype(np.float32) / scale
+    return np.repeat(x[..., None], 3, -1) if x.ndim == 2 else x[..., :3]
+
+
+def run_photo(path: Path, mask: np.ndarray | None = None) -> dict:
+    """Segment (unless ``mask``) and clean one photo: input, mask, output (float HxWx3), floor, seconds."""
+    x = as_float(read_image(path).pixels)
+    t = time.perf_counter()
+    if mask is None:
+        mask, _ = segment(x, "embedded", use_cache=False)
+    t_seg = time.perf_counter() - t
+    r = clean(x, FULL, mask, views=("preview",))
+    out = r.preview.permute(1, 2, 0).numpy()
+    return {"x": x, "mask": np.asarray(mask, np.float32), "out": out, "floor": r.floor_info.found, "seg_s": t_seg}
+
+
+def edge_step(x: np.ndarray, out: np.ndarray, mask: np.ndarray) -> float:
+    """99th percentile (levels) of the change's jump across the mask's edge where the photo has none."""
+    change = (out - x) @ LUMA * 255.0
+    lum = x @ LUMA * 255.0
+    subj = mask > 0
+    jumps = []
+    for axis in (0, 1):
+        a = [slice(None)] * 2
+        b = [slice(None)] * 2
+        a[axis], b[axis] = slice(None, -1), slice(1, None)
+        across = subj[tuple(a)] != subj[tuple(b)]
+        flat = np.abs(lum[tuple(a)] - lum[tuple(b)]) < 2.0
+        sel = across & flat
+        jumps.append(np.abs(change[tuple(a)] - change[tuple(b)])[sel])
+    j = np.concatenate(jumps)
+    return float(np.percentile(j, 99)) if j.size else 0.0
+
+
+def hood_changed(x: np.ndarray, out: np.ndarray) -> float:
+    H, W = x.shape[:2]
+    moved = np.abs(out - x).max(-1) * 255.0 > 4.0
+    cells = [moved[int(y0 * H):int(y1 * H), int(x0 * W):int(x1 * W)] for x0, x1, y0, y1 in HOOD_BOXES]
+    return float(np.concatenate([c.ravel() for c in cells]).mean())
+
+
+def shoes_covered(mask: np.ndarray, truth: np.ndarray) -> float:
+    rows = np.flatnonzero(truth.any(1))
+    feet = truth.copy()
+    feet[: rows[-1] - max(2, int(0.03 * truth.shape[0]))] = False
+    return float((mask[feet] > 0.5).mean())
+
+
+def sheet(path: Path, res: dict) -> None:
+    from PIL import Image
+
+    x, out, m = res["x"], res["out"], res["mask"]
+    ov = x.copy()
+    ov[..., 0] = np.clip(ov[..., 0] + 0.5 * m, 0, 1)
+    ov[..., 1] *= 1 - 0.5 * m
+    diff = np.repeat(np.clip(np.abs(out - x).max(-1, keepdims=True) * 8, 0, 1), 3, -1)
+    row = np.concatenate([x, ov, out, diff], 1)
+    img = Image.fromarray((np.clip(row, 0, 1) * 255 + 0.5).astype(np.uint8))
+    img.thumbnail((2400, 2400))
+    img.save(path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--save", type=Path, help="write a sheet per photo (input | mask | output | change x8)")
+    args = ap.parse_args(argv)
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+    rows = []
+    cases = [("balloons", PHOTOS / "pibooth_portrait_capture3_greywall.jpg"),
+             ("grey", PHOTOS / "flickr_ccby_picture25_grey_studio.jpg"),
+             ("hood", PHOTOS / "flickr_ccby_picture27_white_highkey.jpg"),
+             ("shoes", ROOT / "samples" / "studio_grey_wall_wood_floor.jpg")]
+    for name, path in cases:
+        if not path.is_file():
+            print(f"{name}: {path} is not there, skipped")
+            continue
+        res = run_photo(path)
+        figs = {"floor": "found" if res["floor"] else "none"}
+        if name == "balloons":
+            figs["step"] = f"{edge_step(res['x'], res['out'], res['mask']):.1f} levels"
+            figs["mask"] = f"{(res['mask'] > 0.5).mean():.0%} of the frame"
+        elif name == "hood":
+            figs["changed"] = f"{hood_changed(res['x'], res['out']):.1%}"
+        elif name == "shoes":
+            truth = np.asarray(read_image(path.parent / "masks" / (path.stem + "_mask.png")).pixels) > 0
+            figs["shoes"] = f"{shoes_covered(res['mask'], truth.reshape(truth.shape[:2]) if truth.ndim == 2 else truth[..., 0]):.0%} in the mask"
+        h, w = res["x"].shape[:2]
+        rows.append((name, f"{w}x{h}", figs, res["seg_s"]))
+        if args.save:
+            sheet(args.save / f"{name}.png", res)
+    for name, size, figs, seg_s in rows:
+        print(f"{name:9s} {size:>10s}  " + "  ".join(f"{k} {v}" for k, v in figs.items()) + f"  (segmenter {seg_s:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
