@@ -129,8 +129,9 @@ def main(argv=None) -> int:
         elif name == "hood":
             figs["changed"] = f"{hood_changed(res['x'], res['out']):.1%}"
         elif name == "shoes":
-            truth = np.asarray(read_image(path.parent / "masks" / (path.stem + "_mask.png")).pixels) > 0
-            figs["shoes"] = f"{shoes_covered(res['mask'], truth.reshape(truth.shape[:2]) if truth.ndim == 2 else truth[..., 0]):.0%} in the mask"
+            truth = np.asarray(read_image(path.parent / "masks" / (path.stem + "_mask.png")).pixels)
+            truth = (truth[..., 0] if truth.ndim == 3 else truth) > 0
+            figs["shoes"] = f"{shoes_covered(res['mask'], truth):.0%} in the mask"
         h, w = res["x"].shape[:2]
         rows.append((name, f"{w}x{h}", figs, res["seg_s"]))
         if args.save:

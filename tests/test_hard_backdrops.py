@@ -92,3 +92,28 @@ def test_plain_paper_is_cleaned_the_same_either_way(get_scene, folds):
     a = analyze(s.image, s.alpha, FULL.replace(folds=folds))
     b = analyze(s.image, s.alpha, FULL.replace(folds="keep"))
     assert torch.equal(a.work["lift_step"], b.work["lift_step"])
+
+
+def test_a_mask_edge_across_plain_wall_fades_in_instead_of_a_hard_cut(get_scene):
+    """A segmenter's mask that takes in a stretch of shadowed wall: at its edge the photo shows no
+    edge, so the lift fades in over the feather instead of stepping from the lifted wall to the
+    wall left as shot (a jagged dark cut-out at full resolution)."""
+    from bench.real_photos import edge_step
+
+    s = get_scene("white_seamless")
+    deep = ((s.clean - s.image).mean(-1) > 0.12) & s.wall
+    deep &= ndimage.distance_transform_edt(s.alpha == 0) > 25
+    lab, n = ndimage.label(deep)
+    big = lab == 1 + int(np.argmax(ndimage.sum(deep, lab, range(1, n + 1))))
+    cy, cx = (int(v) for v in ndimage.center_of_mass(big))
+    patch = np.zeros_like(s.alpha)
+    patch[cy - 12: cy + 12, cx - 12: cx + 12] = 1.0  # a patch of the shadow taken for subject
+    mask = np.maximum(s.alpha, patch)
+    out = as_hwc(clean(s.image, FULL, mask).preview)
+    away = big & (mask == 0)
+    away[cy - 24: cy + 24, cx - 24: cx + 24] = False
+    lifted = np.median((out - s.image).mean(-1)[away]) * 255  # the lift of the shadow beyond the feather
+    assert lifted > 30
+    assert edge_step(s.image, out, patch) < 0.2 * lifted  # across the patch's edge
+    # (a figure's own edge, where the photo steps, still gets its shadow lifted right up to it:
+    # test_segment.test_cast_shadow_is_lifted_right_up_to_the_figure)

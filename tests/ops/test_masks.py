@@ -276,3 +276,27 @@ def test_foreign_objects_none_on_a_clean_wall():
     x = _wall()
     fo = foreign_objects(x, x, torch.ones(1, 1, H, W))
     assert fo.shape == (1, 1, H, W) and float(fo.abs().max()) == 0.0
+
+
+def test_a_wall_that_drifts_toward_the_bottom_is_no_floor():
+    """A painted wall whose lower part drifts in colour (a coloured bounce, the light falling off)
+    over a fifth of the frame has no floor line: no step from wall to floor."""
+    x = _wall()
+    ramp = smoothstep(torch.linspace(0, 1, H), 0.55, 0.95).view(1, 1, H, 1)
+    x = x * (1 - 0.25 * ramp * torch.tensor([0.0, 0.5, 1.0]).view(1, 3, 1, 1))  # warmer and darker below
+    bd = torch.ones(1, 1, H, W)
+    assert not detect_floor(x, bd)[1].found
+    # the same change as a step is a floor
+    step = (torch.arange(H) >= int(0.75 * H)).float().view(1, 1, H, 1)
+    y = _wall() * (1 - 0.25 * step * torch.tensor([0.0, 0.5, 1.0]).view(1, 3, 1, 1))
+    assert detect_floor(y, bd)[1].found
+
+
+def test_a_floor_must_be_seen_beside_the_subject():
+    """Head and shoulders: the bottom rows are the subject, with a vignetted corner either side; the
+    corners differ from the wall higher up, but no floor shows."""
+    x = _with_floor(at=0.7)
+    bd = torch.ones(1, 1, H, W)
+    assert detect_floor(x, bd)[1].found  # the floor, seen across the frame
+    bd[..., int(0.6 * H):, 6:W - 6] = 0.0  # the subject's shoulders fill the bottom rows
+    assert not detect_floor(x, bd)[1].found
