@@ -391,8 +391,9 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, 
     judged in log space, as the eye sees it: a light fibre on black cloth is a large change there,
     and a weave is as strong in the light as in the falloff. ``own``: the backdrop's own texture
     (weave, folds, mottle) counts as grain."""
-    lifted = b.x_fill * (1.0 + b.step)
-    marks, grain_layer, fine_p = texture_layers(lifted.clamp_min(1e-3).log(), b.edit, own=own)
+    log_lifted = (b.x_fill * (1.0 + b.step)).clamp_min_(1e-3).log_()
+    marks, grain_layer, fine_p = texture_layers(log_lifted, b.edit, own=own)
+    del log_lifted
     free = (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - b.foreign)
     changeable = free * (a_mid < 1.0)  # working pixels made only of subject never change
     # as ratios of the backdrop: the marks take 1 - exp(-marks) of it, and the grain, on top, the same

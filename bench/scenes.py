@@ -1311,7 +1311,6 @@ def _dark_fabric(b: _Builder):
 def _painted_canvas(b: _Builder):
     """Hand-painted canvas: the mottle of tone and hue at several scales and the canvas weave are the
     backdrop; the cast shadow, scuffs and specks are marks."""
-    g = b.g
     b.backdrop((0.42, 0.40, 0.36), gx=0.05, gy=-0.04, vig=0.2, vc=(0.5, 0.4), grain=1.0 / 255)
     b.paint([(2.5, 0.12), (6, 0.07), (14, 0.035)], colour=0.04)
     b.weave(0.015, period=3.0)

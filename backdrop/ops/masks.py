@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .filters import (
     check_image,
@@ -75,6 +76,7 @@ def contact_zone(alpha: torch.Tensor, *, size: float) -> torch.Tensor:
 
 
 LIKE = 0.04  # an edge of the mask where the photo steps less than this share of the backdrop's level is unsure
+RUN = 9  # ... over a run of the edge across a window this many working pixels wide
 
 
 def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tensor, protect: torch.Tensor, *,
@@ -96,11 +98,15 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
         (1, 1, h, w) in [0, 1], at most ``protect``.
     """
     solid = (alpha >= 0.5).to(image.dtype)
-    inner = -max_filter(-solid, 5)  # two pixels in from the edge
-    # the mask's edge where the photo shows none: no step between the pixels either side of it
-    step = max_filter(detail_norm(image - gaussian_blur(image, 1.0)), 3)
-    flat = (step < LIKE * luminance(expected) + 2.0 / 255.0).to(image.dtype)
-    seeds = (solid - inner) * flat
+    rim = solid + max_filter(-solid, 3)  # the mask's last pixels inside its edge
+    # the mask's edge where the photo shows none: no step within two pixels either side of it ...
+    tol = LIKE * luminance(expected) + 2.0 / 255.0
+    step = max_filter(detail_norm(image - gaussian_blur(image, 1.0)), 5)
+    # ... and the mask's side of it looks like the backdrop there, roughly (not a hand against its shadow)
+    like = detail_norm(image - expected) < 3.0 * tol
+    # ... along a run of the edge, not at a pixel here and there where a figure's edge is faint
+    seeds = rim * ((step < tol) & like).to(image.dtype)
+    seeds = seeds * (F.avg_pool2d(seeds, RUN, stride=1, padding=RUN // 2) > 0.5 / RUN)
     if not bool(seeds.any()):
         return torch.zeros_like(protect)
     reach = max(1, reach)
