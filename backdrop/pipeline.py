@@ -245,8 +245,8 @@ def _surface(x_fill: torch.Tensor, weight: torch.Tensor, grid: tuple[int, int], 
     gh, gw = grid
     x_low = area_resize(x_fill, (gh * CELL, gw * CELL))
     fit_weight = area_resize(weight, (gh * CELL, gw * CELL))
-    surface_low, _, tone = backdrop_surface(x_low, (fit_weight > 0.99).to(x_low.dtype), cell=CELL, own=own)
-    return area_resize(surface_low, size), tone
+    surface_low, _, mottle = backdrop_surface(x_low, (fit_weight > 0.99).to(x_low.dtype), cell=CELL, own=own)
+    return area_resize(surface_low, size), mottle
 
 
 def _tile_size(f: int) -> int:
@@ -366,19 +366,18 @@ def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Bac
     grid = (max(2, round(gl * hm / wm)), gl) if wm >= hm else (gl, max(2, round(gl * wm / hm)))
     known, x_fill = m.known, m.x_fill
     # first as plain paper: a set edge's cells must not pass for the backdrop's own tone
-    surface, tone = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=False)
+    surface, mottle = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=False)
     # what is far off the backdrop model is not backdrop (a set edge, a light stand, a window):
     # keep it as shot and model the backdrop without it, and with its own tone, if it has one
     foreign = foreign_objects(x_mid, surface, known)
     if bool((foreign > 0).any()):
         known = known * (foreign <= 0).to(known.dtype)
         x_fill = pushpull_fill(x_mid, known)
-    if (own and tone > 0) or bool((foreign > 0).any()):
-        surface, tone = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=own)
-    tone = tone if own else 0.0
+    if (own and mottle > 0) or bool((foreign > 0).any()):
+        surface, mottle = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=own)
     edit = (1.0 - m.protect) * (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - foreign)
     step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m,
-                                   tone=tone, subject=m.protect)
+                                   mottle=mottle if own else 0.0, subject=m.protect)
     return _Backdrop(surface, foreign, x_fill, edit, step, shadow_map)
 
 

@@ -56,7 +56,7 @@ def backdrop_surface(
     Returns:
         surface: (1, C, H, W) the clean backdrop, smooth, defined everywhere.
         outlier: (1, 1, gh, gw) how much each cell was judged a shadow (0..1), for display.
-        tone: the backdrop's own tonal variation (log luminance) beyond a plain paper's: the mottle
+        mottle: the backdrop's own tonal variation (log luminance) beyond a plain paper's: the mottle
             of a painted canvas, the folds of a muslin; 0 on seamless paper. Departures within it
             are the backdrop's look, not shadows.
     """
@@ -112,11 +112,11 @@ def backdrop_surface(
         wts = torch.where(u.abs() < 1, (1 - u * u) ** 2, torch.zeros_like(u)) * vmask.double()
     fit = fit.reshape(gh, gw).to(dt)
     resid = (logv.reshape(gh, gw).to(dt) - fit)
-    tone = own_tone(resid[valid])
+    mottle = own_tone(resid[valid])
     # a cell well below the fit is a shadow (or the seam band); its departure is not kept. A painted
     # or folded backdrop's own darker patches are as far below the fit as its lighter ones are above
     # it: the thresholds start beyond that
-    t = 2.0 * tone if own else 0.0
+    t = 2.0 * mottle if own else 0.0
     if light:
         outlier = smoothstep(-resid, 0.03 + t, 0.08 + t)
     else:
@@ -136,7 +136,7 @@ def backdrop_surface(
     dep = gaussian_blur(dep, 0.7)
     log_surface = fit[None, None] + dep
     surface = F.interpolate(torch.exp(log_surface), size=(h, w), mode="bicubic", align_corners=False)
-    return surface.clamp_min(1e-4), outlier[None, None], tone
+    return surface.clamp_min(1e-4), outlier[None, None], mottle
 
 
 PAPER_TONE = 0.02  # the spread of a plain paper's cells above its fit (grain, light), in log luminance
@@ -168,7 +168,7 @@ def shadow_gain(
     *,
     sigma_small: float,
     sigma_large: float,
-    tone: float = 0.0,
+    mottle: float = 0.0,
     subject: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel gain that lifts smooth departures below the clean surface, at full lift.
@@ -185,7 +185,7 @@ def shadow_gain(
         image: (1, C, H, W) image with the subject already filled from the backdrop.
         surface: (1, C, H, W) clean backdrop.
         sigma_small, sigma_large: blur radii in pixels.
-        tone: the backdrop's own tonal variation (:func:`own_tone`). Above 0 (a painted canvas, a
+        mottle: the backdrop's own tonal variation (:func:`own_tone`). Above 0 (a painted canvas, a
             muslin's folds), with ``subject``, only the subject's cast shadow is lifted
             (:func:`cast_shadow`): the backdrop's own darker patches are its look.
         subject: (1, 1, H, W) > 0.5 on the subject and its protection.
@@ -204,10 +204,10 @@ def shadow_gain(
     d_large = (1.0 - y_large / y_surf).clamp_min(0.0)
     broad = smoothstep(d_large / d_small.clamp_min(1e-4), 0.15, 0.45) * smoothstep(d_large, 0.01, 0.03)
     cast = None
-    if tone > 0 and subject is not None:
+    if mottle > 0 and subject is not None:
         # a mottled or folded backdrop's own dark patches and troughs are its look: only the
         # subject's cast shadow (deeper than that tone, reaching the subject) and its rim are lifted
-        cast = cast_shadow(d_large, subject, depth=0.03 + 3.0 * tone, reach=4.0 * sigma_large)
+        cast = cast_shadow(d_large, subject, depth=0.03 + 3.0 * mottle, reach=4.0 * sigma_large)
     local = torch.where(y_small >= y_large, small, large)  # the brighter of the two
     del large, y_large, d_small, d_large
     local = local.mul_(1.0 - broad).addcmul_(broad, small)
