@@ -14,6 +14,9 @@ and cleaned at lift 100 / texture 100, as the app does with no mask file.
                     there is clean) changed by more than 4 levels
   shoes     samples/studio_grey_wall_wood_floor.jpg (brown shoes on a wooden floor, with its
             true mask): shoes   the share of the feet (the true mask's lowest 3% of rows) in the mask
+  lint      p3m_p_d684dae3.jpg (black cloth backdrop) with light lint fibres and dust laid on its
+            cloth: left   the share of the added marks' energy left, with the P3M matte as the mask
+                          and with the embedded segmenter (the photo as shot is the clean plate)
 
 The photos of ../shared/realphotos are for evaluation only: they are read from there, never copied
 into the project. A photo that is not there is skipped.
@@ -92,6 +95,45 @@ def shoes_covered(mask: np.ndarray, truth: np.ndarray) -> float:
     return float((mask[feet] > 0.5).mean())
 
 
+def add_lint(x: np.ndarray, keep_out: np.ndarray, n: int = 60, seed: int = 0) -> np.ndarray:
+    """The photo with light lint fibres and dust specks laid on the backdrop (not within ``keep_out``):
+    thin curved strokes and small discs, blended toward an off-white at 30-70%."""
+    rng = np.random.default_rng(seed)
+    H, W = x.shape[:2]
+    s = min(H, W) / 640.0
+    cover = np.zeros((H, W), np.float32)
+    yy, xx = np.mgrid[0:H, 0:W]
+    for i in range(n):
+        cy, cx = rng.uniform(0.03, 0.97) * H, rng.uniform(0.03, 0.97) * W
+        if keep_out[int(cy), int(cx)]:
+            continue
+        r = int(40 * s) + 4
+        y0, y1, x0, x1 = max(0, int(cy) - r), min(H, int(cy) + r), max(0, int(cx) - r), min(W, int(cx) + r)
+        py, px = yy[y0:y1, x0:x1], xx[y0:y1, x0:x1]
+        if i % 3:  # a fibre: a short arc
+            t = np.linspace(-1, 1, 60)
+            length, bend, ang = rng.uniform(8, 30) * s, rng.uniform(-0.6, 0.6), rng.uniform(0, np.pi)
+            u = t * length
+            v = bend * (t * t - 0.3) * length
+            fy = cy + u * np.sin(ang) + v * np.cos(ang)
+            fx = cx + u * np.cos(ang) - v * np.sin(ang)
+            d = np.min(np.hypot(py[..., None] - fy, px[..., None] - fx), axis=-1)
+            c = np.clip(rng.uniform(0.6, 1.0) * s + 0.5 - d, 0, 1)
+        else:  # a speck of dust
+            d = np.hypot(py - cy, px - cx)
+            c = np.clip(rng.uniform(0.7, 2.0) * s + 0.5 - d, 0, 1)
+        np.maximum(cover[y0:y1, x0:x1], c * rng.uniform(0.3, 0.7), out=cover[y0:y1, x0:x1])
+    cover[keep_out] = 0
+    lint = np.array([0.85, 0.84, 0.8], np.float32)
+    return x + cover[..., None] * (lint - x), cover
+
+
+def marks_left(x: np.ndarray, marked: np.ndarray, out: np.ndarray, cover: np.ndarray) -> float:
+    d = cover > 0
+    e_in = ((marked - x) ** 2).sum(-1)[d].sum()
+    return float(100.0 * ((out - x) ** 2).sum(-1)[d].sum() / e_in)
+
+
 def sheet(path: Path, res: dict) -> None:
     from PIL import Image
 
@@ -117,6 +159,26 @@ def main(argv=None) -> int:
              ("grey", PHOTOS / "flickr_ccby_picture25_grey_studio.jpg"),
              ("hood", PHOTOS / "flickr_ccby_picture27_white_highkey.jpg"),
              ("shoes", ROOT / "samples" / "studio_grey_wall_wood_floor.jpg")]
+    lint_photo = PHOTOS / "p3m_p_d684dae3.jpg"
+    matte = PHOTOS / "p3m_p_d684dae3__PRED_alpha_p3mnet.png"
+    if lint_photo.is_file() and matte.is_file():
+        # a real black-cloth portrait with light lint and dust laid on its cloth (the photo itself is
+        # the clean plate): marks left with the P3M matte as the mask, and with the embedded segmenter
+        x = as_float(read_image(lint_photo).pixels)
+        alpha = as_float(read_image(matte).pixels)[..., 0]
+        marked, cover = add_lint(x, alpha > 0.02)
+        t = time.perf_counter()
+        seg, _ = segment(marked, "embedded", use_cache=False)
+        t_seg = time.perf_counter() - t
+        left = {}
+        for how, mask in (("matte", alpha), ("segmenter", seg)):
+            out = clean(marked, FULL, mask, views=("preview",)).preview.permute(1, 2, 0).numpy()
+            left[how] = marks_left(x, marked, out, cover)
+            if args.save and how == "segmenter":
+                sheet(args.save / "lint.png", {"x": marked, "out": out, "mask": np.asarray(seg, np.float32)})
+        h, w = x.shape[:2]
+        rows.append(("lint", f"{w}x{h}", {"left": f"{left['matte']:.1f}% (matte), {left['segmenter']:.1f}% (segmenter)"},
+                     t_seg))
     for name, path in cases:
         if not path.is_file():
             print(f"{name}: {path} is not there, skipped")
