@@ -117,3 +117,13 @@ def test_a_mask_edge_across_plain_wall_fades_in_instead_of_a_hard_cut(get_scene)
     assert edge_step(s.image, out, patch) < 0.2 * lifted  # across the patch's edge
     # (a figure's own edge, where the photo steps, still gets its shadow lifted right up to it:
     # test_segment.test_cast_shadow_is_lifted_right_up_to_the_figure)
+
+
+def test_the_paint_under_a_lifted_shadow_keeps_its_hue(get_scene):
+    """A canvas's hue blotches under its cast shadow: the lift scales the channels alike there, so the
+    blotches keep their colour (the surface, filled in from around the shadow, does not know it)."""
+    s = get_scene("painted_canvas")
+    out = as_hwc(clean(s.image, FULL, s.alpha).preview)
+    under = (s.defects > 0.3) & s.wall
+    hue = lambda a: np.stack([a[..., 0] - a[..., 1], a[..., 2] - a[..., 1]], -1)[under]  # noqa: E731
+    assert np.abs(hue(out) - hue(s.clean)).mean() * 255 < 1.0

@@ -220,6 +220,12 @@ def shadow_gain(
     gate = t * t * (3.0 - 2.0 * t)
     if cast is not None:
         gate = gate.mul_(cast)
+    if cast is not None:
+        # a backdrop with a tone of its own has a hue of its own too (a canvas's blotches), which
+        # the surface cannot know under a shadow: the lift scales the channels alike, so the hue
+        # under the shadow stays as painted (a shadow's own tint, from a bluer fill, stays too)
+        step = (y_surf / luminance(local).clamp_min_(1e-4)).clamp_(0.25, 8.0).sub_(1.0).mul_(gate)
+        return step.expand_as(surface).contiguous(), deficit.mul_(gate)
     # colour: scale the channels so the lifted level matches the surface's colour
     step = torch.div(surface, local.clamp_min_(1e-4)).clamp_(0.25, 8.0).sub_(1.0).mul_(gate)
     return step, deficit.mul_(gate)
