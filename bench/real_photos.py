@@ -45,15 +45,14 @@ FULL = Params(lift=100, texture=100)
 HOOD_BOXES = ((0.12, 0.55, 0.0, 0.2), (0.05, 0.2, 0.2, 0.75))
 
 
-def as_float(pixels: np.ndarray) -> np.ndarray:
-    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(pixels.dtype, 1.0)
-    x = pixels.astype(np.float32) / scale
-    return np.repeat(x[..., None], 3, -1) if x.ndim == 2 else x[..., :3]
+def rgb(pixels: np.ndarray) -> np.ndarray:
+    """A Photo's float pixels (H, W, C) as RGB (a grey photo's one channel three times)."""
+    return np.repeat(pixels, 3, -1) if pixels.shape[-1] == 1 else pixels[..., :3]
 
 
 def run_photo(path: Path, mask: np.ndarray | None = None) -> dict:
     """Segment (unless ``mask``) and clean one photo: input, mask, output (float HxWx3), floor, seconds."""
-    x = as_float(read_image(path).pixels)
+    x = rgb(read_image(path).pixels)
     t = time.perf_counter()
     if mask is None:
         mask, _ = segment(x, "embedded", use_cache=False)
@@ -164,8 +163,8 @@ def main(argv=None) -> int:
     if lint_photo.is_file() and matte.is_file():
         # a real black-cloth portrait with light lint and dust laid on its cloth (the photo itself is
         # the clean plate): marks left with the P3M matte as the mask, and with the embedded segmenter
-        x = as_float(read_image(lint_photo).pixels)
-        alpha = as_float(read_image(matte).pixels)[..., 0]
+        x = rgb(read_image(lint_photo).pixels)
+        alpha = rgb(read_image(matte).pixels)[..., 0]
         marked, cover = add_lint(x, alpha > 0.02)
         t = time.perf_counter()
         seg, _ = segment(marked, "embedded", use_cache=False)

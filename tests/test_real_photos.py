@@ -48,13 +48,13 @@ def test_lint_laid_on_a_real_black_cloth_mostly_goes_with_a_good_mask():
     """P3M's black-cloth portrait with light lint and dust laid on its cloth, cleaned with the P3M
     matte as the mask: most of the added marks go (11% of their energy left when measured)."""
     from backdrop import clean, read_image
-    from bench.real_photos import FULL, add_lint, as_float, marks_left
+    from bench.real_photos import FULL, add_lint, rgb, marks_left
 
     photo, matte = PHOTOS / "p3m_p_d684dae3.jpg", PHOTOS / "p3m_p_d684dae3__PRED_alpha_p3mnet.png"
     if not (photo.is_file() and matte.is_file()):
         pytest.skip("the P3M black-cloth photo is not in ../shared/realphotos")
-    x = as_float(read_image(photo).pixels)
-    alpha = as_float(read_image(matte).pixels)[..., 0]
+    x = rgb(read_image(photo).pixels)
+    alpha = rgb(read_image(matte).pixels)[..., 0]
     marked, cover = add_lint(x, alpha > 0.02)
     out = clean(marked, FULL, alpha, views=("preview",)).preview.permute(1, 2, 0).numpy()
     assert marks_left(x, marked, out, cover) < 15.0

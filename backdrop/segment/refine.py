@@ -359,8 +359,8 @@ def _pockets(subject: np.ndarray, lines: np.ndarray, sure: np.ndarray, p: np.nda
     its upper a darker brown than the floor); not the gap under an arm on the hip (closed off by the
     subject alone) nor a stretch of the wall that a crease beside the figure cuts off (the model
     does not lean to subject there, and it is the plain wall)."""
-    closed = ndimage.binary_closing(subject | lines, iterations=gap + 1)
-    pockets = ndimage.binary_fill_holes(closed) & ~subject
+    whole = subject | lines
+    pockets = ndimage.binary_fill_holes(ndimage.binary_closing(whole, iterations=gap + 1)) & ~subject
     lab, n = ndimage.label(pockets)
     if n == 0:
         return pockets
@@ -369,7 +369,6 @@ def _pockets(subject: np.ndarray, lines: np.ndarray, sure: np.ndarray, p: np.nda
     clear = ndimage.maximum(sure.astype(np.uint8), lab, idx) > 0
     # closed off by a thin line (an outline, with or without the subject's evidence taken in), not
     # by thick parts of the subject alone (the gap under an arm on the hip)
-    whole = subject | lines
     thin = whole & ~ndimage.binary_opening(whole, structure=np.ones((THIN, THIN), bool))
     rim = ndimage.grey_dilation(lab, size=(3, 3)) * ~pockets
     by_line = ndimage.mean(thin[rim > 0], rim[rim > 0], idx) > BY_LINE
