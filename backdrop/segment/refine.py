@@ -71,6 +71,8 @@ OFF_LINE = 0.25  # a pixel this close (share of the contrast) to the backdrop's 
 MIN_COVER = 0.1  # ... and a subject pixel at the edge keeps at least this much coverage
 BY_LINE = 0.2  # a pocket is closed off by a line when this share of its rim is thin ...
 THIN = 5  # ... narrower than this many working pixels
+NEAR = 0.01  # a pixel is among strands where, within this share of the short edge (4 px at least),
+STRANDS = 0.05  # ... this share of the pixels are strands (a figure's corner is not enough)
 CELL = 8  # working pixels per cell of the local noise maps
 _EIGHT = np.ones((3, 3), bool)  # a diagonal hair strand is one piece
 
@@ -130,6 +132,13 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     size = max(3, round(VALLEY * short)) | 1
     dip = ndimage.grey_closing(p, size=(size, size)) - p > VALLEY_DEPTH
     subject = (core | unsure) & ~(unsure & (~core | dip) & ~cand & (plain <= 1.0))
+    # ... and among strands, a pixel with the colour of the backdrop just outside, its shadow's
+    # too: the model's belief is a blur over the strands and the backdrop between them
+    fine = _fine_detail(xm, noise) > 1.0
+    among = 2 * max(4, round(NEAR * short)) + 1
+    near = ndimage.uniform_filter(fine.astype(np.float32), size=among) > STRANDS
+    ground = _matte(xm, _edge_colours(xm, subject, core))[2][0, 0].numpy()
+    subject &= ~(unsure & ~cand & ground & near)
     # outside: on where it does not, and only through pixels connected to the subject (a strand
     # whose evidence fades for a pixel or two is still one strand)
     gap = max(1, round(GAP * short))
@@ -148,7 +157,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         ok[0] = False
         subject = subject | (ok[lab] & reach)
     subject = _fill_holes(subject, sure_bd & ~cand, MIN_HOLE * hm * wm)
-    subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm, gap=gap)
+    subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm, core, gap=gap)
     subject |= _pockets(subject, cand & reach, sure_bd, p, plain, gap)
 
     # full resolution: the work decision inside, each pixel decides at its edge
@@ -164,8 +173,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     edge_t = _tensor(edge)
     # a matte past the model's edge too, where fine detail is dense (a halo of fine hair), not
     # only at the subject's edge
-    fine = (_fine_detail(xm, noise) > 1.0).astype(np.float32)
-    matte_t = _tensor(subject & ~core & (ndimage.uniform_filter(fine, size=7) > HALO))
+    matte_t = _tensor(subject & ~core & (ndimage.uniform_filter(fine.astype(np.float32), size=7) > HALO))
     colours = _edge_colours(xm, subject, core)
     if f == 1:
         return _decide(xm, expected, colours, noise, interior > 0.5, edge_t > 0, work_t > 0.5,
@@ -206,20 +214,29 @@ def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: f
     xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
     soft = smoothstep(subject_evidence(x, expected, noise, smooth=xs), 1.0, 2.0)
     keep = work & (_plain(xs, expected, noise) > 1.0)
-    fg_edge, fg_core, bg = colours
-    d = torch.where(matte, fg_core, fg_edge) - bg
-    contrast = (d * d).sum(1, keepdim=True)
-    raw = ((x - bg) * d).sum(1, keepdim=True) / contrast.clamp_min(1e-6)
-    tells = contrast > MATTE_CONTRAST**2
+    raw, tells, ground = _matte(x, colours, matte)
     # kept only because the working decision said subject, yet the colour of the backdrop just
     # outside (its shadow, where there is one): the model's blur, not the subject
-    off = (x - bg - raw * d).square().sum(1, keepdim=True) < (OFF_LINE**2) * contrast
-    keep &= ~((soft <= 0) & tells & (raw < MIN_COVER) & off)
+    keep &= ~((soft <= 0) & ground)
     soft = torch.where(keep, torch.ones_like(soft), soft)
     share = torch.where(tells, raw.clamp(MIN_COVER, 1.0), torch.ones_like(raw))
     soft = torch.where(soft > 0, torch.minimum(soft, share), soft)
-    inside = torch.where(matte, share, torch.ones_like(soft))
-    return torch.where(inner, inside, torch.where(edge, soft, torch.zeros_like(soft)))
+    judged = edge | (inner & matte)
+    return torch.where(inner & ~matte, torch.ones_like(soft), torch.where(judged, soft, torch.zeros_like(soft)))
+
+
+def _matte(x: torch.Tensor, colours: list[torch.Tensor], matte: torch.Tensor | None = None):
+    """Each pixel's position between the backdrop's colour just outside the edge and the subject's
+    (``raw``: 0 backdrop, 1 subject; the subject's colour where the model is sure of it, where
+    ``matte``), whether the two differ enough to tell (``tells``), and whether the pixel has the
+    backdrop's colour (``ground``: on the line between the two and below MIN_COVER of the way)."""
+    fg_edge, fg_core, bg = colours
+    d = (fg_edge if matte is None else torch.where(matte, fg_core, fg_edge)) - bg
+    contrast = (d * d).sum(1, keepdim=True)
+    raw = ((x - bg) * d).sum(1, keepdim=True) / contrast.clamp_min(1e-6)
+    tells = contrast > MATTE_CONTRAST**2
+    off = (x - bg - raw * d).square().sum(1, keepdim=True) < (OFF_LINE**2) * contrast
+    return raw, tells, tells & (raw < MIN_COVER) & off
 
 
 def _edge_colours(x: torch.Tensor, subject: np.ndarray, core: np.ndarray) -> list[torch.Tensor]:
@@ -274,9 +291,11 @@ def subject_evidence(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, t
     Returns:
         (1, 1, H, W) evidence.
     """
-    # fine detail counts only where the pixel also departs from the backdrop: the backdrop
-    # just outside a sharp edge stands out from its blur too
+    # fine detail counts only where the pixel also departs from the backdrop and from its
+    # neighbours on both sides: the backdrop just outside a sharp edge stands out from its blur
+    # too, and in a cast shadow from the expected backdrop as well
     hf = torch.minimum(detail_norm(x - gaussian_blur(x, 1.0)), detail_norm(x - expected))
+    hf = torch.minimum(hf, _ridge(x))
     xs = x if smooth is None else smooth
     lum_e = expected.mean(1, keepdim=True).clamp_min(1e-3)
     lum_x = xs.mean(1, keepdim=True)
@@ -290,10 +309,30 @@ def subject_evidence(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, t
     return torch.maximum(ev, deep)
 
 
+_AXES = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+def _ridge(x: torch.Tensor) -> torch.Tensor:
+    """How far a pixel stands from its neighbours on both sides, along the axis where it stands
+    out most (one and two pixels off): a strand up to two pixels wide stands from the backdrop
+    on either side of it; the backdrop beside an edge matches its neighbour away from the edge."""
+    pad = F.pad(x, (2, 2, 2, 2), mode="replicate")
+    h, w = x.shape[-2:]
+    out = torch.zeros_like(x[:, :1])
+    for dy, dx in _AXES:
+        for r in (1, 2):
+            a = pad[..., 2 + dy * r: 2 + dy * r + h, 2 + dx * r: 2 + dx * r + w]
+            b = pad[..., 2 - dy * r: 2 - dy * r + h, 2 - dx * r: 2 - dx * r + w]
+            out = torch.maximum(out, torch.minimum(detail_norm(x - a), detail_norm(x - b)))
+    return out
+
+
 def _fine_detail(x: torch.Tensor, noise: dict[str, torch.Tensor]) -> np.ndarray:
-    """Fine detail (a pixel against its blur) in tolerances of the backdrop's grain (> 1: a strand)."""
+    """Fine detail (a pixel against its blur and its neighbours on both sides) in tolerances of the
+    backdrop's grain (> 1: a strand; the two sides of an edge are not)."""
     tol = REL * x.mean(1, keepdim=True) + QUANT
-    return (detail_norm(x - gaussian_blur(x, 1.0)) / (K * noise["hf"] + tol))[0, 0].numpy()
+    hf = torch.minimum(detail_norm(x - gaussian_blur(x, 1.0)), _ridge(x))
+    return (hf / (K * noise["hf"] + tol))[0, 0].numpy()
 
 
 def _noise_maps(x: torch.Tensor, expected: torch.Tensor, sure: np.ndarray,
@@ -405,9 +444,12 @@ def _fill_holes(subject: np.ndarray, seeds: np.ndarray, min_area: float) -> np.n
     return subject | ~keep_bd[np.maximum(lab - 1, 0)] & (lab > 0)
 
 
-def _drop_islands(mask: np.ndarray, ev: np.ndarray, min_area: float, *, gap: int = 0) -> np.ndarray:
-    """Keep big components, and small ones that are clearly not backdrop. Pieces closer than
-    ``gap`` pixels are one component (a strand whose evidence fades for a pixel or two)."""
+def _drop_islands(mask: np.ndarray, ev: np.ndarray, min_area: float, seen: np.ndarray, *,
+                  gap: int = 0) -> np.ndarray:
+    """Keep big components, and small ones that are clearly not backdrop where the model saw
+    something (``seen``): a speck of lint out on black cloth is clearly not the cloth, yet no part
+    of the subject either. Pieces closer than ``gap`` pixels are one component (a strand whose
+    evidence fades for a pixel or two)."""
     grown = ndimage.binary_dilation(mask, iterations=gap) if gap else mask
     labels, n = ndimage.label(grown, structure=_EIGHT)
     labels = labels * mask
@@ -416,6 +458,7 @@ def _drop_islands(mask: np.ndarray, ev: np.ndarray, min_area: float, *, gap: int
     idx = np.arange(1, n + 1)
     area = ndimage.sum(mask, labels, idx)
     mean_ev = ndimage.mean(ev, labels, idx)
-    keep = (area >= min_area) | (mean_ev >= CLEAR)
+    clear = (mean_ev >= CLEAR) & (ndimage.maximum(seen.astype(np.uint8), labels, idx) > 0)
+    keep = (area >= min_area) | clear
     keep[np.argmax(area)] = True
     return keep[labels - 1] & mask
