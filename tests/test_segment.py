@@ -77,10 +77,13 @@ def test_no_rim_of_shadow_where_the_figure_is_decided_at_the_working_resolution(
     assert np.percentile(np.abs(_cleaned(s, m) - s.clean).mean(-1)[rim] * 255, 90) < 25  # levels
 
 
-def test_lint_out_on_black_cloth_is_not_an_island_of_subject(get_scene):
+@pytest.mark.parametrize("size", [(960, 640), (2400, 1600)])
+def test_lint_out_on_black_cloth_is_not_an_island_of_subject(get_scene, size):
     """A speck of lint where the model is unsure is clearly not the cloth, yet not the subject
-    either: no mark away from the figure stays in the mask, however bright."""
-    s = get_scene("dark_fabric", size=(960, 640))
+    either: no mark away from the figure stays in the mask, however bright. Above the working
+    resolution, the weave's faint evidence is not a path from the figure out to the lint (it
+    took a quarter of the lint into the mask at 2400 px)."""
+    s = get_scene("dark_fabric", size=size)
     m, _ = segment(s.image, "embedded", use_cache=False)
     marks = (s.defects > 0.5) & ~ndimage.binary_dilation(s.alpha > 0, iterations=3)
     lab, n = ndimage.label(marks)

@@ -54,7 +54,8 @@ VALLEY_DEPTH = 0.15  # ... and at least this deep, is a gap between two parts of
 SURE = 0.95  # inside the model's edge, pixels it is less sure of than this are judged too
 REACH = 0.2  # strands connected to the subject are followed this far out ...
 GAP = 0.003  # ... across gaps this wide
-WEAK = 0.4  # evidence at the working resolution that a strand finer than it may leave
+WEAK = 0.4  # evidence at the working resolution that a strand finer than it may leave ...
+OWN_TAIL = 0.98  # ... and above this quantile of the sure backdrop's (its own texture)
 K = 4.0  # evidence threshold, in local noise levels
 REL = 0.03  # ... plus this share of the backdrop's brightness (a hue shift in a shadow)
 MATCH = 0.04  # inside the model's edge, a pixel this close to the backdrop's brightness is backdrop
@@ -168,7 +169,9 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     if f > 1:
         # strands too fine for the working image: weak evidence connected to the subject is
         # judged again at full resolution, where a strand stands out
-        weak = subject | ((ev > WEAK) & reach)
+        # ... above the backdrop's own texture (a weave's evidence, if weak, runs everywhere)
+        weak_level = max(WEAK, float(np.quantile(ev[sure_bd], OWN_TAIL)))
+        weak = subject | ((ev > weak_level) & reach)
         edge |= _connected(weak, subject, gap) & ~subject
     edge_t = _tensor(edge)
     # a matte past the model's edge too, where fine detail is dense (a halo of fine hair), not
