@@ -91,18 +91,21 @@ def test_lint_out_on_black_cloth_is_not_an_island_of_subject(get_scene, size):
     assert not (m[marks] > 0).any()
 
 
-def test_the_shadow_among_hair_strands_is_backdrop(get_scene):
+@pytest.mark.parametrize("size", [(960, 640), (2400, 1600)])
+def test_the_shadow_among_hair_strands_is_backdrop(get_scene, size):
     """The model's belief blurs over loose strands and the shadowed backdrop between them. There a
-    pixel with the colour of the backdrop just outside is backdrop: the shadow between the strands
-    is lifted like the rest (it was left 11 levels dark over a quarter of it)."""
-    s = get_scene("dark_backdrop", size=(960, 640))
+    pixel with the colour of the backdrop just outside is backdrop, and no pocket between strands
+    is filled back in: the shadow between the strands is lifted like the rest (it was left 11
+    levels dark over a quarter of it at 960 px, 7 at 2400)."""
+    s = get_scene("dark_backdrop", size=size)
     m, _ = segment(s.image, "embedded", use_cache=False)
     d = ndimage.distance_transform_edt(s.alpha < 0.5)
-    among = ((s.alpha == 0) & ~ndimage.binary_dilation(s.alpha > 0) & (d <= 12)
-             & ndimage.binary_dilation(s.hair, iterations=12))
+    r = round(12 * size[0] / 960)
+    among = ((s.alpha == 0) & ~ndimage.binary_dilation(s.alpha > 0) & (d <= r)
+             & ndimage.binary_dilation(s.hair, iterations=r))
     assert among.sum() > 2000
     assert (m[among] == 0).mean() > 0.85
-    assert np.percentile(np.abs(_cleaned(s, m) - s.clean).mean(-1)[among] * 255, 75) < 4  # levels
+    assert np.percentile(np.abs(_cleaned(s, m) - s.clean).mean(-1)[among] * 255, 75) < 4.5  # levels
     assert (m[s.hair & (s.alpha > 0.5)] > 0).mean() > 0.9  # the strands themselves stay
 
 

@@ -139,7 +139,8 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     among = 2 * max(4, round(NEAR * short)) + 1
     near = ndimage.uniform_filter(fine.astype(np.float32), size=among) > STRANDS
     ground = _matte(xm, _edge_colours(xm, subject, core))[2][0, 0].numpy()
-    subject &= ~(unsure & ~cand & ground & near)
+    between = unsure & ~cand & ground & near
+    subject &= ~between
     # outside: on where it does not, and only through pixels connected to the subject (a strand
     # whose evidence fades for a pixel or two is still one strand)
     gap = max(1, round(GAP * short))
@@ -157,9 +158,9 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         ok[np.intersect1d(lab[d_out > REACH * short], lab[on_floor])] = False
         ok[0] = False
         subject = subject | (ok[lab] & reach)
-    subject = _fill_holes(subject, sure_bd & ~cand, MIN_HOLE * hm * wm)
+    subject = _fill_holes(subject, (sure_bd | between) & ~cand, MIN_HOLE * hm * wm)
     subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm, core, gap=gap)
-    subject |= _pockets(subject, cand & reach, sure_bd, p, plain, gap)
+    subject |= _pockets(subject, cand & reach, sure_bd | between, p, plain, gap)
 
     # full resolution: the work decision inside, each pixel decides at its edge
     work_t = _tensor(subject)
