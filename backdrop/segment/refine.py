@@ -320,15 +320,22 @@ def _ridge(x: torch.Tensor) -> torch.Tensor:
     """How far a pixel stands from its neighbours on both sides, along the axis where it stands
     out most (one and two pixels off): a strand up to two pixels wide stands from the backdrop
     on either side of it; the backdrop beside an edge matches its neighbour away from the edge."""
-    pad = F.pad(x, (2, 2, 2, 2), mode="replicate")
     h, w = x.shape[-2:]
-    out = torch.zeros_like(x[:, :1])
+    pad = F.pad(x, (2, 2, 2, 2), mode="replicate")
+    H, W = h + 4, w + 4
+    best = torch.zeros_like(x[:, :1])
     for dy, dx in _AXES:
         for r in (1, 2):
-            a = pad[..., 2 + dy * r: 2 + dy * r + h, 2 + dx * r: 2 + dx * r + w]
-            b = pad[..., 2 - dy * r: 2 - dy * r + h, 2 - dx * r: 2 - dx * r + w]
-            out = torch.maximum(out, torch.minimum(detail_norm(x - a), detail_norm(x - b)))
-    return out
+            sy, sx = dy * r, dx * r
+            # squared step from each padded pixel q to q + s: a pixel's step forward, and (at q - s)
+            # its step back
+            y0, x0 = max(0, -sy), max(0, -sx)
+            y1, x1 = H - max(0, sy), W - max(0, sx)
+            d = (pad[..., y0:y1, x0:x1] - pad[..., y0 + sy:y1 + sy, x0 + sx:x1 + sx]).square_().sum(1, keepdim=True)
+            fwd = d[..., 2 - y0:2 - y0 + h, 2 - x0:2 - x0 + w]
+            bwd = d[..., 2 - sy - y0:2 - sy - y0 + h, 2 - sx - x0:2 - sx - x0 + w]
+            best = torch.maximum(best, torch.minimum(fwd, bwd))
+    return best.div_(x.shape[1]).sqrt_()
 
 
 def _fine_detail(x: torch.Tensor, noise: dict[str, torch.Tensor]) -> np.ndarray:
