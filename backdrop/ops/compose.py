@@ -52,15 +52,20 @@ class Upsampler:
         self.f = int(factor)
         self.H, self.W = full_hw
 
-    def tile(self, m: torch.Tensor, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
-        """m: (1, C, h, w) -> (1, C, r1 - r0, c1 - c0), in ``m``'s memory format."""
+    def tile(self, m: torch.Tensor, r0: int, r1: int, c0: int, c1: int, *,
+             times: torch.Tensor | None = None) -> torch.Tensor:
+        """m: (1, C, h, w) -> (1, C, r1 - r0, c1 - c0), in ``m``'s memory format (``times``: the
+        product ``m * times`` upsampled, without making it at working resolution)."""
         f = self.f
         if f == 1:
-            return m[:, :, r0:r1, c0:c1]
+            return m[:, :, r0:r1, c0:c1] if times is None else m[:, :, r0:r1, c0:c1] * times[:, :, r0:r1, c0:c1]
         h, w = m.shape[-2:]
         m0, m1 = max(r0 // f - 1, 0), min((r1 - 1) // f + 1, h - 1)
         n0, n1 = max(c0 // f - 1, 0), min((c1 - 1) // f + 1, w - 1)
-        part = F.interpolate(m[:, :, m0 : m1 + 1, n0 : n1 + 1], scale_factor=f, mode="bilinear", align_corners=False)
+        part = m[:, :, m0 : m1 + 1, n0 : n1 + 1]
+        if times is not None:
+            part = part * times[:, :, m0 : m1 + 1, n0 : n1 + 1]
+        part = F.interpolate(part, scale_factor=f, mode="bilinear", align_corners=False)
         y, x = r0 - m0 * f, c0 - n0 * f
         return part[:, :, y : y + (r1 - r0), x : x + (c1 - c0)]
 
@@ -406,7 +411,8 @@ class _Region:
             fm = self.fine
             y0, y1, x0, x1 = box
             xb = x[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0]
-            d0 = xb - up.tile(fm.ref, y0, y1, x0, x1)
+            ref = up.tile(fm.ref, y0, y1, x0, x1)
+            d0 = xb - ref
             # share of the detail to remove: a linear ramp from K_LO to K_HI grain sigmas
             lo, span = K_LO * fm.sigma, (K_HI - K_LO) * fm.sigma
             p0 = detail_norm(d0).sub_(lo).div_(span).clamp_(0.0, 1.0)
@@ -427,7 +433,13 @@ class _Region:
                 if fine_here:
                     # the fine marks ride on the view's own ratio (the lift, in the preview)
                     sub = delta[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0]
-                    sub.addcmul_(d0, m[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0])
+                    mb = m[:, :, y0 - r0 : y1 - r0, x0 - c0 : x1 - c0]
+                    sub.addcmul_(d0, mb)
+                    # what is left once the fine detail is gone is the working image's backdrop times
+                    # its ratio, upsampled as one (both upsampled apart and multiplied overshoot beside
+                    # a mark the ratio takes out: a light outline along a lint fibre on black cloth)
+                    low = up.tile(fm.ref, y0, y1, x0, x1, times=self.maps[name])
+                    sub.addcmul_(low.sub_(ref * mb), gate)
                 out = torch.addcmul(x, k, delta) if k is not None else delta.add_(x)
             if partial:
                 out = torch.where(up.nearest(self.act[name], r0, r1, c0, c1), out, x)
