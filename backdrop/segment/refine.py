@@ -206,7 +206,8 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
 
 def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: float = 0.0) -> torch.Tensor:
     """Full-resolution decision: 1 inside, 0 outside, and at the edge each pixel's share of subject
-    (inside too, where ``matte``: the subject was judged there, not taken from the model).
+    (inside too, where ``matte``: the subject was judged there, not taken from the model, and a
+    pixel there is decided as at the edge).
 
     At the edge a pixel is subject where its evidence says so, and where the working decision
     calls it subject unless it plainly is the backdrop (the outer ring of a shaded white sleeve
@@ -229,7 +230,8 @@ def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: f
     return torch.where(inner & ~matte, torch.ones_like(soft), torch.where(judged, soft, torch.zeros_like(soft)))
 
 
-def _matte(x: torch.Tensor, colours: list[torch.Tensor], matte: torch.Tensor | None = None):
+def _matte(x: torch.Tensor, colours: list[torch.Tensor],
+           matte: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each pixel's position between the backdrop's colour just outside the edge and the subject's
     (``raw``: 0 backdrop, 1 subject; the subject's colour where the model is sure of it, where
     ``matte``), whether the two differ enough to tell (``tells``), and whether the pixel has the
@@ -298,8 +300,7 @@ def subject_evidence(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, t
     # fine detail counts only where the pixel also departs from the backdrop and from its
     # neighbours on both sides: the backdrop just outside a sharp edge stands out from its blur
     # too, and in a cast shadow from the expected backdrop as well
-    hf = torch.minimum(detail_norm(x - gaussian_blur(x, 1.0)), detail_norm(x - expected))
-    hf = torch.minimum(hf, _ridge(x))
+    hf = torch.minimum(_strand_detail(x), detail_norm(x - expected))
     xs = x if smooth is None else smooth
     lum_e = expected.mean(1, keepdim=True).clamp_min(1e-3)
     lum_x = xs.mean(1, keepdim=True)
@@ -314,6 +315,11 @@ def subject_evidence(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, t
 
 
 _AXES = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+def _strand_detail(x: torch.Tensor) -> torch.Tensor:
+    """Fine detail a strand has: a pixel against its blur, and against its neighbours on both sides."""
+    return torch.minimum(detail_norm(x - gaussian_blur(x, 1.0)), _ridge(x))
 
 
 def _ridge(x: torch.Tensor) -> torch.Tensor:
@@ -342,8 +348,7 @@ def _fine_detail(x: torch.Tensor, noise: dict[str, torch.Tensor]) -> np.ndarray:
     """Fine detail (a pixel against its blur and its neighbours on both sides) in tolerances of the
     backdrop's grain (> 1: a strand; the two sides of an edge are not)."""
     tol = REL * x.mean(1, keepdim=True) + QUANT
-    hf = torch.minimum(detail_norm(x - gaussian_blur(x, 1.0)), _ridge(x))
-    return (hf / (K * noise["hf"] + tol))[0, 0].numpy()
+    return (_strand_detail(x) / (K * noise["hf"] + tol))[0, 0].numpy()
 
 
 def _noise_maps(x: torch.Tensor, expected: torch.Tensor, sure: np.ndarray,
