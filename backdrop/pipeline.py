@@ -370,10 +370,11 @@ def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Bac
     # what is far off the backdrop model is not backdrop (a set edge, a light stand, a window):
     # keep it as shot and model the backdrop without it, and with its own tone, if it has one
     foreign = foreign_objects(x_mid, surface, known)
-    if bool((foreign > 0).any()):
+    has_foreign = bool((foreign > 0).any())  # one trip to the host
+    if has_foreign:
         known = known * (foreign <= 0).to(known.dtype)
         x_fill = pushpull_fill(x_mid, known)
-    if (own and mottle > 0) or bool((foreign > 0).any()):
+    if (own and mottle > 0) or has_foreign:
         surface, mottle = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=own)
     edit = (1.0 - m.protect) * (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - foreign)
     step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m,

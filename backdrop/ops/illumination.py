@@ -220,7 +220,6 @@ def shadow_gain(
     gate = t * t * (3.0 - 2.0 * t)
     if cast is not None:
         gate = gate.mul_(cast)
-    if cast is not None:
         # a backdrop with a tone of its own has a hue of its own too (a canvas's blotches), which
         # the surface cannot know under a shadow: the lift scales the channels alike, so the hue
         # under the shadow stays as painted (a shadow's own tint, from a bluer fill, stays too)
