@@ -20,7 +20,8 @@ unless they are clearly not backdrop.
 At full resolution each pixel at the edge decides for itself, and its value is a matte:
 its share between the backdrop's colour just outside the edge and the subject's just
 inside (for a halo of fine hair, the hair's where the model is sure of it). A pixel
-with any subject in it keeps at least MIN_COVER, so the cleanup leaves it as shot.
+with any subject in it keeps at least MIN_COVER, so the cleanup leaves it as shot; one
+with the backdrop's colour is backdrop (the pixel beside a strand, in a shadow).
 """
 from __future__ import annotations
 
@@ -138,8 +139,16 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     fine = _fine_detail(xm, noise) > 1.0
     among = 2 * max(4, round(NEAR * short)) + 1
     near = ndimage.uniform_filter(fine.astype(np.float32), size=among) > STRANDS
-    ground = _matte(xm, _edge_colours(xm, subject, core))[2][0, 0].numpy()
-    between = unsure & ~cand & ground & near
+    # ("among": at least STRANDS of the pixels around are strands). It is judged on the line to the
+    # strands' own colour (their clear evidence), not the subject's just inside its edge, which may
+    # run through that very shadow
+    _, fg_core, bg = _edge_colours(xm, subject, core)
+    strands = cand & subject
+    strands = gaussian_blur(pushpull_fill(xm, _tensor(strands if strands.any() else subject)), 1.0)
+    ground = _matte(xm, [strands, fg_core, bg])[2][0, 0].numpy()
+    # ... joined to where the model sees backdrop: a strip beside a balloon's ribbon, deep in a
+    # stretch of wall the mask took in, stays with that wall (lifted alone, it would be a patch)
+    between = _connected(unsure & ~cand & ground & near, p <= P_LOW, 1)
     subject &= ~between
     # outside: on where it does not, and only through pixels connected to the subject (a strand
     # whose evidence fades for a pixel or two is still one strand)
@@ -214,7 +223,8 @@ def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: f
     is not given away pixel by pixel) or it has the colour of the backdrop just outside. How
     much of such a pixel is subject is its position between the backdrop's and the subject's
     colours on either side of the edge (a matte), where the two differ enough to tell; it never
-    drops below MIN_COVER, so the cleanup still leaves the pixel alone.
+    drops below MIN_COVER, so the cleanup still leaves the pixel alone, unless the pixel has the
+    backdrop's colour (then it is 0).
     """
     xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
     soft = smoothstep(subject_evidence(x, expected, noise, smooth=xs), 1.0, 2.0)
@@ -224,7 +234,10 @@ def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: f
     # outside (its shadow, where there is one): the model's blur, not the subject
     keep &= ~((soft <= 0) & ground)
     soft = torch.where(keep, torch.ones_like(soft), soft)
-    share = torch.where(tells, raw.clamp(MIN_COVER, 1.0), torch.ones_like(raw))
+    # a pixel with the backdrop's colour is backdrop, whatever its blurred evidence says (the pixel
+    # beside a strand: left at MIN_COVER, the shadow under it stays as a dark outline along the strand)
+    share = torch.where(tells, torch.where(ground, torch.zeros_like(raw), raw.clamp(MIN_COVER, 1.0)),
+                        torch.ones_like(raw))
     soft = torch.where(soft > 0, torch.minimum(soft, share), soft)
     judged = edge | (inner & matte)
     return torch.where(inner & ~matte, torch.ones_like(soft), torch.where(judged, soft, torch.zeros_like(soft)))
