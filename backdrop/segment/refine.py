@@ -229,13 +229,11 @@ def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: f
     xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
     soft = smoothstep(subject_evidence(x, expected, noise, smooth=xs), 1.0, 2.0)
     keep = work & (_plain(xs, expected, noise) > 1.0)
-    raw, tells, ground = _matte(x, colours, matte)
-    # kept only because the working decision said subject, yet the colour of the backdrop just
-    # outside (its shadow, where there is one): the model's blur, not the subject
-    keep &= ~((soft <= 0) & ground)
     soft = torch.where(keep, torch.ones_like(soft), soft)
-    # a pixel with the backdrop's colour is backdrop, whatever its blurred evidence says (the pixel
-    # beside a strand: left at MIN_COVER, the shadow under it stays as a dark outline along the strand)
+    raw, tells, ground = _matte(x, colours, matte)
+    # a pixel with the colour of the backdrop just outside (its shadow's, where there is one) is
+    # backdrop, whatever the working decision (the model's blur) or its blurred evidence says (the
+    # pixel beside a strand: left at MIN_COVER, the shadow under it stays as a dark outline)
     share = torch.where(tells, torch.where(ground, torch.zeros_like(raw), raw.clamp(MIN_COVER, 1.0)),
                         torch.ones_like(raw))
     soft = torch.where(soft > 0, torch.minimum(soft, share), soft)
