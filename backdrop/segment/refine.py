@@ -136,7 +136,8 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     subject = (core | unsure) & ~(unsure & (~core | dip) & ~cand & (plain <= 1.0))
     # ... and among strands, a pixel with the colour of the backdrop just outside, its shadow's
     # too: the model's belief is a blur over the strands and the backdrop between them
-    fine = _fine_detail(xm, noise) > 1.0
+    strand = _fine_detail(xm, noise)
+    fine = strand > 1.0
     among = 2 * max(4, round(NEAR * short)) + 1
     near = ndimage.uniform_filter(fine.astype(np.float32), size=among) > STRANDS
     # ("among": at least STRANDS of the pixels around are strands). It is judged on the line to the
@@ -179,9 +180,12 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     if f > 1:
         # strands too fine for the working image: weak evidence connected to the subject is
         # judged again at full resolution, where a strand stands out
+        # ... the evidence of a strand, a faint line (not a glow: the light bright hair spills on
+        # black cloth around it is a colour off the cloth's, and carried the pass out to lint)
         # ... above the backdrop's own texture (a weave's evidence, if weak, runs everywhere)
-        weak_level = max(WEAK, float(np.quantile(ev[sure_bd], OWN_TAIL)))
-        weak = subject | ((ev > weak_level) & reach)
+        faint = np.minimum(ev, strand)
+        weak_level = max(WEAK, float(np.quantile(faint[sure_bd], OWN_TAIL)))
+        weak = subject | ((faint > weak_level) & reach)
         edge |= _connected(weak, subject, gap) & ~subject
     edge_t = _tensor(edge)
     # a matte past the model's edge too, where fine detail is dense (a halo of fine hair), not
