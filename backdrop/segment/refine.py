@@ -143,7 +143,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     # ("among": at least STRANDS of the pixels around are strands). It is judged on the line to the
     # strands' own colour (their clear evidence), not the subject's just inside its edge, which may
     # run through that very shadow
-    _, fg_core, bg = _edge_colours(xm, subject, core)
+    fg_core, bg = _edge_colours(xm, subject, core, edge=False)
     strands = cand & subject
     strands = gaussian_blur(pushpull_fill(xm, _tensor(strands if strands.any() else subject)), 1.0)
     ground = _matte(xm, [strands, fg_core, bg])[2][0, 0].numpy()
@@ -260,12 +260,14 @@ def _matte(x: torch.Tensor, colours: list[torch.Tensor],
     return raw, tells, tells & (raw < MIN_COVER) & off
 
 
-def _edge_colours(x: torch.Tensor, subject: np.ndarray, core: np.ndarray) -> list[torch.Tensor]:
+def _edge_colours(x: torch.Tensor, subject: np.ndarray, core: np.ndarray, *,
+                  edge: bool = True) -> list[torch.Tensor]:
     """Colours carried across the subject's edge, each from two pixels off its mixed pixels:
-    the subject's just inside its edge, the subject's where the model is sure of it (for a halo of
-    fine hair outside the model's edge) and the backdrop's just outside (in a shadow, the shadow's)."""
+    the subject's just inside its edge (unless not ``edge``), the subject's where the model is sure
+    of it (for a halo of fine hair outside the model's edge) and the backdrop's just outside (in a
+    shadow, the shadow's)."""
     out = []
-    for side in (subject, subject & core, ~subject):
+    for side in ((subject,) if edge else ()) + (subject & core, ~subject):
         inner = ndimage.minimum_filter(side, size=5)
         out.append(gaussian_blur(pushpull_fill(x, _tensor(inner if inner.any() else subject)), 1.0))
     return out
