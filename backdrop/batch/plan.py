@@ -151,15 +151,26 @@ class _Claim:
             fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
         except OSError:
             return cls(None, None)  # a folder that takes no file fails at the write, with its reason
+        # Ctrl-C or SIGTERM may come at any point here (the handler raises in this thread): the claim
+        # file is never left behind in the output folder
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
             return None  # another run is cleaning it
-        if not overwrite and dst.is_file():  # done by another run between the two looks
+        except BaseException:
             os.close(fd)
-            return None
-        return cls(fd, path)
+            cls.stale(path)  # unless another run holds it by now
+            raise
+        claim = cls(fd, path)
+        try:
+            if not overwrite and dst.is_file():  # done by another run between the two looks
+                claim.release()
+                return None
+        except BaseException:
+            claim.release()
+            raise
+        return claim
 
     @staticmethod
     def stale(path: Path) -> bool:
@@ -180,11 +191,12 @@ class _Claim:
             os.close(fd)
 
     def release(self) -> None:
+        """Remove the claim file and let the lock go; again after a Ctrl-C inside, it finishes."""
         if self.fd is not None:
             with contextlib.suppress(OSError):
                 self.path.unlink()
-            os.close(self.fd)
-            self.fd = None
+            fd, self.fd = self.fd, None  # never closed twice (the number may be another file's by then)
+            os.close(fd)
 
 
 # --------------------------------------------------------------------------- one file

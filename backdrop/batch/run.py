@@ -308,7 +308,8 @@ def _rows_sequential(plan, todo, masks, params, overwrite: bool = False) -> Iter
             return
 
     def finished(i: int, row: FileResult) -> FileResult:
-        claims.pop(i).release()
+        claims[i].release()  # then forgotten: a Ctrl-C inside the release leaves it to the finally below
+        del claims[i]
         return row
 
     def written(pending) -> FileResult:
