@@ -112,14 +112,15 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     floor = detect_floor(xm, _tensor(sure_bd), ramp=FLOOR_RAMP)
     expected = _expected_backdrop(xm, sure_bd, floor)
     noise = _noise_maps(xm, expected, sure_bd, floor[0])
-    ev_t = subject_evidence(xm, expected, noise)
+    detail = _strand_detail(xm)  # the working image's, once: every test below reads it
+    ev_t = subject_evidence(xm, expected, noise, detail=detail)
     # strands and marks out on the sure backdrop are not the backdrop either: filled over, so a
     # strand past the model's band is judged against the paper behind it, not against itself
     outlier = ndimage.binary_dilation(ev_t[0, 0].numpy() > WEAK) & sure_bd
     if outlier.any():
         expected = _expected_backdrop(xm, sure_bd & ~outlier, floor)
         noise = _noise_maps(xm, expected, sure_bd & ~outlier, floor[0])
-        ev_t = subject_evidence(xm, expected, noise)
+        ev_t = subject_evidence(xm, expected, noise, detail=detail)
     ev = ev_t[0, 0].numpy()
     cand = ev > 1.0
 
@@ -136,7 +137,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     subject = (core | unsure) & ~(unsure & (~core | dip) & ~cand & (plain <= 1.0))
     # ... and among strands, a pixel with the colour of the backdrop just outside, its shadow's
     # too: the model's belief is a blur over the strands and the backdrop between them
-    strand = _fine_detail(xm, noise)
+    strand = _fine_detail(xm, noise, detail)
     fine = strand > 1.0
     among = 2 * max(4, round(NEAR * short)) + 1
     near = ndimage.uniform_filter(fine.astype(np.float32), size=among) > STRANDS
@@ -194,7 +195,7 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     colours = _edge_colours(xm, subject, core)
     if f == 1:
         return _decide(xm, expected, colours, noise, interior > 0.5, edge_t > 0, work_t > 0.5,
-                       matte_t > 0.5)[0, 0].numpy()
+                       matte_t > 0.5, detail=detail)[0, 0].numpy()
     hf_scale = _full_res_grain(x, f, sure_bd, noise["hf"], tile)
     up = Upsampler(f, (H, W))
     out = np.empty((H, W), np.float32)
@@ -217,7 +218,8 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     return out
 
 
-def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: float = 0.0) -> torch.Tensor:
+def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: float = 0.0,
+            detail: torch.Tensor | None = None) -> torch.Tensor:
     """Full-resolution decision: 1 inside, 0 outside, and at the edge each pixel's share of subject
     (inside too, where ``matte``: the subject was judged there, not taken from the model, and a
     pixel there is decided as at the edge).
@@ -231,7 +233,7 @@ def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: f
     backdrop's colour (then it is 0).
     """
     xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
-    soft = smoothstep(subject_evidence(x, expected, noise, smooth=xs), 1.0, 2.0)
+    soft = smoothstep(subject_evidence(x, expected, noise, smooth=xs, detail=detail), 1.0, 2.0)
     keep = work & (_plain(xs, expected, noise) > 1.0)
     soft = torch.where(keep, torch.ones_like(soft), soft)
     raw, tells, ground = _matte(x, colours, matte)
@@ -302,7 +304,7 @@ def _expected_backdrop(x: torch.Tensor, sure: np.ndarray, floor: tuple[torch.Ten
 
 
 def subject_evidence(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, torch.Tensor], *,
-                     smooth: torch.Tensor | None = None) -> torch.Tensor:
+                     smooth: torch.Tensor | None = None, detail: torch.Tensor | None = None) -> torch.Tensor:
     """How far each pixel is from anything the backdrop explains, in tolerances (> 1: subject).
 
     Args:
@@ -311,13 +313,14 @@ def subject_evidence(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, t
             (colour off a grey gain), ``lum`` (brightness above the backdrop).
         smooth: ``x`` blurred for the colour and brightness tests, so a full-resolution
             tile is judged at the noise level of the working image (default: ``x``).
+        detail: ``x``'s strand detail (:func:`_strand_detail`), where already made.
     Returns:
         (1, 1, H, W) evidence.
     """
     # fine detail counts only where the pixel also departs from the backdrop and from its
     # neighbours on both sides: the backdrop just outside a sharp edge stands out from its blur
     # too, and in a cast shadow from the expected backdrop as well
-    hf = torch.minimum(_strand_detail(x), detail_norm(x - expected))
+    hf = torch.minimum(_strand_detail(x) if detail is None else detail, detail_norm(x - expected))
     xs = x if smooth is None else smooth
     lum_e = expected.mean(1, keepdim=True).clamp_min(1e-3)
     lum_x = xs.mean(1, keepdim=True)
@@ -361,11 +364,12 @@ def _ridge(x: torch.Tensor) -> torch.Tensor:
     return best.div_(x.shape[1]).sqrt_()
 
 
-def _fine_detail(x: torch.Tensor, noise: dict[str, torch.Tensor]) -> np.ndarray:
-    """Fine detail (a pixel against its blur and its neighbours on both sides) in tolerances of the
-    backdrop's grain (> 1: a strand; the two sides of an edge are not)."""
+def _fine_detail(x: torch.Tensor, noise: dict[str, torch.Tensor], detail: torch.Tensor) -> np.ndarray:
+    """Fine detail (``detail``: :func:`_strand_detail` of ``x``, a pixel against its blur and its
+    neighbours on both sides) in tolerances of the backdrop's grain (> 1: a strand; the two sides of
+    an edge are not)."""
     tol = REL * x.mean(1, keepdim=True) + QUANT
-    return (_strand_detail(x) / (K * noise["hf"] + tol))[0, 0].numpy()
+    return (detail / (K * noise["hf"] + tol))[0, 0].numpy()
 
 
 def _noise_maps(x: torch.Tensor, expected: torch.Tensor, sure: np.ndarray,
