@@ -461,6 +461,34 @@ def test_ctrl_c_while_a_photo_is_claimed_leaves_no_claim_file(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_just_after_a_photo_is_claimed_leaves_no_claim_file(reference, tmp_path, capsys, monkeypatch, sig, code):
+    """The signal comes the moment a claim is taken, before the batch has noted it (the race CI
+    hit twice): the batch stops with whole outputs only and no ``.NAME.claim`` file."""
+    import backdrop.batch.run as run
+
+    shoot, _ = reference
+    out = tmp_path / "out"
+    out.mkdir()
+    real, taken = run._Claim.take, []
+
+    def take(dst, overwrite):
+        claim = real(dst, overwrite)
+        taken.append(dst)
+        if len(taken) == 3:
+            os.kill(os.getpid(), sig)  # its handler runs at the next line of Python in this thread
+        return claim
+
+    monkeypatch.setattr(run._Claim, "take", take)
+    with untouched(shoot):
+        got = main(["batch", str(shoot), "-o", str(out), "--no-progress"])
+    capsys.readouterr()
+    assert got == code and len(taken) == 3
+    names = sorted(p.name for p in out.iterdir())
+    assert not [n for n in names if n.startswith(".")], names
+    assert 1 <= len(names) <= 2  # the photos before the third, each whole
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_signal_in_the_middle_of_a_write_leaves_no_temporary(reference, tmp_path, capsys, monkeypatch, sig, code):
     shoot, ref = reference
     out = tmp_path / "out"

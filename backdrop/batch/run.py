@@ -94,6 +94,30 @@ def stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait while inside (a few system calls: taking a photo's claim and noting
+    it), then act as they would have. A signal raises wherever the main thread is, and one between
+    the claim file's creation and its noting left the file in the user's output folder.
+
+    Only in the main thread (elsewhere no signal handler runs)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in held}
+    for s in held:
+        signal.signal(s, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for signum in came[:1]:
+            signal.raise_signal(signum)  # its own handler (or default action) now
+
+
 
 def run_batch(
     folder: Path,
@@ -300,10 +324,12 @@ def _rows_sequential(plan, todo, masks, params, overwrite: bool = False) -> Iter
     def read_ahead() -> None:
         """Take the next photo no other run has taken, and start decoding it."""
         for i in order:
-            claim = _Claim.take(plan[i][1], overwrite)
+            with signals_held():  # never a claim taken and not noted
+                claim = _Claim.take(plan[i][1], overwrite)
+                if claim is not None:
+                    claims[i] = claim
             if claim is None:
                 continue  # done or being done by another run: a skipped row
-            claims[i] = claim
             reads[i] = reader.submit(open_photo, plan[i][0], params, mask=masks[i], max_pixels=MAX_PIXELS)
             return
 
