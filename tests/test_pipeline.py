@@ -223,6 +223,23 @@ def test_set_edge_beside_a_dark_backdrop_does_not_glow_into_it(get_scene):
     assert lift < 2.0, lift
 
 
+def test_a_dark_object_out_of_focus_is_kept_with_its_soft_edge(get_scene):
+    """A dark shelf out of focus in the room behind (a portrait in a room, not on paper): its
+    blurred edge darkens the wall beside it like a penumbra. Lifted or smoothed up to the object,
+    it ended in a hard step there (on a real photo, a blue band lifted from 13 to 75 levels)."""
+    s = get_scene("clean_nothing")
+    h, w = s.alpha.shape
+    shelf = np.zeros((h, w), np.float32)
+    shelf[int(0.3 * h):int(0.45 * h), : w // 3] = 1.0
+    shelf = ndimage.gaussian_filter(shelf, 0.03 * min(h, w))  # out of focus
+    img = (s.image * (1.0 - 0.9 * shelf[..., None])).astype(np.float32)
+    r = clean(img, FULL, s.alpha)
+    out = as_hwc(r.preview)
+    edge = (shelf > 0.02) & (shelf < 0.7)  # its soft edge, a darkening down to a third of the wall
+    assert np.abs(out - img).max(-1)[edge].max() * 255 < 3.0  # it was lifted by up to 91 levels
+    assert np.abs(out - img).max(-1)[shelf >= 0.7].max() * 255 < 1.0
+
+
 def test_a_dark_stand_on_white_paper_is_kept(get_scene):
     s = get_scene("clean_nothing")
     img = s.image.copy()
