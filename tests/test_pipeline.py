@@ -65,11 +65,15 @@ def test_seamless_paper_is_not_mistaken_for_a_floor(get_scene, name):
 
 
 def test_floor_off_cleans_the_lower_backdrop_too(get_scene):
-    s = get_scene("white_seamless")
+    """floor: on keeps a real floor as shot; off cleans it like the wall."""
+    s = get_scene("grey_wall_wood_floor")
     on = clean(s.image, FULL.replace(floor="on"), s.alpha)
     off = clean(s.image, FULL.replace(floor="off"), s.alpha)
-    assert not off.floor_info.found
+    assert on.floor_info.found and not off.floor_info.found
     assert float(off.mask("floor").max()) == 0.0
+    floor = (on.mask("floor").numpy() > 0.5) & (s.alpha == 0)
+    changed = {k: (np.abs(as_hwc(r.preview) - s.image).max(-1)[floor] * 255 > 2).mean() for k, r in (("on", on), ("off", off))}
+    assert floor.mean() > 0.1 and changed["on"] == 0.0 and changed["off"] > 0.5, changed
 
 
 @pytest.mark.parametrize("floor", ["auto", "off"])
