@@ -387,7 +387,7 @@ def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Bac
         y_surf = luminance(surface).clamp_min(1e-4)
         dark = foreign * (luminance(x_mid) < y_surf).to(foreign.dtype)
         deficit = (1.0 - luminance(gaussian_blur(x_mid, sigma_large)) / y_surf).clamp_min_(0.0) * m.known
-        foreign = torch.maximum(foreign, falloff(deficit, dark, reach=4.0 * sigma_large))
+        foreign = torch.maximum(foreign, falloff(deficit, dark, reach=8.0 * sigma_large))
     step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=sigma_large,
                                    mottle=mottle if own else 0.0, subject=m.protect)
     return _Backdrop(surface, foreign, x_fill, edit, step, shadow_map)
