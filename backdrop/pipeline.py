@@ -34,14 +34,13 @@ from .ops.device import pick_device
 from .ops.filters import (
     WORK_LONG_EDGE,
     area_resize,
-    gaussian_blur,
     luminance,
     max_filter,
     pushpull_fill,
     smoothstep,
     work_factor,
 )
-from .ops.illumination import backdrop_surface, falloff, shadow_gain
+from .ops.illumination import backdrop_surface, shadow_gain
 from .ops.masks import (
     FloorInfo,
     contact_zone,
@@ -370,7 +369,6 @@ def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Bac
     surface, mottle = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=False)
     # what is far off the backdrop model is not backdrop (a set edge, a light stand, a window):
     # keep it as shot and model the backdrop without it, and with its own tone, if it has one
-    sigma_large = 0.015 * short_m
     foreign = foreign_objects(x_mid, surface, known)
     has_foreign = bool((foreign > 0).any())  # one trip to the host
     if has_foreign:
@@ -379,16 +377,7 @@ def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Bac
     if (own and mottle > 0) or has_foreign:
         surface, mottle = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=own)
     edit = (1.0 - m.protect) * (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - foreign)
-    if has_foreign:
-        # a dark one's soft edge, the darkening that joins it (a shelf out of focus in the room
-        # behind, a flag's shade), is neither a cast shadow to lift nor a mark to smooth: either
-        # would take it up to the object's edge and end in a step there. Kept as shot too; the
-        # backdrop is modelled and judged (its grain) as before: more left out of either moves it
-        y_surf = luminance(surface).clamp_min(1e-4)
-        dark = foreign * (luminance(x_mid) < y_surf).to(foreign.dtype)
-        deficit = (1.0 - luminance(gaussian_blur(x_mid, sigma_large)) / y_surf).clamp_min_(0.0) * m.known
-        foreign = torch.maximum(foreign, falloff(deficit, dark, reach=8.0 * sigma_large))
-    step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=sigma_large,
+    step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m,
                                    mottle=mottle if own else 0.0, subject=m.protect)
     return _Backdrop(surface, foreign, x_fill, edit, step, shadow_map)
 

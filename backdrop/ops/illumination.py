@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from .filters import check_image, gaussian_blur, luminance, max_filter, pushpull_fill, smoothstep
 
-__all__ = ["backdrop_surface", "shadow_gain", "own_tone", "cast_shadow", "falloff"]
+__all__ = ["backdrop_surface", "shadow_gain", "own_tone", "cast_shadow"]
 
 
 def _cells(x: torch.Tensor, cell: int) -> torch.Tensor:
@@ -248,49 +248,19 @@ def cast_shadow(deficit: torch.Tensor, subject: torch.Tensor, *, depth: float, r
     Returns:
         (1, 1, H, W) in [0, 1].
     """
-    d, near, f = _coarse(deficit, subject)
+    h, w = deficit.shape[-2:]
+    f = max(1, int(max(h, w) // 256))  # connectivity on a coarse grid: one small trip to the host
+    d = (F.avg_pool2d(deficit, f, ceil_mode=True) if f > 1 else deficit)[0, 0].cpu().numpy()
+    s = (subject > 0.5).to(deficit.dtype)
+    s = F.max_pool2d(s, 2 * f + 1, stride=f, padding=f, ceil_mode=True) if f > 1 else max_filter(s, 3)
+    near = s[0, 0, : d.shape[0], : d.shape[1]].cpu().numpy() > 0
     labels, n = ndimage.label(d > depth)
     hit = np.unique(labels[near])
-    return _grown(np.isin(labels, hit[hit > 0]), d, f, deficit, reach=reach, floor=floor)
-
-
-def falloff(deficit: torch.Tensor, objects: torch.Tensor, *, reach: float, floor: float = 0.01) -> torch.Tensor:
-    """The darkening that joins a dark object foreign to the backdrop, up to ``reach`` pixels from
-    it: the object's own soft edge (a shelf out of focus in the room behind, a flag's shade), which
-    looks like a penumbra but is no cast shadow: lifted up to the object, it ends in a hard step.
-
-    Args:
-        deficit: (1, 1, H, W) smooth darkening below the clean backdrop (0..1).
-        objects: (1, 1, H, W) > 0.5 on the dark objects.
-    Returns:
-        (1, 1, H, W) in [0, 1].
-    """
-    d, near, f = _coarse(deficit, objects)
-    # its soft rim outside that darkening: the edge is kept whole, up to where it fades out
-    return _grown(near & (d > floor), d, f, deficit, reach=reach, floor=floor, margin=0.5 * reach)
-
-
-def _coarse(deficit: torch.Tensor, seeds: torch.Tensor) -> tuple[np.ndarray, np.ndarray, int]:
-    """``deficit`` on a coarse grid on the host (connectivity there: one small trip), where
-    ``seeds`` (> 0.5) are or touch, and the grid's factor."""
-    h, w = deficit.shape[-2:]
-    f = max(1, int(max(h, w) // 256))
-    d = (F.avg_pool2d(deficit, f, ceil_mode=True) if f > 1 else deficit)[0, 0].cpu().numpy()
-    s = (seeds > 0.5).to(deficit.dtype)
-    s = F.max_pool2d(s, 2 * f + 1, stride=f, padding=f, ceil_mode=True) if f > 1 else max_filter(s, 3)
-    return d, s[0, 0, : d.shape[0], : d.shape[1]].cpu().numpy() > 0, f
-
-
-def _grown(seeds: np.ndarray, d: np.ndarray, f: int, like: torch.Tensor, *, reach: float,
-           floor: float, margin: float = 0.0) -> torch.Tensor:
-    """``seeds`` grown through the darkening ``d`` deeper than ``floor`` by up to ``reach`` pixels,
-    then by ``margin`` pixels more anywhere, soft, at ``like``'s size."""
+    seeds = np.isin(labels, hit[hit > 0])
     if not seeds.any():
-        return torch.zeros_like(like)
+        return torch.zeros_like(deficit)
     grown = ndimage.binary_dilation(seeds, iterations=max(1, round(reach / f)), mask=d > floor)
-    if margin:
-        grown = ndimage.binary_dilation(grown, np.ones((3, 3), bool), iterations=max(1, round(margin / f)))
-    region = torch.from_numpy(grown.astype(np.float32)).to(like)[None, None]
+    region = torch.from_numpy(grown.astype(np.float32)).to(deficit)[None, None]
     if f > 1:
-        region = F.interpolate(region, size=like.shape[-2:], mode="bilinear", align_corners=False)
+        region = F.interpolate(region, size=(h, w), mode="bilinear", align_corners=False)
     return gaussian_blur(region, 0.25 * reach).clamp_(0.0, 1.0)
