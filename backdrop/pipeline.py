@@ -34,13 +34,14 @@ from .ops.device import pick_device
 from .ops.filters import (
     WORK_LONG_EDGE,
     area_resize,
+    gaussian_blur,
     luminance,
     max_filter,
     pushpull_fill,
     smoothstep,
     work_factor,
 )
-from .ops.illumination import backdrop_surface, shadow_gain
+from .ops.illumination import backdrop_surface, falloff, shadow_gain
 from .ops.masks import (
     FloorInfo,
     contact_zone,
@@ -357,6 +358,30 @@ class _Backdrop:
     shadow_map: torch.Tensor
 
 
+def _with_soft_edges(x_mid: torch.Tensor, surface: torch.Tensor, known: torch.Tensor,
+                     foreign: torch.Tensor) -> torch.Tensor:
+    """What is foreign to the backdrop with its soft edge (:func:`falloff`: a shelf or flag out of
+    focus, a window's glow), and what only shows as foreign against the surface made without it:
+    the shelves out of focus behind a sitter pull the first surface down, so only the darkest are
+    found first, and the shade of the room around them, as far below the new surface, would be
+    lifted sixfold into a pale band. The backdrop is modelled and judged as before: leaving more out
+    of either moves it elsewhere."""
+    short = min(x_mid.shape[-2:])
+    later = foreign_objects(x_mid, surface, known) * (foreign <= 0).to(foreign.dtype)
+    y_surf = luminance(surface).clamp_min(1e-4)
+    ratio = luminance(gaussian_blur(x_mid, 0.005 * short)) / y_surf  # above the grain
+    dark = (luminance(x_mid) < y_surf).to(foreign.dtype)
+    darker, brighter = (1.0 - ratio).clamp_min(0.0) * known, (ratio - 1.0).clamp_min(0.0) * known
+    reach, hard = 0.12 * short, 0.015 * short
+    objects = torch.maximum(foreign, later)
+    zones = (later, falloff(darker, objects * dark, reach=reach, hard=hard, backdrop=known),
+             falloff(brighter, objects * (1.0 - dark), reach=reach, hard=hard, backdrop=known),
+             falloff(darker, later * dark, reach=reach, whole=True))  # a room's shade: all of it
+    for zone in zones:
+        foreign = torch.maximum(foreign, zone)
+    return foreign
+
+
 def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Backdrop:
     """``own``: keep the backdrop's own tone (folds, mottle): on such a backdrop only the subject's
     cast shadow is lifted. Else the backdrop is modelled as plain paper."""
@@ -377,6 +402,8 @@ def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Bac
     if (own and mottle > 0) or has_foreign:
         surface, mottle = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=own)
     edit = (1.0 - m.protect) * (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - foreign)
+    if has_foreign:
+        foreign = _with_soft_edges(x_mid, surface, m.known, foreign)
     step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m,
                                    mottle=mottle if own else 0.0, subject=m.protect)
     return _Backdrop(surface, foreign, x_fill, edit, step, shadow_map)

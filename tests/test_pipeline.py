@@ -246,6 +246,37 @@ def test_marks_running_into_a_dark_set_edge_are_cleaned_up_to_it(get_scene):
     assert err["out"] < 0.3 * err["nothing"], err
 
 
+def test_a_dark_object_out_of_focus_is_kept_with_its_soft_edge(get_scene):
+    """A dark shelf or flag out of focus: its blurred edge darkens the wall beside it like a
+    penumbra. Lifted or smoothed up to the object, it ended in a step there (changed by up to 100
+    levels). The rest of the backdrop, its cast shadow and marks, is cleaned as well as without it."""
+    s = get_scene("white_seamless")
+    h, w = s.alpha.shape
+    shelf = np.zeros((h, w), np.float32)
+    shelf[int(0.1 * h):int(0.25 * h), : w // 4] = 1.0
+    shelf = ndimage.gaussian_filter(shelf, 0.03 * min(h, w))  # out of focus
+    img = (s.image * (1.0 - 0.9 * shelf[..., None])).astype(np.float32)
+    out = as_hwc(clean(img, FULL, s.alpha).preview)
+    assert (np.abs(out - img).max(-1) * 255)[shelf > 0.005].max() < 1.0
+    away = s.wall & (ndimage.distance_transform_edt(shelf < 0.005) > 0.15 * min(h, w))
+    alone = as_hwc(clean(s.image, FULL, s.alpha).preview)
+    err = {k: np.abs(o - s.clean).mean(-1)[away].mean() * 255 for k, o in (("shelf", out), ("alone", alone))}
+    assert err["shelf"] <= 1.05 * err["alone"] + 0.05, err
+
+
+def test_a_windows_glow_on_a_dark_backdrop_is_kept(get_scene):
+    """A bright window or lamp out of focus beside black cloth: its glow is kept as shot, not
+    darkened to the cloth up to the window's edge (a dark ring around it, up to 77 levels)."""
+    s = get_scene("dark_backdrop")
+    h, w = s.alpha.shape
+    win = np.zeros((h, w), np.float32)
+    win[int(0.1 * h):int(0.3 * h), : w // 5] = 1.0
+    win = ndimage.gaussian_filter(win, 0.03 * min(h, w))
+    img = (s.image + win[..., None] * (0.95 - s.image)).astype(np.float32)
+    out = as_hwc(clean(img, FULL, s.alpha).preview)
+    assert (np.abs(out - img).max(-1) * 255)[win > 0.02].max() < 1.0
+
+
 def test_a_dark_stand_on_white_paper_is_kept(get_scene):
     s = get_scene("clean_nothing")
     img = s.image.copy()

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from .filters import check_image, gaussian_blur, luminance, max_filter, pushpull_fill, smoothstep
 
-__all__ = ["backdrop_surface", "shadow_gain", "own_tone", "cast_shadow"]
+__all__ = ["backdrop_surface", "shadow_gain", "own_tone", "cast_shadow", "falloff"]
 
 
 def _cells(x: torch.Tensor, cell: int) -> torch.Tensor:
@@ -248,19 +248,85 @@ def cast_shadow(deficit: torch.Tensor, subject: torch.Tensor, *, depth: float, r
     Returns:
         (1, 1, H, W) in [0, 1].
     """
-    h, w = deficit.shape[-2:]
-    f = max(1, int(max(h, w) // 256))  # connectivity on a coarse grid: one small trip to the host
-    d = (F.avg_pool2d(deficit, f, ceil_mode=True) if f > 1 else deficit)[0, 0].cpu().numpy()
-    s = (subject > 0.5).to(deficit.dtype)
-    s = F.max_pool2d(s, 2 * f + 1, stride=f, padding=f, ceil_mode=True) if f > 1 else max_filter(s, 3)
-    near = s[0, 0, : d.shape[0], : d.shape[1]].cpu().numpy() > 0
+    d, near, f = _coarse(deficit, subject)
     labels, n = ndimage.label(d > depth)
     hit = np.unique(labels[near])
-    seeds = np.isin(labels, hit[hit > 0])
-    if not seeds.any():
+    return _grown(np.isin(labels, hit[hit > 0]), d, f, deficit, reach=reach, floor=floor)
+
+
+def falloff(deficit: torch.Tensor, objects: torch.Tensor, *, reach: float, hard: float = 0.0,
+            floor: float = 0.01, whole: bool = False, backdrop: torch.Tensor | None = None) -> torch.Tensor:
+    """The soft edge of objects foreign to the backdrop: the departure from it that joins each
+    object, as far out as the object's edge typically reaches (up to ``reach`` pixels). A shelf or
+    a flag out of focus darkens the wall beside it like a penumbra, a window's glow brightens it;
+    taken to the wall's level up to the object, that edge ends in a step. A hard set edge has none,
+    and a seam's shadow that runs into it is cleaned.
+
+    Args:
+        deficit: (1, 1, H, W) smooth departure from the clean backdrop on the objects' side of it
+            (darker for dark objects, brighter for bright ones), >= 0.
+        objects: (1, 1, H, W) > 0.5 on the objects.
+        hard: an edge reaching out no further than this many pixels is hard (the blur of
+            ``deficit`` spreads any edge this far).
+        whole: all of the departure that joins the objects, up to ``reach`` (for what is surely
+            no backdrop at all: the shade of a room).
+        backdrop: (1, 1, H, W) > 0.5 where the frame is backdrop (the rest, the subject, has no
+            edge of the objects to measure); default everywhere.
+    Returns:
+        (1, 1, H, W) in [0, 1].
+    """
+    d, near, f = _coarse(deficit, objects)
+    grown = ndimage.binary_dilation(near & (d > floor), iterations=max(1, round(reach / f)), mask=d > floor)
+    if whole:
+        return _grown(grown, d, f, deficit, reach=0.0, floor=floor, margin=0.5 * reach)
+    # how far the departure reaches out from each pixel of an object's rim on the backdrop; its
+    # median over the rim is how far the object's edge reaches (a mark that runs into the object
+    # reaches out from a few rim pixels only)
+    dist, (iy, ix) = ndimage.distance_transform_edt(~near, return_indices=True)
+    out = grown & ~near
+    width = np.zeros(d.shape, np.float32)
+    np.maximum.at(width, (iy[out], ix[out]), dist[out])
+    labels, n = ndimage.label(near, structure=np.ones((3, 3), bool))
+    seen = np.ones(d.shape, bool)
+    if backdrop is not None:
+        b = backdrop if f == 1 else F.avg_pool2d(backdrop, f, ceil_mode=True)
+        seen = b[0, 0].cpu().numpy() > 0.5
+    rim = near & ndimage.binary_dilation(~near & seen)
+    if n == 0 or not rim.any():
         return torch.zeros_like(deficit)
-    grown = ndimage.binary_dilation(seeds, iterations=max(1, round(reach / f)), mask=d > floor)
-    region = torch.from_numpy(grown.astype(np.float32)).to(deficit)[None, None]
+    typical = np.zeros(n + 1, np.float32)
+    typical[1:] = np.nan_to_num(ndimage.median(width, labels * rim, np.arange(1, n + 1)))
+    reach_here = typical[labels[iy, ix]]
+    edge = grown & (reach_here * f > hard) & (dist <= 1.5 * reach_here)
+    if not edge.any():
+        return torch.zeros_like(deficit)
+    # the zone's own soft rim lies outside the departure: the edge is kept whole, up to where it fades
+    soft = 0.25 * f * float(typical[typical * f > hard].max())
+    return _grown(edge, d, f, deficit, reach=0.0, floor=floor, margin=2.0 * soft, soft=soft)
+
+
+def _coarse(deficit: torch.Tensor, seeds: torch.Tensor) -> tuple[np.ndarray, np.ndarray, int]:
+    """``deficit`` on a coarse grid on the host (connectivity there: one small trip), where
+    ``seeds`` (> 0.5) are or touch, and the grid's factor."""
+    h, w = deficit.shape[-2:]
+    f = max(1, int(max(h, w) // 256))
+    d = (F.avg_pool2d(deficit, f, ceil_mode=True) if f > 1 else deficit)[0, 0].cpu().numpy()
+    s = (seeds > 0.5).to(deficit.dtype)
+    s = F.max_pool2d(s, 2 * f + 1, stride=f, padding=f, ceil_mode=True) if f > 1 else max_filter(s, 3)
+    return d, s[0, 0, : d.shape[0], : d.shape[1]].cpu().numpy() > 0, f
+
+
+def _grown(seeds: np.ndarray, d: np.ndarray, f: int, like: torch.Tensor, *, reach: float,
+           floor: float, margin: float = 0.0, soft: float | None = None) -> torch.Tensor:
+    """``seeds`` grown through the darkening ``d`` deeper than ``floor`` by up to ``reach`` pixels,
+    then by ``margin`` pixels more anywhere, at ``like``'s size, soft over ``soft`` pixels (a
+    quarter of ``reach`` unless given)."""
+    if not seeds.any():
+        return torch.zeros_like(like)
+    grown = ndimage.binary_dilation(seeds, iterations=round(reach / f), mask=d > floor) if reach else seeds
+    if margin:
+        grown = ndimage.binary_dilation(grown, np.ones((3, 3), bool), iterations=max(1, round(margin / f)))
+    region = torch.from_numpy(grown.astype(np.float32)).to(like)[None, None]
     if f > 1:
-        region = F.interpolate(region, size=(h, w), mode="bilinear", align_corners=False)
-    return gaussian_blur(region, 0.25 * reach).clamp_(0.0, 1.0)
+        region = F.interpolate(region, size=like.shape[-2:], mode="bilinear", align_corners=False)
+    return gaussian_blur(region, 0.25 * reach if soft is None else max(soft, 1.0)).clamp_(0.0, 1.0)

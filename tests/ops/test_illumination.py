@@ -222,3 +222,32 @@ def test_shadow_gain_checks_its_input():
     clean, shot = _wall()
     with pytest.raises(ValueError, match="image"):
         shadow_gain(shot[0], clean, **SIGMAS)
+
+
+def _departure(obj: torch.Tensor, blur: float) -> torch.Tensor:
+    """The darkening a dark object (1 on it) leaves on the wall beside it, out of focus by ``blur`` px."""
+    from backdrop.ops.filters import gaussian_blur
+
+    return 0.9 * (gaussian_blur(obj, blur) if blur else obj)
+
+
+def test_falloff_keeps_an_out_of_focus_objects_edge_and_no_mark_running_into_a_hard_one():
+    from backdrop.ops.illumination import falloff
+
+    obj = torch.zeros(1, 1, H, W)
+    obj[..., :, : W // 4] = 1.0  # a dark object filling the left quarter (the studio beyond the paper)
+    core = obj > 0.5
+    # out of focus: its edge darkens the wall for a dozen pixels; kept, up to where it fades
+    d = _departure(obj, 6.0)
+    zone = falloff(d, (d > 0.7).float(), reach=30, hard=3)
+    edge = ~core & (d > 0.02)
+    assert float(zone[edge].min()) > 0.95
+    assert float(zone[..., :, W // 4 + 60:].max()) < 0.05  # and not much further
+    # in focus, with a seam's shadow running into it: no soft edge, the seam is a mark to clean
+    d = _departure(obj, 0.0)
+    d[..., 60:66, W // 4:] = 0.15
+    zone = falloff(d, (d > 0.7).float(), reach=30, hard=3)
+    assert float(zone[..., 60:66, W // 4 + 4:].max()) < 0.05
+    # all of a room's shade: the whole darkening that joins it, to the reach
+    zone = falloff(d, (d > 0.7).float(), reach=30, whole=True)
+    assert float(zone[..., 60:66, W // 4 + 4: W // 4 + 30].min()) > 0.95
