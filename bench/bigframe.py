@@ -293,7 +293,7 @@ def main(argv=None) -> int:
                 else:
                     (folder / "frame_clean.jpg").unlink(missing_ok=True)
             if args.profile:
-                print(f"  per-stage memory, in process (MB of RSS; engine sub-stages indented, merged over calls):")
+                print("  per-stage memory, in process (MB of RSS; engine sub-stages indented, merged over calls):")
                 print(f"    {'stage':34s} {'s':>7s} {'start':>7s} {'peak':>7s} {'end':>7s}")
                 for name, secs, start, peak, end in profile(src, mask):
                     print(f"    {name:34s} {secs:7.2f} {start:7.0f} {peak:7.0f} {end:7.0f}")
