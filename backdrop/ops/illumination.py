@@ -251,7 +251,7 @@ def cast_shadow(deficit: torch.Tensor, subject: torch.Tensor, *, depth: float, r
     d, near, f = _coarse(deficit, subject)
     labels, n = ndimage.label(d > depth)
     hit = np.unique(labels[near])
-    return _grown(np.isin(labels, hit[hit > 0]), d, f, deficit, reach=reach, floor=floor)
+    return _grown(np.isin(labels, hit[hit > 0]), d, f, deficit, reach=reach, floor=floor, soft=0.25 * reach)
 
 
 def falloff(deficit: torch.Tensor, objects: torch.Tensor, *, reach: float, hard: float = 0.0,
@@ -278,7 +278,7 @@ def falloff(deficit: torch.Tensor, objects: torch.Tensor, *, reach: float, hard:
     d, near, f = _coarse(deficit, objects)
     grown = ndimage.binary_dilation(near & (d > floor), iterations=max(1, round(reach / f)), mask=d > floor)
     if whole:
-        return _grown(grown, d, f, deficit, reach=0.0, floor=floor, margin=0.5 * reach)
+        return _grown(grown, d, f, deficit, reach=0.0, floor=floor, margin=0.5 * reach, soft=0.25 * reach)
     # how far the departure reaches out from each pixel of an object's rim on the backdrop; its
     # median over the rim is how far the object's edge reaches (a mark that runs into the object
     # reaches out from a few rim pixels only)
@@ -317,10 +317,9 @@ def _coarse(deficit: torch.Tensor, seeds: torch.Tensor) -> tuple[np.ndarray, np.
 
 
 def _grown(seeds: np.ndarray, d: np.ndarray, f: int, like: torch.Tensor, *, reach: float,
-           floor: float, margin: float = 0.0, soft: float | None = None) -> torch.Tensor:
+           floor: float, soft: float, margin: float = 0.0) -> torch.Tensor:
     """``seeds`` grown through the darkening ``d`` deeper than ``floor`` by up to ``reach`` pixels,
-    then by ``margin`` pixels more anywhere, at ``like``'s size, soft over ``soft`` pixels (a
-    quarter of ``reach`` unless given)."""
+    then by ``margin`` pixels more anywhere, at ``like``'s size, soft over ``soft`` pixels."""
     if not seeds.any():
         return torch.zeros_like(like)
     grown = ndimage.binary_dilation(seeds, iterations=round(reach / f), mask=d > floor) if reach else seeds
@@ -329,4 +328,4 @@ def _grown(seeds: np.ndarray, d: np.ndarray, f: int, like: torch.Tensor, *, reac
     region = torch.from_numpy(grown.astype(np.float32)).to(like)[None, None]
     if f > 1:
         region = F.interpolate(region, size=like.shape[-2:], mode="bilinear", align_corners=False)
-    return gaussian_blur(region, 0.25 * reach if soft is None else max(soft, 1.0)).clamp_(0.0, 1.0)
+    return gaussian_blur(region, max(soft, 1.0)).clamp_(0.0, 1.0)
