@@ -33,7 +33,6 @@ from .ops.compose import (
 from .ops.device import pick_device
 from .ops.filters import (
     WORK_LONG_EDGE,
-    area_resize,
     gaussian_blur,
     luminance,
     max_filter,
@@ -41,7 +40,7 @@ from .ops.filters import (
     smoothstep,
     work_factor,
 )
-from .ops.illumination import backdrop_surface, falloff, shadow_gain
+from .ops.illumination import falloff, fitted_surface, shadow_gain
 from .ops.masks import (
     FloorInfo,
     contact_zone,
@@ -56,8 +55,6 @@ from .params import STRUCTURAL, Params  # STRUCTURAL: the knobs an Analysis depe
 __all__ = ["analyze", "render", "clean", "wall_level", "Analysis", "Result", "VIEWS"]
 
 VIEWS = ("shadows", "texture", "preview")
-GRID_CELLS = 48  # illumination mesh cells along the long edge
-CELL = 8
 TILE = 256  # full-resolution tile size on the CPU (pixels)
 
 
@@ -239,17 +236,6 @@ def _as_alpha(mask, hw: tuple[int, int]) -> tuple[torch.Tensor, float]:
     return m[None, None], scale
 
 
-def _surface(x_fill: torch.Tensor, weight: torch.Tensor, grid: tuple[int, int], size: tuple[int, int], *,
-             own: bool = True):
-    """The clean-backdrop surface at working resolution from the mesh at ``grid`` cells, and the
-    backdrop's own tonal variation (:func:`backdrop_surface`)."""
-    gh, gw = grid
-    x_low = area_resize(x_fill, (gh * CELL, gw * CELL))
-    fit_weight = area_resize(weight, (gh * CELL, gw * CELL))
-    surface_low, _, mottle = backdrop_surface(x_low, (fit_weight > 0.99).to(x_low.dtype), cell=CELL, own=own)
-    return area_resize(surface_low, size), mottle
-
-
 def _tile_size(f: int) -> int:
     return f * max(1, TILE // f)
 
@@ -387,11 +373,9 @@ def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Bac
     cast shadow is lifted. Else the backdrop is modelled as plain paper."""
     hm, wm = x_mid.shape[-2:]
     short_m = min(hm, wm)
-    gl = max(8, min(GRID_CELLS, max(hm, wm) // CELL))
-    grid = (max(2, round(gl * hm / wm)), gl) if wm >= hm else (gl, max(2, round(gl * wm / hm)))
     known, x_fill = m.known, m.x_fill
     # first as plain paper: a set edge's cells must not pass for the backdrop's own tone
-    surface, mottle = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=False)
+    surface, mottle = fitted_surface(x_fill, known * (1.0 - m.contact), own=False)
     # what is far off the backdrop model is not backdrop (a set edge, a light stand, a window):
     # keep it as shot and model the backdrop without it, and with its own tone, if it has one
     foreign = foreign_objects(x_mid, surface, known)
@@ -400,7 +384,7 @@ def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Bac
         known = known * (foreign <= 0).to(known.dtype)
         x_fill = pushpull_fill(x_mid, known)
     if (own and mottle > 0) or has_foreign:
-        surface, mottle = _surface(x_fill, known * (1.0 - m.contact), grid, (hm, wm), own=own)
+        surface, mottle = fitted_surface(x_fill, known * (1.0 - m.contact), own=own)
     edit = (1.0 - m.protect) * (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - foreign)
     if has_foreign:
         foreign = _with_soft_edges(x_mid, surface, m.known, foreign)

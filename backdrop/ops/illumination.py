@@ -15,9 +15,12 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from .filters import check_image, gaussian_blur, luminance, max_filter, pushpull_fill, smoothstep
+from .filters import area_resize, check_image, gaussian_blur, luminance, max_filter, pushpull_fill, smoothstep
 
-__all__ = ["backdrop_surface", "shadow_gain", "own_tone", "cast_shadow", "falloff"]
+__all__ = ["backdrop_surface", "fitted_surface", "shadow_gain", "own_tone", "cast_shadow", "falloff"]
+
+GRID_CELLS = 48  # illumination mesh cells along the long edge of the fit
+CELL = 8  # pixels per mesh cell of the fit
 
 
 def _cells(x: torch.Tensor, cell: int) -> torch.Tensor:
@@ -160,6 +163,19 @@ def _median3(x: torch.Tensor) -> torch.Tensor:
     p = F.pad(x, (1, 1, 1, 1), mode="replicate")
     patches = F.unfold(p, 3).reshape(1, c, 9, h, w)
     return patches.median(dim=2).values
+
+
+def fitted_surface(x_fill: torch.Tensor, weight: torch.Tensor, *, own: bool = True) -> tuple[torch.Tensor, float]:
+    """:func:`backdrop_surface` on a mesh of up to GRID_CELLS cells along the long edge, at the size of
+    ``x_fill`` (the photo with what is not backdrop filled in; ``weight`` 1 on the backdrop to fit):
+    the clean-backdrop surface, and the backdrop's own tonal variation."""
+    h, w = x_fill.shape[-2:]
+    gl = max(8, min(GRID_CELLS, max(h, w) // CELL))
+    gh, gw = (max(2, round(gl * h / w)), gl) if w >= h else (gl, max(2, round(gl * w / h)))
+    x_low = area_resize(x_fill, (gh * CELL, gw * CELL))
+    fit_weight = area_resize(weight, (gh * CELL, gw * CELL))
+    surface_low, _, mottle = backdrop_surface(x_low, (fit_weight > 0.99).to(x_low.dtype), cell=CELL, own=own)
+    return area_resize(surface_low, (h, w)), mottle
 
 
 def shadow_gain(
