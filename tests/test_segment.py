@@ -295,6 +295,64 @@ def test_refinement_keeps_white_cloth_in_shade_where_the_model_leans_to_subject(
     assert (m[face] > 0.5).all()
 
 
+def _hooded(glow: bool = False):
+    """A dark head (the model's mask) on a white wall, in a white hood whose rim on the left lies
+    beyond the model's edge: cloth a little brighter than the wall, its outer edge a thin shade line
+    (or, with ``glow``, no hood but light on the wall around the head, fading out)."""
+    h, w = 240, 200
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    e = np.sqrt(((yy - 120) / 60) ** 2 + ((xx - 100) / 45) ** 2)  # 1 on the head's outline
+    img = np.full((h, w, 3), 0.78, np.float32)
+    head = e <= 1.0
+    rim = (e > 1.0) & (e <= 1.3) & (xx < 100)
+    line = (e > 1.3) & (e <= 1.37) & (xx < 100)
+    if glow:
+        img += (0.1 * np.exp(-np.clip(e - 1.0, 0, None) / 0.25))[..., None]
+    else:
+        img[rim] = 0.86
+        img[line] = 0.7
+    img[head] = (0.12, 0.1, 0.1)
+    img += np.random.default_rng(3).normal(0, 0.006, img.shape).astype(np.float32)
+    return np.clip(img, 0, 1), head, rim, line
+
+
+def test_a_white_hoods_rim_beyond_the_models_edge_is_kept():
+    """The rim of a white hood on a white wall, which the model does not see, is brighter than the
+    wall (no shadow brightens it) and has an outline: it is subject with its shade line, and the
+    cleanup leaves both as shot (before: none of the rim was subject and the shade line was lifted
+    into the wall)."""
+    img, head, rim, line = _hooded()
+    m = refine_mask(img, head.astype(np.float32))
+    assert (m[rim] > 0.5).mean() > 0.95
+    assert (m[~ndimage.binary_dilation(head | rim | line, iterations=6)] == 0).all()  # the wall stays wall
+    out = clean(img, Params(lift=100, texture=100), m, views=("preview",)).preview.permute(1, 2, 0).numpy()
+    moved = np.abs(out - img).max(-1) * 255.0
+    assert (moved[rim] > 1.0).mean() < 0.01
+    assert (moved[line] > 4.0).mean() < 0.05
+
+
+def test_light_on_the_wall_around_the_figure_or_between_its_legs_stays_backdrop():
+    """Do no harm: a glow of light on the wall around a head is as bright as a hood's rim but has no
+    outline, and a gap between the legs lit brighter than the wall is closed in by the figure on
+    both sides: both stay backdrop, to be cleaned."""
+    img, head, _, _ = _hooded(glow=True)
+    m = refine_mask(img, head.astype(np.float32))
+    around = ndimage.binary_dilation(head, iterations=30) & ~ndimage.binary_dilation(head, iterations=3)
+    assert (m[around] > 0).mean() < 0.01
+    h, w = 240, 200
+    img = np.full((h, w, 3), 0.78, np.float32)
+    body = np.zeros((h, w), bool)
+    body[20:80, 60:140] = True
+    body[80:200, 60:92] = body[80:200, 108:140] = True
+    gap = np.zeros((h, w), bool)
+    gap[80:180, 92:108] = True
+    img[gap] = 0.86
+    img[body] = (0.3, 0.25, 0.2)
+    img += np.random.default_rng(3).normal(0, 0.006, img.shape).astype(np.float32)
+    m = refine_mask(np.clip(img, 0, 1), body.astype(np.float32))
+    assert (m[gap] > 0).mean() < 0.01
+
+
 def test_the_wall_beside_a_ribbon_stays_with_the_wall_the_mask_took_in():
     """A balloon's ribbon, deep in a stretch of shaded wall the model half sees: the wall beside the
     ribbon has the backdrop's colour, but it is not joined to any backdrop the model sees. Taken

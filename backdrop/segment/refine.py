@@ -11,6 +11,10 @@ the wall each from its own pixels):
   (a hair strand, an edge), a colour no grey gain gives (skin, cloth, brown hair),
   brighter than the backdrop, or darker than any cast shadow.
 
+A band along the figure brighter than the clean wall (its fitted surface, which no shadow
+pulls down) and set off from it by an outline is subject with that outline: the rim of a
+white hood on a white wall, which the model does not see; a glow of light has no outline.
+
 Subject evidence reaches out past the model's edge only through pixels connected to
 the subject (hair strands; on a floor, not a line that runs on across it); marks
 elsewhere on the backdrop stay backdrop. Holes inside the subject are filled unless
@@ -39,6 +43,7 @@ from ..ops.filters import (
     smoothstep,
     work_factor,
 )
+from ..ops.illumination import fitted_surface
 from ..ops.masks import FloorInfo, detect_floor
 from ..ops.texture import detail_norm
 from . import (  # islands smaller than MIN_ISLAND dropped, holes under MIN_HOLE filled ...
@@ -76,6 +81,22 @@ THIN = 5  # ... narrower than this many working pixels
 NEAR = 0.01  # a pixel is among strands where, within this share of the short edge (4 px at least),
 STRANDS = 0.05  # ... this share of the pixels are strands (a figure's corner is not enough)
 CELL = 8  # working pixels per cell of the local noise maps
+# a band along the figure brighter than the clean wall (a white hood's rim), judged on the image
+# blurred by BRIGHT_SIGMA working pixels: brighter by BRIGHT_K times the sure backdrop's spread and
+# at least BRIGHT_MIN of the wall's level; at least 2 * BRIGHT_WIDE working pixels across and
+# BRIGHT_LONG times as long as it is wide; BRIGHT_OPEN of its outline on the backdrop, and a step
+# there (STEP_K times the sure backdrop's typical one, at least STEP_MIN of the level per working
+# pixel) along BRIGHT_EDGED of that; its outline is taken in up to OUTLINE working pixels out
+BRIGHT_SIGMA = 2.0
+BRIGHT_K = 6.0
+BRIGHT_MIN = 0.01
+BRIGHT_WIDE = 3
+BRIGHT_LONG = 5
+BRIGHT_OPEN = 0.25
+STEP_K = 3.0
+STEP_MIN = 0.01
+BRIGHT_EDGED = 0.5
+OUTLINE = 5
 _EIGHT = np.ones((3, 3), bool)  # a diagonal hair strand is one piece
 
 
@@ -123,6 +144,11 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         ev_t = subject_evidence(xm, expected, noise, detail=detail)
     ev = ev_t[0, 0].numpy()
     cand = ev > 1.0
+    # ... and beside the figure (off a floor), a band brighter than the wall with an outline (no
+    # shadow brightens the wall): a white hood's rim on a white wall, its outline a faint shade line
+    on_floor = floor[0][0, 0].numpy() > 0.5
+    bright = _brighter(xm, sure_bd & ~on_floor, (d_out <= REACH * short) & ~on_floor, core | cand)
+    cand |= bright
 
     # inside the model's edge, where it is unsure: off only where the pixel is the clean backdrop
     # itself (a gap under an arm). A shadow-explained pixel stays subject there: white clothes on
@@ -165,7 +191,6 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         lab = lab * outer
         ok = np.zeros(n + 1, bool)
         ok[np.unique(lab[ndimage.binary_dilation(subject, iterations=gap + 1) & outer])] = True
-        on_floor = floor[0][0, 0].numpy() > 0.5
         ok[np.intersect1d(lab[d_out > REACH * short], lab[on_floor])] = False
         ok[0] = False
         subject = subject | (ok[lab] & reach)
@@ -175,7 +200,9 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
 
     # full resolution: the work decision inside, each pixel decides at its edge
     work_t = _tensor(subject)
-    inside = ndimage.minimum_filter(subject, size=5)  # eroded by two working pixels
+    # eroded by two working pixels; and a bright piece with its outline, which is not decided again
+    # pixel by pixel (its brightness is within the tolerance of the plain backdrop's)
+    inside = ndimage.minimum_filter(subject, size=5) | (subject & bright)
     interior = _tensor(inside)
     edge = ndimage.maximum_filter(subject, size=5) & ~inside  # ... to grown by two
     if f > 1:
@@ -273,6 +300,58 @@ def _edge_colours(x: torch.Tensor, subject: np.ndarray, core: np.ndarray, *,
         inner = ndimage.minimum_filter(side, size=5)
         out.append(gaussian_blur(pushpull_fill(x, _tensor(inner if inner.any() else subject)), 1.0))
     return out
+
+
+def _brighter(x: torch.Tensor, sure: np.ndarray, near: np.ndarray, figure: np.ndarray) -> np.ndarray:
+    """Beside the figure (``near``), brighter than the clean backdrop (its fitted surface, which a
+    shadow does not pull down), a few pixels across, far beyond the sure backdrop's own spread, and
+    set off from the backdrop by a step along most of its outline where it meets the backdrop
+    (not the ``figure``): a white hood's rim on a white wall. A glow of light on the wall around the
+    figure fades out: it has no outline."""
+    found = np.zeros_like(sure)
+    if not sure.any():
+        return found
+    known = _tensor(sure)
+    lum = x.mean(1, keepdim=True)
+    level = fitted_surface(pushpull_fill(lum, known), known)[0].clamp_min(1e-3)
+    r = (gaussian_blur(lum, BRIGHT_SIGMA) / level)[0, 0].numpy() - 1.0
+    r_sure = r[sure]
+    spread = 1.4826 * float(np.median(np.abs(r_sure - np.median(r_sure))))
+    bright = (r > max(BRIGHT_MIN, BRIGHT_K * spread)) & near & ~figure
+    lab, n = ndimage.label(bright, structure=_EIGHT)
+    # a band along the figure: wider than a strand (the sheen beside a balloon's ribbon: a strand's
+    # own evidence finds it), and several times as long as it is wide (not a gap between the legs or
+    # under an arm, lit a little brighter than the wall's fit there)
+    area = np.bincount(lab.ravel(), minlength=n + 1)
+    pieces = [i for i in range(1, n + 1) if area[i] >= BRIGHT_LONG * (2 * BRIGHT_WIDE) ** 2]
+    if not pieces:
+        return found
+    # the step the photo makes at each pixel, in shares of the backdrop's level, well above the sure
+    # backdrop's typical one (its grain)
+    rel = (gaussian_blur(lum, 1.0) / level)[0, 0].numpy()
+    step = ndimage.maximum_filter(np.hypot(*np.gradient(rel)), size=3)
+    edge = step > max(STEP_MIN, STEP_K * float(np.median(step[sure])))
+    boxes = ndimage.find_objects(lab)
+    pad = OUTLINE + 3
+    for i in pieces:
+        rows, cols = boxes[i - 1]
+        box = (slice(max(rows.start - pad, 0), rows.stop + pad), slice(max(cols.start - pad, 0), cols.stop + pad))
+        piece = lab[box] == i
+        half = ndimage.distance_transform_edt(piece).max()
+        if half < BRIGHT_WIDE or area[i] < BRIGHT_LONG * (2.0 * half) ** 2:
+            continue
+        # lying along the figure, not between two parts of it (a long gap between the legs): a good
+        # share of its outline meets the backdrop, and is set off from it by a step along most of it
+        ring = ndimage.binary_dilation(piece, structure=_EIGHT) & ~piece
+        outline = ring & ~ndimage.binary_dilation(figure[box], iterations=2)
+        n_out = outline.sum()
+        if n_out < BRIGHT_OPEN * ring.sum() or edge[box][outline].sum() <= BRIGHT_EDGED * n_out:
+            continue
+        # ... with its outline: the steps beside it and the line between them (the shade line along a
+        # hood's rim) are the object's
+        steps = ndimage.binary_closing(edge[box], iterations=2)
+        found[box] |= piece | (ndimage.binary_dilation(piece, iterations=OUTLINE) & steps & near[box])
+    return found
 
 
 def _plain(x: torch.Tensor, expected: torch.Tensor, noise: dict[str, torch.Tensor]) -> torch.Tensor:
