@@ -338,7 +338,8 @@ def _grown(seeds: np.ndarray, d: np.ndarray, f: int, like: torch.Tensor, *, reac
     then by ``margin`` pixels more anywhere, at ``like``'s size, soft over ``soft`` pixels."""
     if not seeds.any():
         return torch.zeros_like(like)
-    grown = ndimage.binary_dilation(seeds, iterations=round(reach / f), mask=d > floor) if reach else seeds
+    # (at least one step: scipy repeats a dilation of 0 iterations until nothing changes)
+    grown = ndimage.binary_dilation(seeds, iterations=max(1, round(reach / f)), mask=d > floor) if reach else seeds
     if margin:
         grown = ndimage.binary_dilation(grown, np.ones((3, 3), bool), iterations=max(1, round(margin / f)))
     region = torch.from_numpy(grown.astype(np.float32)).to(like)[None, None]

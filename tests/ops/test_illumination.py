@@ -251,3 +251,16 @@ def test_falloff_keeps_an_out_of_focus_objects_edge_and_no_mark_running_into_a_h
     # all of a room's shade: the whole darkening that joins it, to the reach
     zone = falloff(d, (d > 0.7).float(), reach=30, whole=True)
     assert float(zone[..., 60:66, W // 4 + 4: W // 4 + 30].min()) > 0.95
+
+
+def test_cast_shadow_grows_no_further_than_its_reach_on_a_tiny_frame():
+    """A reach under one pixel still grows the shadow by one step, not through all the faint
+    darkening joined to it (a dilation of 0 steps runs until nothing changes)."""
+    from backdrop.ops.illumination import cast_shadow
+
+    d = torch.full((1, 1, 8, 60), 0.02)
+    d[..., :, :6] = 0.2  # a shadow beside the subject, a faint tail beyond it
+    subject = torch.zeros(1, 1, 8, 60)
+    subject[..., :, :2] = 1.0
+    zone = cast_shadow(d, subject, depth=0.05, reach=0.4)
+    assert int((zone[0, 0, 4] > 0.5).sum()) <= 8
