@@ -133,6 +133,36 @@ def test_a_mask_edge_across_plain_wall_fades_in_instead_of_a_hard_cut(get_scene)
     # test_segment.test_cast_shadow_is_lifted_right_up_to_the_figure)
 
 
+def _disc_scene(ramp_outside: bool):
+    """A dark figure's top edge on a light wall (the figure a disc at the frame's bottom) and its hard
+    mask: either the figure out of focus (a soft edge whose outer half lies outside the mask, like a
+    shadow) or sharp, with a soft cast shadow beside it that ends at its edge."""
+    h, w, radius = 360, 480, 180
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot(yy - h, xx - w / 2)
+    mask = (r <= radius).astype(np.float32)
+    rng = np.random.default_rng(0)
+    if ramp_outside:
+        lum = 0.8 - 0.68 * ndimage.gaussian_filter(mask, 6.0)
+    else:
+        lum = np.where(r <= radius, 0.12, 0.8 - 0.3 * np.exp(-(r - radius) / 12.0))
+    x = np.repeat((lum + rng.normal(0, 0.004, (h, w)))[..., None], 3, -1).astype(np.float32)
+    change = (as_hwc(clean(x, FULL, mask).preview) - x).mean(-1) * 255
+    return lambda a, b: float(np.median(change[(r > radius + a) & (r <= radius + b)]))
+
+
+def test_a_soft_dark_edge_the_mask_cuts_across_is_not_cut_off():
+    """A hood or strands out of focus, the mask's edge halfway across their soft edge: the outer half
+    darkens toward the figure like a cast shadow, but the darkening runs on into the mask. Lifted, it
+    was cut off at the mask's edge (a 55-level step); now the lift fades in from there. A sharp
+    figure's cast shadow still goes right up to it."""
+    soft = _disc_scene(ramp_outside=True)
+    assert soft(0, 3) < 5.0  # the edge's outer half, just outside the mask, as shot
+    assert soft(20, 60) == 0.0  # the wall beyond
+    sharp = _disc_scene(ramp_outside=False)
+    assert sharp(0, 3) > 40.0  # the shadow beside a sharp figure: lifted up to it
+
+
 def test_the_paint_under_a_lifted_shadow_keeps_its_hue(get_scene):
     """A canvas's hue blotches under its cast shadow: the lift scales the channels alike there, so the
     blotches keep their colour (the surface, filled in from around the shadow, does not know it)."""

@@ -18,6 +18,7 @@ from .filters import (
     gaussian_blur,
     luminance,
     max_filter,
+    pushpull_fill,
     smoothstep,
 )
 from .texture import detail_norm
@@ -77,6 +78,9 @@ def contact_zone(alpha: torch.Tensor, *, size: float) -> torch.Tensor:
 
 LIKE = 0.04  # an edge of the mask where the photo steps less than this share of the backdrop's level is unsure
 RUN = 9  # ... over a run of the edge across a window this many working pixels wide
+SOFT_STEP = 4  # a soft edge across the mask's edge: the photo sampled this many working pixels apart ...
+SOFT_DEPTH = 4.0  # ... darkens into the mask by more than this many tolerances ...
+SOFT_SHARE = 0.05  # ... and each step of it takes more than this share of that (no sharp edge among them)
 
 
 def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tensor, protect: torch.Tensor, *,
@@ -88,7 +92,9 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     shadow up to a sleeve). But where the mask's edge runs across what looks like plain wall (a
     segmenter's mask that took in a stretch of shadowed wall, beside a balloon), that would change
     every wall pixel up to the edge and leave the wall inside as shot: a hard, jagged step. There
-    the cleanup fades in over the feather from the edge instead.
+    the cleanup fades in over the feather from the edge instead. So it does where the mask's edge
+    cuts across a soft edge that darkens into it (a hood or strands out of focus): the outer half of
+    such an edge looks like a shadow, and lifted up to the mask's edge it would be cut off there.
 
     Args:
         image: (1, 3, h, w) working image; expected: (1, 3, h, w) the backdrop, the subject filled in.
@@ -106,12 +112,54 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     like = detail_norm(image - expected) < 3.0 * tol
     # ... along a run of the edge, not at a pixel here and there where a figure's edge is faint
     seeds = rim * ((step < tol) & like).to(image.dtype)
+    # ... or where the mask's edge cuts across a soft edge of the photo that darkens into it (a hood
+    # or strands out of focus, the model's edge halfway across): the outer half looks like a shadow
+    seeds = torch.maximum(seeds, _soft_edge(image, alpha, rim, tol))
     seeds = seeds * (F.avg_pool2d(seeds, RUN, stride=1, padding=RUN // 2) > 0.5 / RUN)
     if not bool(seeds.any()):
         return torch.zeros_like(protect)
     reach = max(1, reach)
     spread = max_filter(seeds, 2 * reach + 1)
     return gaussian_blur(spread, reach / 3.0).clamp_(0.0, 1.0) * protect
+
+
+def _soft_edge(image: torch.Tensor, alpha: torch.Tensor, rim: torch.Tensor, tol: torch.Tensor) -> torch.Tensor:
+    """1 on the mask's ``rim`` where the photo darkens across it in a soft ramp, into the mask.
+
+    The photo is sampled along the edge's normal, SOFT_STEP pixels apart: two samples outside, one
+    on the edge, two inside. Outside, the photo is taken without what the mask holds (strands over a
+    shadow beside a head are no ramp, the shadow between them is flat). The ramp must fall by more
+    than SOFT_DEPTH tolerances, each step taking more than SOFT_SHARE of it: a sharp edge, a shadow
+    ending at the figure, or a figure lighter than the wall is none.
+    """
+    out = torch.zeros_like(rim)
+    at = torch.nonzero(rim[0, 0] > 0)
+    h, w = rim.shape[-2:]
+    if at.numel() == 0 or min(h, w) < 3:
+        return out
+    y_img = luminance(image)
+    lum = gaussian_blur(y_img, 2.0)
+    behind = gaussian_blur(pushpull_fill(y_img, (alpha <= 0).to(image.dtype)), 2.0)
+    gy, gx = torch.gradient(gaussian_blur((alpha >= 0.5).to(image.dtype), 2.0)[0, 0])
+    y, x = at[:, 0], at[:, 1]
+    ny, nx = gy[y, x], gx[y, x]
+    norm = torch.sqrt(ny * ny + nx * nx).clamp_min_(1e-6)
+    ny, nx = -ny / norm, -nx / norm  # outward
+    yf, xf = y.to(image.dtype), x.to(image.dtype)
+
+    def along(v: torch.Tensor, k: int) -> torch.Tensor:  # v at k steps along the outward normal
+        gxn = (xf + k * SOFT_STEP * nx) * (2.0 / max(w - 1, 1)) - 1.0
+        gyn = (yf + k * SOFT_STEP * ny) * (2.0 / max(h - 1, 1)) - 1.0
+        grid = torch.stack([gxn, gyn], -1)[None, None]
+        return F.grid_sample(v, grid, mode="bilinear", padding_mode="border", align_corners=True)[0, 0, 0]
+
+    profile = [along(behind, 2), along(behind, 1), lum[0, 0, y, x], along(lum, -1), along(lum, -2)]
+    fall = profile[0] - profile[-1]
+    ok = fall > SOFT_DEPTH * tol[0, 0, y, x]
+    for a, b in zip(profile, profile[1:]):
+        ok &= (a - b) > SOFT_SHARE * fall
+    out[0, 0, y, x] = ok.to(out.dtype)
+    return out
 
 
 def _dilate(x: torch.Tensor, k: int) -> torch.Tensor:
