@@ -81,6 +81,7 @@ RUN = 9  # ... over a run of the edge across a window this many working pixels w
 SOFT_STEP = 4  # a soft edge across the mask's edge: the photo sampled this many working pixels apart ...
 SOFT_DEPTH = 4.0  # ... darkens into the mask by more than this many tolerances ...
 SOFT_SHARE = 0.05  # ... and each step of it takes more than this share of that (no sharp edge among them)
+SOFT_NEAR = 5  # ... found at an edge pixel, the edge's pixels in this window whose photo darkens on inside are too
 
 
 def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tensor, protect: torch.Tensor, *,
@@ -130,7 +131,8 @@ def _soft_edge(image: torch.Tensor, alpha: torch.Tensor, rim: torch.Tensor, tol:
     on the edge, two inside. Outside, the photo is taken without what the mask holds (strands over a
     shadow beside a head are no ramp, the shadow between them is flat). The ramp must fall by more
     than SOFT_DEPTH tolerances, each step taking more than SOFT_SHARE of it: a sharp edge, a shadow
-    ending at the figure, or a figure lighter than the wall is none.
+    ending at the figure, or a figure lighter than the wall is none. Beside such a pixel (within
+    SOFT_NEAR), the two outer steps need only not rise.
     """
     out = torch.zeros_like(rim)
     at = torch.nonzero(rim[0, 0] > 0)
@@ -155,10 +157,15 @@ def _soft_edge(image: torch.Tensor, alpha: torch.Tensor, rim: torch.Tensor, tol:
 
     profile = [along(behind, 2), along(behind, 1), lum[0, 0, y, x], along(lum, -1), along(lum, -2)]
     fall = profile[0] - profile[-1]
-    ok = fall > SOFT_DEPTH * tol[0, 0, y, x]
-    for a, b in zip(profile, profile[1:]):
-        ok &= (a - b) > SOFT_SHARE * fall
-    out[0, 0, y, x] = ok.to(out.dtype)
+    steps = [a - b for a, b in zip(profile, profile[1:])]
+    inside = (fall > SOFT_DEPTH * tol[0, 0, y, x]) & (steps[2] > SOFT_SHARE * fall) & (steps[3] > SOFT_SHARE * fall)
+    ramp = inside & (steps[0] > SOFT_SHARE * fall) & (steps[1] > SOFT_SHARE * fall)
+    # a ragged edge finds the whole ramp at every other pixel only: beside one that does, a pixel
+    # whose photo still darkens on into the mask (and does not brighten toward it) is taken too
+    near = inside & (steps[0] > -SOFT_SHARE * fall) & (steps[1] > -SOFT_SHARE * fall)
+    out[0, 0, y, x] = ramp.to(out.dtype)
+    found = max_filter(out, SOFT_NEAR)[0, 0, y, x] > 0
+    out[0, 0, y, x] = (ramp | (near & found)).to(out.dtype)
     return out
 
 
