@@ -87,7 +87,7 @@ SOFT_NEAR = 5  # ... found at an edge pixel, the edge's pixels in this window wh
 def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tensor, protect: torch.Tensor, *,
                  reach: int) -> torch.Tensor:
     """The protection that holds whatever a pixel looks like: beside the mask's edge where the photo
-    shows no edge (the mask is unsure there).
+    shows no edge, or only a soft one darkening into the mask (the mask is unsure there).
 
     Elsewhere the cleanup reaches the subject's edge wherever a pixel matches the backdrop (a
     shadow up to a sleeve). But where the mask's edge runs across what looks like plain wall (a
