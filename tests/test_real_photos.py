@@ -29,10 +29,12 @@ def test_a_head_and_shoulders_portrait_on_vignetted_grey_has_no_floor():
 
 def test_a_white_hood_on_a_white_wall_is_mostly_kept():
     """The hood's left fold is subject, and its rim beside the head with its shade line (brighter
-    than the wall, with an outline); where the rim meets the hair over the head it is still changed
-    in places (10% of the two boxes changed by more than 4 levels at first, 6.2% before the rim)."""
+    than the wall, with an outline); over the head its top band, out of focus and cut halfway across
+    by the mask, is not cut off; where hair crosses it, it is still changed in places (10% of the
+    two boxes changed by more than 4 levels at first, 6.2% before the rim, 4.5% before the soft
+    edge, 4.1% before the ragged edge's pixels beside a found one; 3.8% now)."""
     res = _photo("flickr_ccby_picture27_white_highkey.jpg")
-    assert hood_changed(res["x"], res["out"]) < 0.05
+    assert hood_changed(res["x"], res["out"]) < 0.04
 
 
 def test_the_shoes_on_the_wooden_floor_are_mostly_found():
