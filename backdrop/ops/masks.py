@@ -115,7 +115,7 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     seeds = rim * ((step < tol) & like).to(image.dtype)
     # ... or where the mask's edge cuts across a soft edge of the photo that darkens into it (a hood
     # or strands out of focus, the model's edge halfway across): the outer half looks like a shadow
-    seeds = torch.maximum(seeds, _soft_edge(image, alpha, rim, tol))
+    seeds = torch.maximum(seeds, _soft_edge(image, alpha, solid, rim, tol))
     seeds = seeds * (F.avg_pool2d(seeds, RUN, stride=1, padding=RUN // 2) > 0.5 / RUN)
     if not bool(seeds.any()):
         return torch.zeros_like(protect)
@@ -124,8 +124,10 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     return gaussian_blur(spread, reach / 3.0).clamp_(0.0, 1.0) * protect
 
 
-def _soft_edge(image: torch.Tensor, alpha: torch.Tensor, rim: torch.Tensor, tol: torch.Tensor) -> torch.Tensor:
-    """1 on the mask's ``rim`` where the photo darkens across it in a soft ramp, into the mask.
+def _soft_edge(image: torch.Tensor, alpha: torch.Tensor, solid: torch.Tensor, rim: torch.Tensor,
+               tol: torch.Tensor) -> torch.Tensor:
+    """1 on the mask's ``rim`` (the edge of ``solid``: ``alpha`` >= 0.5) where the photo darkens
+    across it in a soft ramp, into the mask.
 
     The photo is sampled along the edge's normal, SOFT_STEP pixels apart: two samples outside, one
     on the edge, two inside. Outside, the photo is taken without what the mask holds (strands over a
@@ -142,7 +144,7 @@ def _soft_edge(image: torch.Tensor, alpha: torch.Tensor, rim: torch.Tensor, tol:
     y_img = luminance(image)
     lum = gaussian_blur(y_img, 2.0)
     behind = gaussian_blur(pushpull_fill(y_img, (alpha <= 0).to(image.dtype)), 2.0)
-    gy, gx = torch.gradient(gaussian_blur((alpha >= 0.5).to(image.dtype), 2.0)[0, 0])
+    gy, gx = torch.gradient(gaussian_blur(solid, 2.0)[0, 0])
     y, x = at[:, 0], at[:, 1]
     ny, nx = gy[y, x], gx[y, x]
     norm = torch.sqrt(ny * ny + nx * nx).clamp_min_(1e-6)
