@@ -190,7 +190,8 @@ def profile(src: Path, mask_path: Path) -> list[tuple[str, float, float, float, 
             stages.append(((name if top else "  " + name), t0, t1, rss0))
 
     engine_parts = ["reduce_source", "subject_protection", "contact_zone", "detect_floor", "pushpull_fill",
-                    "_surface", "foreign_objects", "shadow_gain", "texture_layers", "tile_noise", "compose"]
+                    "unsure_edges", "fitted_surface", "foreign_objects", "shadow_gain", "texture_layers", "tile_noise",
+                    "compose"]
     params = Params(device="cpu")
     out = src.parent / "profile_clean.jpg"
     with _Sampler() as sampler:
