@@ -225,13 +225,16 @@ def develop(opened: Opened, output: Path, params: Params) -> Developed:
         warnings.append(f"{opened.source}: tone: match sets every photo of a batch to the set's level; "
                         f"on its own a photo keeps its level (give a number, or run backdrop batch)")
     result = clean_photo(photo, subject, params, bits=bits_for(output, photo), name=opened.source, warnings=warnings)
-    del subject
+    like = dataclasses.replace(photo, data=result.preview)
+    # the decoded buffer and the mask go before the figures are measured (they read the working maps
+    # and the output only), and the analysis before encoding
+    result = dataclasses.replace(result, analysis=dataclasses.replace(result.analysis, source=None, alpha=None))
+    opened.photo = opened.mask = None
+    del photo, subject
     from .metrics import backdrop_stats
 
     stats = backdrop_stats(result)
-    like = dataclasses.replace(photo, data=result.preview)
-    opened.photo = opened.mask = None  # the decoded buffer and the analysis go before encoding
-    del photo, result
+    del result
     release_memory()
     return Developed(opened.source, like, used, warnings, stats, opened.seconds + time.perf_counter() - t)
 
