@@ -133,6 +133,31 @@ def test_a_mask_edge_across_plain_wall_fades_in_instead_of_a_hard_cut(get_scene)
     # test_segment.test_cast_shadow_is_lifted_right_up_to_the_figure)
 
 
+def test_a_shadow_is_lifted_up_to_a_coloured_sleeve_as_bright_as_the_wall():
+    """The gap between a sleeve and an arm, in the figure's shade: the sleeve's shaded side is about
+    as bright as the wall and its edge is soft, but it is purple, not the wall's grey. Its edge is
+    the sleeve's, so the lift runs up to it as it does to the arm's. Before, the sleeve's edge was
+    taken for the mask's edge across plain wall and the lift faded in from it, leaving a soft dark
+    strip along the sleeve: here 0-7 levels of a 17-level lift 1-4 px from it; on dresscode_049713_0
+    a median of 6.7 levels 1-4 px from the sleeve, 18.4 now."""
+    h, w, top = 360, 480, 120
+    img = np.full((h, w, 3), 0.5, np.float32)
+    mask = np.zeros((h, w), np.float32)
+    img[top:, :200] = (0.52, 0.44, 0.56)  # the sleeve's shaded side
+    img[top:, 240:] = (0.62, 0.45, 0.36)  # the arm
+    mask[top:, :200] = mask[top:, 240:] = 1.0
+    shade = np.ones((h, w), np.float32)
+    shade[top:, 200:240] = 0.8
+    img = img * np.where(mask[..., None] > 0, 1.0, ndimage.gaussian_filter(shade, 4.0)[..., None])
+    img = ndimage.gaussian_filter(img, (1.5, 1.5, 0)) + np.random.default_rng(0).normal(0, 0.004, (h, w, 1))
+    img = img.astype(np.float32).clip(0, 1)
+    change = np.median((as_hwc(clean(img, FULL, mask).preview) - img).mean(-1)[top + 60: h - 20], 0) * 255
+    middle = float(np.median(change[212:228]))
+    assert middle > 12  # the shade in the gap is lifted
+    assert np.median(change[202:206]) > 0.6 * middle  # ... up to the sleeve (before: 0.3 of it)
+    assert np.median(change[234:238]) > 0.6 * middle  # ... and up to the arm
+
+
 def _disc_scene(ramp_outside: bool):
     """A dark figure's top edge on a light wall (the figure a disc at the frame's bottom) and its hard
     mask: either the figure out of focus (a soft edge whose outer half lies outside the mask, like a

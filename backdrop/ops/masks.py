@@ -78,6 +78,7 @@ def contact_zone(alpha: torch.Tensor, *, size: float) -> torch.Tensor:
 
 LIKE = 0.04  # an edge of the mask where the photo steps less than this share of the backdrop's level is unsure
 RUN = 9  # ... over a run of the edge across a window this many working pixels wide
+HUE = 1.0  # ... and its hue within this many of those tolerances of the backdrop's (a grey gain keeps the hue)
 SOFT_STEP = 4  # a soft edge across the mask's edge: the photo sampled this many working pixels apart ...
 SOFT_DEPTH = 4.0  # ... darkens into the mask by more than this many tolerances ...
 SOFT_SHARE = 0.05  # ... and each step of it takes more than this share of that (no sharp edge among them)
@@ -111,6 +112,10 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     step = max_filter(detail_norm(image - gaussian_blur(image, 1.0)), 5)
     # ... and the mask's side of it looks like the backdrop there, roughly (not a hand against its shadow)
     like = detail_norm(image - expected) < 3.0 * tol
+    # ... in its hue: a grey gain of the backdrop keeps it, a sleeve's shaded side as bright as the
+    # wall has a colour of its own (the sleeve's edge, which the lift runs up to like any other)
+    gain = luminance(image) / luminance(expected).clamp_min(1e-3)
+    like &= detail_norm(image - gain * expected) < HUE * tol
     # ... along a run of the edge, not at a pixel here and there where a figure's edge is faint
     seeds = rim * ((step < tol) & like).to(image.dtype)
     # ... or where the mask's edge cuts across a soft edge of the photo that darkens into it (a hood
