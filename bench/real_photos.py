@@ -19,6 +19,12 @@ and cleaned at lift 100 / texture 100, as the app does with no mask file.
             changed the share of the frame changed by more than 4 levels (its dust specks are a
                     few tenths of a percent); band: the largest change (levels) in the box at the
                     left where a dark shelf's soft edge was lifted into a blue band
+  sleeve    dresscode_049713_0.jpg (full length on grey, a cast shadow beside the figure; the
+            shaded side of a purple sleeve is as bright as the wall):
+            lift    in the gap between the sleeve and the arm, the lift 1-4 px from the sleeve as a
+                    share of the lift 13-16 px from it (median over the gap's rows): near 100% where
+                    the shade is lifted evenly up to the sleeve, well under where a soft dark strip
+                    is left along it
   lint      p3m_p_d684dae3.jpg (black cloth backdrop) with light lint fibres and dust laid on its
             cloth: left   the share of the added marks' energy left, with the P3M matte as the mask
                           and with the embedded segmenter (the photo as shot is the clean plate)
@@ -50,6 +56,9 @@ FULL = Params(lift=100, texture=100)
 HOOD_BOXES = ((0.12, 0.55, 0.0, 0.2), (0.05, 0.2, 0.2, 0.75))
 # the shelf's soft edge at the left of the room photo (x0, x1, y0, y1)
 ROOM_BOX = (0.0, 0.3, 0.05, 0.3)
+# the gap between the sleeve and the arm on the sleeve photo: its rows, and the columns from the
+# sleeve's side of it to past the arm (x0, x1, y0, y1)
+SLEEVE_BOX = (0.61, 0.73, 0.35, 0.45)
 
 
 def rgb(pixels: np.ndarray) -> np.ndarray:
@@ -99,6 +108,24 @@ def shoes_covered(mask: np.ndarray, truth: np.ndarray) -> float:
     feet = truth.copy()
     feet[: rows[-1] - max(2, int(0.03 * truth.shape[0]))] = False
     return float((mask[feet] > 0.5).mean())
+
+
+def sleeve_lift(x: np.ndarray, out: np.ndarray, mask: np.ndarray) -> float:
+    """The lift 1-4 px from the sleeve's edge as a share of the lift 13-16 px from it, in the gap
+    beside it (SLEEVE_BOX; the median over the box's rows)."""
+    change = (out - x).mean(-1)
+    H, W = mask.shape
+    x0, x1, y0, y1 = SLEEVE_BOX
+    c0, c1 = int(x0 * W), int(x1 * W)
+    near, far = [], []
+    for r in range(int(y0 * H), int(y1 * H)):
+        gap = np.flatnonzero(mask[r, c0:c1] <= 0)
+        if gap.size < 16:
+            continue
+        a = c0 + gap[0]  # the first backdrop pixel beside the sleeve
+        near.append(change[r, a:a + 4].mean())
+        far.append(change[r, a + 12:a + 16].mean())
+    return float(np.median(near) / max(np.median(far), 1e-6)) if near else float("nan")
 
 
 def add_lint(x: np.ndarray, keep_out: np.ndarray, n: int = 60, seed: int = 0) -> np.ndarray:
@@ -165,7 +192,8 @@ def main(argv=None) -> int:
              ("grey", PHOTOS / "flickr_ccby_picture25_grey_studio.jpg"),
              ("hood", PHOTOS / "flickr_ccby_picture27_white_highkey.jpg"),
              ("shoes", ROOT / "samples" / "studio_grey_wall_wood_floor.jpg"),
-             ("room", PHOTOS / "p3m_p_22fc0130.jpg")]
+             ("room", PHOTOS / "p3m_p_22fc0130.jpg"),
+             ("sleeve", PHOTOS / "dresscode_049713_0.jpg")]
     lint_photo = PHOTOS / "p3m_p_d684dae3.jpg"
     matte = PHOTOS / "p3m_p_d684dae3__PRED_alpha_p3mnet.png"
     if lint_photo.is_file() and matte.is_file():
@@ -203,6 +231,8 @@ def main(argv=None) -> int:
             x0, x1, y0, y1 = ROOM_BOX
             figs["changed"] = f"{(moved > 4.0).mean():.1%}"
             figs["band"] = f"{moved[int(y0 * H):int(y1 * H), int(x0 * W):int(x1 * W)].max():.0f} levels"
+        elif name == "sleeve":
+            figs["lift"] = f"{sleeve_lift(res['x'], res['out'], res['mask']):.0%} up to the sleeve"
         elif name == "shoes":
             truth = np.asarray(read_image(path.parent / "masks" / (path.stem + "_mask.png")).pixels)
             truth = (truth[..., 0] if truth.ndim == 3 else truth) > 0
