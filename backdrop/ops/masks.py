@@ -91,9 +91,10 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     shows no edge, or only a soft one darkening into the mask (the mask is unsure there).
 
     Elsewhere the cleanup reaches the subject's edge wherever a pixel matches the backdrop (a
-    shadow up to a sleeve). But where the mask's edge runs across what looks like plain wall (a
-    segmenter's mask that took in a stretch of shadowed wall, beside a balloon), that would change
-    every wall pixel up to the edge and leave the wall inside as shot: a hard, jagged step. There
+    shadow up to a sleeve). But where the mask's edge runs across what looks like plain wall, in
+    brightness and hue (a segmenter's mask that took in a stretch of shadowed wall, beside a
+    balloon; not a sleeve's shaded side as bright as the wall, in a colour of its own), that would
+    change every wall pixel up to the edge and leave the wall inside as shot: a hard, jagged step. There
     the cleanup fades in over the feather from the edge instead. So it does where the mask's edge
     cuts across a soft edge that darkens into it (a hood or strands out of focus): the outer half of
     such an edge looks like a shadow, and lifted up to the mask's edge it would be cut off there.
