@@ -109,19 +109,20 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     solid = (alpha >= 0.5).to(image.dtype)
     rim = solid + max_filter(-solid, 3)  # the mask's last pixels inside its edge
     # the mask's edge where the photo shows none: no step within two pixels either side of it ...
-    tol = LIKE * luminance(expected) + 2.0 / 255.0
+    y_img, y_exp = luminance(image), luminance(expected)
+    tol = LIKE * y_exp + 2.0 / 255.0
     step = max_filter(detail_norm(image - gaussian_blur(image, 1.0)), 5)
     # ... and the mask's side of it looks like the backdrop there, roughly (not a hand against its shadow)
     like = detail_norm(image - expected) < 3.0 * tol
     # ... in its hue: a grey gain of the backdrop keeps it, a sleeve's shaded side as bright as the
     # wall has a colour of its own (the sleeve's edge, which the lift runs up to like any other)
-    gain = luminance(image) / luminance(expected).clamp_min(1e-3)
+    gain = y_img / y_exp.clamp_min(1e-3)
     like &= detail_norm(image - gain * expected) < HUE * tol
     # ... along a run of the edge, not at a pixel here and there where a figure's edge is faint
     seeds = rim * ((step < tol) & like).to(image.dtype)
     # ... or where the mask's edge cuts across a soft edge of the photo that darkens into it (a hood
     # or strands out of focus, the model's edge halfway across): the outer half looks like a shadow
-    seeds = torch.maximum(seeds, _soft_edge(image, alpha, solid, rim, tol))
+    seeds = torch.maximum(seeds, _soft_edge(y_img, alpha, solid, rim, tol))
     seeds = seeds * (F.avg_pool2d(seeds, RUN, stride=1, padding=RUN // 2) > 0.5 / RUN)
     if not bool(seeds.any()):
         return torch.zeros_like(protect)
@@ -130,10 +131,10 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     return gaussian_blur(spread, reach / 3.0).clamp_(0.0, 1.0) * protect
 
 
-def _soft_edge(image: torch.Tensor, alpha: torch.Tensor, solid: torch.Tensor, rim: torch.Tensor,
+def _soft_edge(y_img: torch.Tensor, alpha: torch.Tensor, solid: torch.Tensor, rim: torch.Tensor,
                tol: torch.Tensor) -> torch.Tensor:
-    """1 on the mask's ``rim`` (the edge of ``solid``: ``alpha`` >= 0.5) where the photo darkens
-    across it in a soft ramp, into the mask.
+    """1 on the mask's ``rim`` (the edge of ``solid``: ``alpha`` >= 0.5) where the photo (its
+    luminance ``y_img``) darkens across it in a soft ramp, into the mask.
 
     The photo is sampled along the edge's normal, SOFT_STEP pixels apart: two samples outside, one
     on the edge, two inside. Outside, the photo is taken without what the mask holds (strands over a
@@ -147,15 +148,14 @@ def _soft_edge(image: torch.Tensor, alpha: torch.Tensor, solid: torch.Tensor, ri
     h, w = rim.shape[-2:]
     if at.numel() == 0 or min(h, w) < 3:
         return out
-    y_img = luminance(image)
     lum = gaussian_blur(y_img, 2.0)
-    behind = gaussian_blur(pushpull_fill(y_img, (alpha <= 0).to(image.dtype)), 2.0)
+    behind = gaussian_blur(pushpull_fill(y_img, (alpha <= 0).to(y_img.dtype)), 2.0)
     gy, gx = torch.gradient(gaussian_blur(solid, 2.0)[0, 0])
     y, x = at[:, 0], at[:, 1]
     ny, nx = gy[y, x], gx[y, x]
     norm = torch.sqrt(ny * ny + nx * nx).clamp_min_(1e-6)
     ny, nx = -ny / norm, -nx / norm  # outward
-    yf, xf = y.to(image.dtype), x.to(image.dtype)
+    yf, xf = y.to(y_img.dtype), x.to(y_img.dtype)
 
     def along(v: torch.Tensor, k: int) -> torch.Tensor:  # v at k steps along the outward normal
         gxn = (xf + k * SOFT_STEP * nx) * (2.0 / max(w - 1, 1)) - 1.0
