@@ -78,6 +78,8 @@ OFF_LINE = 0.25  # a pixel this close (share of the contrast) to the backdrop's 
 MIN_COVER = 0.1  # ... and a subject pixel at the edge keeps at least this much coverage
 BY_LINE = 0.2  # a pocket is closed off by a line when this share of its rim is thin ...
 THIN = 5  # ... narrower than this many working pixels
+OUTLINE_STEP = 0.03  # on a floor, a step this steep (share of the backdrop's level per working pixel) is an outline ...
+TOUCH = 0.1  # ... and what it closes off is subject only if it borders the subject along this share of its rim
 NEAR = 0.01  # a pixel is among strands where, within this share of the short edge (4 px at least),
 STRANDS = 0.05  # ... this share of the pixels are strands (a figure's corner is not enough)
 CELL = 8  # working pixels per cell of the local noise maps
@@ -196,7 +198,14 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
         subject = subject | (ok[lab] & reach)
     subject = _fill_holes(subject, (sure_bd | between) & ~cand, MIN_HOLE * hm * wm)
     subject = _drop_islands(subject, ev, MIN_ISLAND * hm * wm, core, gap=gap)
-    subject |= _pockets(subject, cand & reach, sure_bd | between, p, plain, gap)
+    lines = cand & reach
+    subject |= _pockets(subject, lines, sure_bd | between, p, plain, gap)
+    # on a floor, what a step in the floor's brightness closes off with the figure: a shoe in the
+    # floor's own brown, only darker (its evidence under 1, its outline broken where its contact
+    # shadow meets it, so no line of evidence closes it)
+    if (on_floor & reach).any():
+        steps = _steps(xm, expected) & on_floor & reach
+        subject |= _outlined(subject, lines | steps, sure_bd | between, p, plain, gap) & on_floor
 
     # full resolution: the work decision inside, each pixel decides at its edge
     work_t = _tensor(subject)
@@ -520,14 +529,53 @@ def _pockets(subject: np.ndarray, lines: np.ndarray, sure: np.ndarray, p: np.nda
     if n == 0:
         return pockets
     idx = np.arange(1, n + 1)
-    lean = (ndimage.mean(p, lab, idx) > P_LOW) | (ndimage.mean(plain > 1.0, lab, idx) > 0.5)
-    clear = ndimage.maximum(sure.astype(np.uint8), lab, idx) > 0
     # closed off by a thin line (an outline, with or without the subject's evidence taken in), not
     # by thick parts of the subject alone (the gap under an arm on the hip)
     thin = whole & ~ndimage.binary_opening(whole, structure=np.ones((THIN, THIN), bool))
     rim = ndimage.grey_dilation(lab, size=(3, 3)) * ~pockets
+    return _pocket_ok(lab, idx, rim, thin, sure, p, plain)[np.maximum(lab - 1, 0)] & (lab > 0)
+
+
+def _outlined(subject: np.ndarray, lines: np.ndarray, sure: np.ndarray, p: np.ndarray, plain: np.ndarray,
+              gap: int) -> np.ndarray:
+    """The pieces that lines and the subject close off, each judged on its own as a pocket is (the
+    lines split what they enclose: a shoe's outline from the floorboards around it), with the lines
+    along the pieces taken in. A piece must border the subject along TOUCH of its rim: a board that
+    seams and steps close off beside a leg does not."""
+    whole = subject | lines
+    closed = ndimage.binary_closing(whole, iterations=gap + 1)
+    enclosed = ndimage.binary_fill_holes(closed) & ~subject
+    pieces = enclosed & ~closed
+    lab, n = ndimage.label(pieces)
+    if n == 0:
+        return pieces
+    idx = np.arange(1, n + 1)
+    rim = ndimage.grey_dilation(lab, size=(3, 3)) * ~pieces
+    on_rim = rim > 0
+    touch = ndimage.mean(subject[on_rim], rim[on_rim], idx) > TOUCH
+    # a line counts as thin however wide its band (a step's two sides), the subject where it is thin
+    thin = whole & ~ndimage.binary_opening(subject, structure=np.ones((THIN, THIN), bool))
+    ok = _pocket_ok(lab, idx, rim, thin, sure, p, plain) & touch
+    found = ok[np.maximum(lab - 1, 0)] & (lab > 0)
+    return found | (enclosed & ~pieces & ndimage.binary_dilation(found, iterations=gap + 2))
+
+
+def _pocket_ok(lab: np.ndarray, idx: np.ndarray, rim: np.ndarray, thin: np.ndarray, sure: np.ndarray,
+               p: np.ndarray, plain: np.ndarray) -> np.ndarray:
+    """Which labelled pockets are subject: the model leans to subject there or most pixels are not
+    the plain backdrop, none is the sure backdrop, and BY_LINE of the rim is thin."""
+    lean = (ndimage.mean(p, lab, idx) > P_LOW) | (ndimage.mean(plain > 1.0, lab, idx) > 0.5)
+    clear = ndimage.maximum(sure.astype(np.uint8), lab, idx) > 0
     by_line = ndimage.mean(thin[rim > 0], rim[rim > 0], idx) > BY_LINE
-    return (lean & ~clear & by_line)[np.maximum(lab - 1, 0)] & (lab > 0)
+    return lean & ~clear & by_line
+
+
+def _steps(x: torch.Tensor, expected: torch.Tensor) -> np.ndarray:
+    """Where the photo's brightness, as a share of the backdrop's expected one, changes by more than
+    OUTLINE_STEP per working pixel (lightly blurred): the outline of a thing darker or brighter than
+    the floor it stands on."""
+    rel = gaussian_blur(x.mean(1, keepdim=True), 1.0) / expected.mean(1, keepdim=True).clamp_min(1e-3)
+    return np.hypot(*np.gradient(rel[0, 0].numpy())) > OUTLINE_STEP
 
 
 def _tensor(m: np.ndarray) -> torch.Tensor:
