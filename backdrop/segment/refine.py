@@ -203,9 +203,11 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     # on a floor, what a step in the floor's brightness closes off with the figure: a shoe in the
     # floor's own brown, only darker (its evidence under 1, its outline broken where its contact
     # shadow meets it, so no line of evidence closes it)
-    if (on_floor & reach).any():
-        steps = _steps(xm, expected) & on_floor & reach
-        subject |= _outlined(subject, lines | steps, sure_bd | between, p, plain, gap) & on_floor
+    rows = np.flatnonzero((on_floor & reach).any(1))
+    if rows.size:  # (judged on the floor's rows only, with a margin above them)
+        b = slice(max(0, int(rows[0]) - 2 * (gap + THIN)), None)
+        steps = _steps(xm[..., b, :], expected[..., b, :]) & on_floor[b] & reach[b]
+        subject[b] |= _outlined(subject[b], lines[b] | steps, (sure_bd | between)[b], p[b], plain[b], gap) & on_floor[b]
 
     # full resolution: the work decision inside, each pixel decides at its edge
     work_t = _tensor(subject)
