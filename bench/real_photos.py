@@ -103,11 +103,16 @@ def hood_changed(x: np.ndarray, out: np.ndarray) -> float:
     return float(np.concatenate([c.ravel() for c in cells]).mean())
 
 
-def shoes_covered(mask: np.ndarray, truth: np.ndarray) -> float:
+def feet(truth: np.ndarray) -> np.ndarray:
+    """The feet: the true mask's lowest 3% of rows (2 at least)."""
     rows = np.flatnonzero(truth.any(1))
-    feet = truth.copy()
-    feet[: rows[-1] - max(2, int(0.03 * truth.shape[0]))] = False
-    return float((mask[feet] > 0.5).mean())
+    out = truth.copy()
+    out[: rows[-1] - max(2, int(0.03 * truth.shape[0]))] = False
+    return out
+
+
+def shoes_covered(mask: np.ndarray, truth: np.ndarray) -> float:
+    return float((mask[feet(truth)] > 0.5).mean())
 
 
 def sleeve_lift(x: np.ndarray, out: np.ndarray, mask: np.ndarray) -> float:
