@@ -80,6 +80,7 @@ BY_LINE = 0.2  # a pocket is closed off by a line when this share of its rim is 
 THIN = 5  # ... narrower than this many working pixels
 OUTLINE_STEP = 0.03  # on a floor, a step this steep (share of the backdrop's level per working pixel) is an outline ...
 TOUCH = 0.1  # ... and what it closes off is subject only if it borders the subject along this share of its rim
+SURE_SHARE = 0.1  # ... and holds no more than this share of the sure backdrop
 NEAR = 0.01  # a pixel is among strands where, within this share of the short edge (4 px at least),
 STRANDS = 0.05  # ... this share of the pixels are strands (a figure's corner is not enough)
 CELL = 8  # working pixels per cell of the local noise maps
@@ -543,7 +544,8 @@ def _outlined(subject: np.ndarray, lines: np.ndarray, sure: np.ndarray, p: np.nd
     """The pieces that lines and the subject close off, each judged on its own as a pocket is (the
     lines split what they enclose: a shoe's outline from the floorboards around it), with the lines
     along the pieces taken in. A piece must border the subject along TOUCH of its rim: a board that
-    seams and steps close off beside a leg does not."""
+    seams and steps close off beside a leg does not. A few pixels of the model's sure backdrop in it
+    (a toe beyond the band around what the model sees) do not make it backdrop: up to SURE_SHARE."""
     whole = subject | lines
     closed = ndimage.binary_closing(whole, iterations=gap + 1)
     enclosed = ndimage.binary_fill_holes(closed) & ~subject
@@ -557,17 +559,18 @@ def _outlined(subject: np.ndarray, lines: np.ndarray, sure: np.ndarray, p: np.nd
     touch = ndimage.mean(subject[on_rim], rim[on_rim], idx) > TOUCH
     # a line counts as thin however wide its band (a step's two sides), the subject where it is thin
     thin = whole & ~ndimage.binary_opening(subject, structure=np.ones((THIN, THIN), bool))
-    ok = _pocket_ok(lab, idx, rim, thin, sure, p, plain) & touch
+    ok = _pocket_ok(lab, idx, rim, thin, sure, p, plain, sure_share=SURE_SHARE) & touch
     found = ok[np.maximum(lab - 1, 0)] & (lab > 0)
     return found | (enclosed & ~pieces & ndimage.binary_dilation(found, iterations=gap + 2))
 
 
 def _pocket_ok(lab: np.ndarray, idx: np.ndarray, rim: np.ndarray, thin: np.ndarray, sure: np.ndarray,
-               p: np.ndarray, plain: np.ndarray) -> np.ndarray:
+               p: np.ndarray, plain: np.ndarray, *, sure_share: float = 0.0) -> np.ndarray:
     """Which labelled pockets are subject: the model leans to subject there or most pixels are not
-    the plain backdrop, none is the sure backdrop, and BY_LINE of the rim is thin."""
+    the plain backdrop, no more than ``sure_share`` of it is the sure backdrop (none, by default),
+    and BY_LINE of the rim is thin."""
     lean = (ndimage.mean(p, lab, idx) > P_LOW) | (ndimage.mean(plain > 1.0, lab, idx) > 0.5)
-    clear = ndimage.maximum(sure.astype(np.uint8), lab, idx) > 0
+    clear = ndimage.mean(sure, lab, idx) > sure_share
     by_line = ndimage.mean(thin[rim > 0], rim[rim > 0], idx) > BY_LINE
     return lean & ~clear & by_line
 
