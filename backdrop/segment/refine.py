@@ -78,9 +78,12 @@ OFF_LINE = 0.25  # a pixel this close (share of the contrast) to the backdrop's 
 MIN_COVER = 0.1  # ... and a subject pixel at the edge keeps at least this much coverage
 BY_LINE = 0.2  # a pocket is closed off by a line when this share of its rim is thin ...
 THIN = 5  # ... narrower than this many working pixels
-OUTLINE_STEP = 0.03  # on a floor, a step this steep (share of the backdrop's level per working pixel) is an outline ...
-TOUCH = 0.1  # ... and what it closes off is subject only if it borders the subject along this share of its rim
-SURE_SHARE = 0.1  # ... and holds no more than this share of the sure backdrop
+# on a floor, a step this steep (share of the backdrop's level per working pixel) is an outline; what
+# it closes off is subject only if it borders the subject along TOUCH of its rim and holds no more
+# than SURE_SHARE of the sure backdrop
+OUTLINE_STEP = 0.03
+TOUCH = 0.1
+SURE_SHARE = 0.1
 NEAR = 0.01  # a pixel is among strands where, within this share of the short edge (4 px at least),
 STRANDS = 0.05  # ... this share of the pixels are strands (a figure's corner is not enough)
 CELL = 8  # working pixels per cell of the local noise maps
@@ -208,7 +211,8 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, *, tile: int = 256) -> np
     if rows.size:  # (judged on the floor's rows only, with a margin above them)
         b = slice(max(0, int(rows[0]) - 2 * (gap + THIN)), None)
         steps = _steps(xm[..., b, :], expected[..., b, :]) & on_floor[b] & reach[b]
-        subject[b] |= _outlined(subject[b], lines[b] | steps, (sure_bd | between)[b], p[b], plain[b], gap) & on_floor[b]
+        found = _outlined(subject[b], lines[b] | steps, (sure_bd | between)[b], p[b], plain[b], gap)
+        subject[b] |= found & on_floor[b]
 
     # full resolution: the work decision inside, each pixel decides at its edge
     work_t = _tensor(subject)
