@@ -111,6 +111,12 @@ def feet(truth: np.ndarray) -> np.ndarray:
     return out
 
 
+def sample_truth(path: Path) -> np.ndarray:
+    """A bundled sample's true mask (samples/masks/<stem>_mask.png) as a boolean map."""
+    truth = np.asarray(read_image(path.parent / "masks" / (path.stem + "_mask.png")).pixels)
+    return (truth[..., 0] if truth.ndim == 3 else truth) > 0
+
+
 def shoes_covered(mask: np.ndarray, truth: np.ndarray) -> float:
     return float((mask[feet(truth)] > 0.5).mean())
 
@@ -239,9 +245,7 @@ def main(argv=None) -> int:
         elif name == "sleeve":
             figs["lift"] = f"{sleeve_lift(res['x'], res['out'], res['mask']):.0%} up to the sleeve"
         elif name == "shoes":
-            truth = np.asarray(read_image(path.parent / "masks" / (path.stem + "_mask.png")).pixels)
-            truth = (truth[..., 0] if truth.ndim == 3 else truth) > 0
-            figs["shoes"] = f"{shoes_covered(res['mask'], truth):.0%} in the mask"
+            figs["shoes"] = f"{shoes_covered(res['mask'], sample_truth(path)):.0%} in the mask"
         h, w = res["x"].shape[:2]
         rows.append((name, f"{w}x{h}", figs, res["seg_s"]))
         if args.save:

@@ -52,13 +52,12 @@ def test_the_shoes_on_the_wooden_floor_are_found_and_the_boards_beside_them_are_
     beside a leg: 1018 pixels when a piece need not border the subject)."""
     from scipy import ndimage
 
-    from backdrop import clean, read_image
-    from bench.real_photos import FULL, feet
+    from backdrop import clean
+    from bench.real_photos import FULL, feet, sample_truth
 
     path = ROOT / "samples" / "studio_grey_wall_wood_floor.jpg"
     res = run_photo(path)
-    truth = np.asarray(read_image(path.parent / "masks" / (path.stem + "_mask.png")).pixels)
-    truth = (truth[..., 0] if truth.ndim == 3 else truth) > 0
+    truth = sample_truth(path)
     assert shoes_covered(res["mask"], truth) > 0.9
     d = ndimage.distance_transform_edt(~truth)
     beside = (d > 3) & (d <= 60)

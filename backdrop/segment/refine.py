@@ -344,8 +344,7 @@ def _brighter(x: torch.Tensor, sure: np.ndarray, near: np.ndarray, figure: np.nd
         return found
     # the step the photo makes at each pixel, in shares of the backdrop's level, well above the sure
     # backdrop's typical one (its grain)
-    rel = (gaussian_blur(lum, 1.0) / level)[0, 0].numpy()
-    step = ndimage.maximum_filter(np.hypot(*np.gradient(rel)), size=3)
+    step = ndimage.maximum_filter(_relative_step(lum, level), size=3)
     edge = step > max(STEP_MIN, STEP_K * float(np.median(step[sure])))
     boxes = ndimage.find_objects(lab)
     pad = OUTLINE + 3
@@ -581,10 +580,15 @@ def _pocket_ok(lab: np.ndarray, idx: np.ndarray, rim: np.ndarray, thin: np.ndarr
 
 def _steps(x: torch.Tensor, expected: torch.Tensor) -> np.ndarray:
     """Where the photo's brightness, as a share of the backdrop's expected one, changes by more than
-    OUTLINE_STEP per working pixel (lightly blurred): the outline of a thing darker or brighter than
-    the floor it stands on."""
-    rel = gaussian_blur(x.mean(1, keepdim=True), 1.0) / expected.mean(1, keepdim=True).clamp_min(1e-3)
-    return np.hypot(*np.gradient(rel[0, 0].numpy())) > OUTLINE_STEP
+    OUTLINE_STEP per working pixel: the outline of a thing darker or brighter than the floor it
+    stands on."""
+    return _relative_step(x.mean(1, keepdim=True), expected.mean(1, keepdim=True).clamp_min(1e-3)) > OUTLINE_STEP
+
+
+def _relative_step(lum: torch.Tensor, level: torch.Tensor) -> np.ndarray:
+    """The step the brightness ``lum`` (1, 1, h, w), lightly blurred, makes at each pixel, in shares of
+    ``level``: the size of its gradient."""
+    return np.hypot(*np.gradient((gaussian_blur(lum, 1.0) / level)[0, 0].numpy()))
 
 
 def _tensor(m: np.ndarray) -> torch.Tensor:
