@@ -25,9 +25,9 @@ and cleaned at lift 100 / texture 100, as the app does with no mask file.
                     share of the lift 13-16 px from it (median over the gap's rows): near 100% where
                     the shade is lifted evenly up to the sleeve, well under where a soft dark strip
                     is left along it
-            specks  the pixels within 4 px outside the mask that the cleanup leaves more than 12 levels
-                    further below their 5x5 median than the photo had them: dark specks along the
-                    hand and the soles, where the shade around them is lifted (0 on a clean edge)
+            specks  the pixels within 4 px of the mask, and not wholly subject, that the cleanup leaves
+                    more than 12 levels further below their 5x5 median than the photo had them: dark
+                    specks along the hand and the soles, where the shade around them is lifted
   lint      p3m_p_d684dae3.jpg (black cloth backdrop) with light lint fibres and dust laid on its
             cloth: left   the share of the added marks' energy left, with the P3M matte as the mask
                           and with the embedded segmenter (the photo as shot is the clean plate)
@@ -177,8 +177,9 @@ def add_lint(x: np.ndarray, keep_out: np.ndarray, n: int = 60, seed: int = 0) ->
 
 
 def specks(x: np.ndarray, out: np.ndarray, mask: np.ndarray) -> int:
-    """The pixels within 4 px outside the mask that the cleanup leaves more than 12 levels further
-    below their 5x5 median than the photo had them (a dark speck it made along the subject)."""
+    """The pixels within 4 px of the mask, and not wholly subject, that the cleanup leaves more than
+    12 levels further below their 5x5 median than the photo had them (a dark speck it made along the
+    subject)."""
     y_in, y_out = x @ LUMA * 255.0, out @ LUMA * 255.0
     made = (ndimage.median_filter(y_out, 5) - y_out) - (ndimage.median_filter(y_in, 5) - y_in)
     near = ndimage.binary_dilation(mask > 0, iterations=4) & (mask < 1)
