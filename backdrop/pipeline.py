@@ -40,7 +40,7 @@ from .ops.filters import (
     smoothstep,
     work_factor,
 )
-from .ops.illumination import falloff, fitted_surface, shadow_gain
+from .ops.illumination import cut_shadows, falloff, fitted_surface, shadow_gain
 from .ops.masks import (
     FloorInfo,
     contact_zone,
@@ -287,7 +287,7 @@ def analyze(image, mask, params: Params | None = None, *, device: str | torch.de
     timings["masks"] = time.perf_counter() - t_start
     t = time.perf_counter()
     own = params.folds == "keep"
-    b = _backdrop_model(x_mid, m, own=own)
+    b = _backdrop_model(x_mid, a_mid, m, own=own)
     timings["surface"] = time.perf_counter() - t
     t = time.perf_counter()
     work = _texture(x_mid, a_mid, m, b, own=own)
@@ -314,6 +314,8 @@ class _Masks:
     known: torch.Tensor  # 1 where the backdrop is seen (not subject, grow margin or floor)
     x_fill: torch.Tensor  # the photo with the subject and its margin filled from the backdrop
     firm: torch.Tensor  # the protection that holds whatever a pixel looks like (unsure edges)
+    unsure: torch.Tensor  # 1 on the mask's edge where it is unsure (what ``firm`` spreads from)
+    reach: int  # how far the protection reaches from the mask's edge (grow + feather), working pixels
 
 
 def _masks(x_mid: torch.Tensor, a_mid: torch.Tensor, params: Params) -> _Masks:
@@ -327,8 +329,8 @@ def _masks(x_mid: torch.Tensor, a_mid: torch.Tensor, params: Params) -> _Masks:
     known = ((protect < 0.999) & (floor < 0.01)).to(x_mid.dtype)
     x_fill = pushpull_fill(x_mid, known)
     reach = round((params.grow + params.feather) * min(x_mid.shape[-2:]))
-    firm = unsure_edges(x_mid, a_mid, x_fill, protect, reach=reach)
-    return _Masks(protect, contact, floor, floor_info, known, x_fill, firm)
+    firm, unsure = unsure_edges(x_mid, a_mid, x_fill, protect, reach=reach)
+    return _Masks(protect, contact, floor, floor_info, known, x_fill, firm, unsure, reach)
 
 
 @dataclass
@@ -340,8 +342,9 @@ class _Backdrop:
     foreign: torch.Tensor
     x_fill: torch.Tensor  # the photo filled from the backdrop (without the foreign objects)
     edit: torch.Tensor  # where the cleanup may act: not subject, floor, contact zone or foreign
-    step: torch.Tensor  # the lift's gain at full lift is 1 + step
+    step: torch.Tensor  # the backdrop at full lift is x * (1 + step) (marks are judged on it)
     shadow_map: torch.Tensor
+    lifted: torch.Tensor | None  # the share of ``step`` the lift applies (shadows kept whole: 0), or None: all
 
 
 def _with_soft_edges(x_mid: torch.Tensor, surface: torch.Tensor, known: torch.Tensor,
@@ -368,7 +371,7 @@ def _with_soft_edges(x_mid: torch.Tensor, surface: torch.Tensor, known: torch.Te
     return foreign
 
 
-def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Backdrop:
+def _backdrop_model(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Backdrop:
     """``own``: keep the backdrop's own tone (folds, mottle): on such a backdrop only the subject's
     cast shadow is lifted. Else the backdrop is modelled as plain paper."""
     hm, wm = x_mid.shape[-2:]
@@ -390,7 +393,12 @@ def _backdrop_model(x_mid: torch.Tensor, m: _Masks, *, own: bool = True) -> _Bac
         foreign = _with_soft_edges(x_mid, surface, m.known, foreign)
     step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m,
                                    mottle=mottle if own else 0.0, subject=m.protect)
-    return _Backdrop(surface, foreign, x_fill, edit, step, shadow_map)
+    lifted = None
+    if bool((m.unsure > 0.5).any()):
+        # a shadow the mask's unsure edge cuts across runs on under the mask: kept whole
+        lifted = 1.0 - cut_shadows(shadow_map, a_mid, m.protect >= 0.999, m.unsure, reach=m.reach)
+        shadow_map = shadow_map * lifted
+    return _Backdrop(surface, foreign, x_fill, edit, step, shadow_map, lifted)
 
 
 def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, *,
@@ -425,7 +433,8 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, 
         "surface": b.surface,
         "shadow_map": b.shadow_map,
         "expected": b.x_fill,
-        "lift_step": changeable * b.step,  # the lift's ratio is 1 + lift * lift_step
+        # the lift's ratio is 1 + lift * lift_step
+        "lift_step": changeable * (b.step if b.lifted is None else b.step * b.lifted),
         # where the tone scales the wall: the backdrop the cleanup may change and its contact zone (a
         # contact shadow keeps its depth below the wall it lies on); never the subject, floor or foreign
         # objects. The wall is scaled down to the floor's edge, not faded over the lift's ramp above it

@@ -12,7 +12,8 @@ and cleaned at lift 100 / texture 100, as the app does with no mask file.
   hood      flickr_ccby_picture27_white_highkey.jpg (white hood on a white wall):
             changed the share of the hood's rim and left fold (fixed boxes of the frame) changed by
                     more than 4 levels (the fold's box also holds a strip of wall beside the hood,
-                    whose soft shade the lift rightly takes: 5.4% of that box)
+                    with the hood's soft shade on it: kept whole, as it runs on under the mask's
+                    unsure edge; it was lifted, 5.4% of that box)
   shoes     samples/studio_grey_wall_wood_floor.jpg (brown shoes on a wooden floor, with its
             true mask): shoes   the share of the feet (the true mask's lowest 3% of rows) in the mask
   room      p3m_p_22fc0130.jpg (a portrait in a room, not on a backdrop: shelves out of focus behind):

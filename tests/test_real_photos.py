@@ -17,10 +17,12 @@ def _photo(name: str):
 
 def test_balloons_on_a_grey_wall_get_no_floor_band_and_no_cut_out_along_the_mask():
     """13 MP: a wall and arms, no floor; the mask takes in shadowed wall, and where its edge runs
-    across the wall the lift fades in (before: a 17-level jagged step, and a floor band)."""
+    across the wall the lift fades in (before: a 17-level jagged step, and a floor band). The gold
+    balloon's shadow, which runs on under the mask, is kept whole (faded in, its lifted part ended
+    in a pale patch along the mask's edge: a 4.5-level step; 1.6 now)."""
     res = _photo("pibooth_portrait_capture3_greywall.jpg")
     assert not res["floor"]
-    assert edge_step(res["x"], res["out"], res["mask"]) < 8.0
+    assert edge_step(res["x"], res["out"], res["mask"]) < 3.0
 
 
 def test_a_head_and_shoulders_portrait_on_vignetted_grey_has_no_floor():
@@ -30,11 +32,12 @@ def test_a_head_and_shoulders_portrait_on_vignetted_grey_has_no_floor():
 def test_a_white_hood_on_a_white_wall_is_mostly_kept():
     """The hood's left fold is subject, and its rim beside the head with its shade line (brighter
     than the wall, with an outline); over the head its top band, out of focus and cut halfway across
-    by the mask, is not cut off; where hair crosses it, it is still changed in places (10% of the
-    two boxes changed by more than 4 levels at first, 6.2% before the rim, 4.5% before the soft
-    edge, 4.1% before the ragged edge's pixels beside a found one; 3.8% now)."""
+    by the mask, is not cut off, nor lifted where hair crosses it: to the engine it is a shadow that
+    runs on under the mask's unsure edge, kept whole (10% of the two boxes changed by more than 4
+    levels at first, 6.2% before the rim, 4.5% before the soft edge, 4.1% before the ragged edge's
+    pixels beside a found one, 3.8% before such shadows were kept whole; 0.4% now)."""
     res = _photo("flickr_ccby_picture27_white_highkey.jpg")
-    assert hood_changed(res["x"], res["out"]) < 0.04
+    assert hood_changed(res["x"], res["out"]) < 0.015
 
 
 def test_the_shade_beside_a_purple_sleeve_is_lifted_up_to_it():

@@ -17,10 +17,11 @@ from scipy import ndimage
 
 from .filters import area_resize, check_image, gaussian_blur, luminance, max_filter, pushpull_fill, smoothstep
 
-__all__ = ["backdrop_surface", "fitted_surface", "shadow_gain", "own_tone", "cast_shadow", "falloff"]
+__all__ = ["backdrop_surface", "fitted_surface", "shadow_gain", "own_tone", "cast_shadow", "falloff", "cut_shadows"]
 
 GRID_CELLS = 48  # illumination mesh cells along the long edge of the fit
 CELL = 8  # pixels per mesh cell of the fit
+THIN_PART = 3  # :func:`cut_shadows`: a part of the mask this many pixels across or less is a strand's
 
 
 def _cells(x: torch.Tensor, cell: int) -> torch.Tensor:
@@ -268,6 +269,58 @@ def cast_shadow(deficit: torch.Tensor, subject: torch.Tensor, *, depth: float, r
     labels, n = ndimage.label(d > depth)
     hit = np.unique(labels[near])
     return _grown(np.isin(labels, hit[hit > 0]), d, f, deficit, reach=reach, floor=floor, soft=0.25 * reach)
+
+
+def cut_shadows(shadow: torch.Tensor, subject: torch.Tensor, core: torch.Tensor, unsure: torch.Tensor, *,
+                reach: float, share: float = 0.5, floor: float = 0.01) -> torch.Tensor:
+    """The shadows that the mask's edge cuts across where the mask is unsure: each region of the
+    shadow map (deeper than ``floor``) whose contact with the mask's edge is mostly unsure there.
+
+    Where the mask took in a stretch of shaded wall (a segmenter's mask around balloons, below a
+    sleeve) or its edge runs halfway across a hood out of focus, the shadow runs on under the
+    mask, which keeps it as shot: lifted outside only, it ended in a pale patch along the mask's
+    edge, a tinted seam where the photo has none. Such a shadow is kept whole. A cast shadow that
+    reaches the subject's own outline (a step in the photo) is lifted up to it, as before; so is
+    one that only strands cross (a strand's mask is thin, and over plain wall it is unsure too).
+
+    Args:
+        shadow: (1, 1, H, W) the shadow map (depth 0..1).
+        subject: (1, 1, H, W) subject coverage; core: (1, 1, H, W) > 0.5 where the mask holds every
+            pixel (the subject and its grow margin).
+        unsure: (1, 1, H, W) > 0.5 on the mask's edge where it is unsure (:func:`unsure_edges`' seeds).
+        reach: how far the protection reaches from the mask's edge (grow + feather), pixels: a
+            cut region is followed this far into the grow margin (where a pixel that matches the
+            backdrop is lifted too).
+        share: a region is cut when more than this share of its contact with the edge is unsure.
+    Returns:
+        (1, 1, H, W) in [0, 1]: 1 over the shadows to keep.
+    """
+    f = max(1, int(max(shadow.shape[-2:]) // 256))  # on :func:`_coarse`'s grid
+    pool = (lambda t: F.avg_pool2d(t, f, ceil_mode=True)) if f > 1 else (lambda t: t)
+    host = lambda t: pool(t.to(shadow.dtype))[0, 0].cpu().numpy()  # noqa: E731
+    d = host(shadow)
+    inside, solid, doubt = host(core > 0.5) > 0.5, host(subject >= 0.5) > 0.5, host(unsure > 0.5) > 0
+    # regions outside the mask (two shadows either side of a figure do not join under it)
+    labels, n = ndimage.label((d > floor) & ~inside, structure=np.ones((3, 3), bool))
+    if n == 0 or not doubt.any():
+        return torch.zeros_like(shadow)
+    # the edge of the mask's body, and the region each of its cells faces: a strand's mask is no
+    # stretch of wall taken in
+    eight = np.ones((3, 3), bool)
+    body = ndimage.binary_opening(solid, eight, iterations=max(1, round(THIN_PART / f)))
+    rim = body & ~ndimage.binary_erosion(body, eight, border_value=1)  # (the frame's edge is none)
+    dist, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    facing = rim & (dist <= ndimage.distance_transform_edt(inside) + 1.5)  # just past the grow margin
+    faced = labels[iy[facing], ix[facing]]
+    touching = np.bincount(faced, minlength=n + 1)
+    unsure_n = np.bincount(faced[ndimage.binary_dilation(doubt, eight)[facing]], minlength=n + 1)
+    cut = unsure_n > share * np.maximum(touching, 1)
+    cut[0] = False
+    if not cut.any():
+        return torch.zeros_like(shadow)
+    kept = ndimage.binary_dilation(cut[labels], eight, iterations=max(1, round(reach / f)),
+                                   mask=cut[labels] | (inside & (d > floor)))
+    return _grown(kept, d, f, shadow, reach=0.0, floor=floor, margin=float(f), soft=float(f))
 
 
 def falloff(deficit: torch.Tensor, objects: torch.Tensor, *, reach: float, hard: float = 0.0,

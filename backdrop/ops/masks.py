@@ -86,7 +86,7 @@ SOFT_NEAR = 5  # ... found at an edge pixel, the edge's pixels in this window wh
 
 
 def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tensor, protect: torch.Tensor, *,
-                 reach: int) -> torch.Tensor:
+                 reach: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The protection that holds whatever a pixel looks like: beside the mask's edge where the photo
     shows no edge, or only a soft one darkening into the mask (the mask is unsure there).
 
@@ -104,7 +104,8 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
         alpha: (1, 1, h, w) subject coverage; protect: (1, 1, h, w) its protection.
         reach: how far the protection reaches from the edge (grow + feather), working pixels.
     Returns:
-        (1, 1, h, w) in [0, 1], at most ``protect``.
+        (1, 1, h, w) in [0, 1], at most ``protect``; and (1, 1, h, w) 1 on the mask's edge where it is
+        unsure (the seeds it spreads from).
     """
     solid = (alpha >= 0.5).to(image.dtype)
     rim = solid + max_filter(-solid, 3)  # the mask's last pixels inside its edge
@@ -125,10 +126,10 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     seeds = torch.maximum(seeds, _soft_edge(y_img, alpha, solid, rim, tol))
     seeds = seeds * (F.avg_pool2d(seeds, RUN, stride=1, padding=RUN // 2) > 0.5 / RUN)
     if not bool(seeds.any()):
-        return torch.zeros_like(protect)
+        return torch.zeros_like(protect), seeds
     reach = max(1, reach)
     spread = max_filter(seeds, 2 * reach + 1)
-    return gaussian_blur(spread, reach / 3.0).clamp_(0.0, 1.0) * protect
+    return gaussian_blur(spread, reach / 3.0).clamp_(0.0, 1.0) * protect, seeds
 
 
 def _soft_edge(y_img: torch.Tensor, alpha: torch.Tensor, solid: torch.Tensor, rim: torch.Tensor,
