@@ -314,7 +314,7 @@ class _Masks:
     known: torch.Tensor  # 1 where the backdrop is seen (not subject, grow margin or floor)
     x_fill: torch.Tensor  # the photo with the subject and its margin filled from the backdrop
     firm: torch.Tensor  # the protection that holds whatever a pixel looks like (unsure edges)
-    unsure: torch.Tensor  # 1 on the mask's edge where it is unsure (what ``firm`` spreads from)
+    unsure: torch.Tensor  # 1 on the mask's edge where a shadow may run on under the mask (took in wall)
     reach: int  # how far the protection reaches from the mask's edge (grow + feather), working pixels
 
 

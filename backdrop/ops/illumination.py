@@ -281,13 +281,15 @@ def cut_shadows(shadow: torch.Tensor, subject: torch.Tensor, core: torch.Tensor,
     mask, which keeps it as shot: lifted outside only, it ended in a pale patch along the mask's
     edge, a tinted seam where the photo has none. Such a shadow is kept whole. A cast shadow that
     reaches the subject's own outline (a step in the photo) is lifted up to it, as before; so is
-    one that only strands cross (a strand's mask is thin, and over plain wall it is unsure too).
+    one that only strands cross (a strand's mask is thin, and over plain wall it is unsure too),
+    and one beyond a loose mask's margin of wall (``unsure`` leaves such a margin out).
 
     Args:
         shadow: (1, 1, H, W) the shadow map (depth 0..1).
         subject: (1, 1, H, W) subject coverage; core: (1, 1, H, W) > 0.5 where the mask holds every
             pixel (the subject and its grow margin).
-        unsure: (1, 1, H, W) > 0.5 on the mask's edge where it is unsure (:func:`unsure_edges`' seeds).
+        unsure: (1, 1, H, W) > 0.5 on the mask's edge where a shadow may run on under the mask
+            (:func:`unsure_edges`' second map: it took in a stretch of wall, or cuts a soft edge).
         reach: how far the protection reaches from the mask's edge (grow + feather), pixels: a
             cut region is followed this far into the grow margin (where a pixel that matches the
             backdrop is lifted too).

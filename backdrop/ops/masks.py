@@ -78,6 +78,7 @@ def contact_zone(alpha: torch.Tensor, *, size: float) -> torch.Tensor:
 
 LIKE = 0.04  # an edge of the mask where the photo steps less than this share of the backdrop's level is unsure
 RUN = 9  # ... over a run of the edge across a window this many working pixels wide
+TAKEN_DEEP = 0.03  # the mask took in wall where wall-like pixels fill most of a square 2x this share of the short edge across
 HUE = 1.0  # ... and its hue within this many of those tolerances of the backdrop's (a grey gain keeps the hue)
 SOFT_STEP = 4  # a soft edge across the mask's edge: the photo sampled this many working pixels apart ...
 SOFT_DEPTH = 4.0  # ... darkens into the mask by more than this many tolerances ...
@@ -104,8 +105,9 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
         alpha: (1, 1, h, w) subject coverage; protect: (1, 1, h, w) its protection.
         reach: how far the protection reaches from the edge (grow + feather), working pixels.
     Returns:
-        (1, 1, h, w) in [0, 1], at most ``protect``; and (1, 1, h, w) 1 on the mask's edge where it is
-        unsure (the seeds it spreads from).
+        (1, 1, h, w) in [0, 1], at most ``protect``; and (1, 1, h, w) 1 on the mask's edge where the
+        mask took in a stretch of wall (the wall-like pixels inside run on deep into it, not a loose
+        mask's margin) or cuts across a soft edge: where a shadow may run on under the mask.
     """
     solid = (alpha >= 0.5).to(image.dtype)
     rim = solid + max_filter(-solid, 3)  # the mask's last pixels inside its edge
@@ -118,18 +120,31 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     # ... in its hue: a grey gain of the backdrop keeps it, a sleeve's shaded side as bright as the
     # wall has a colour of its own (the sleeve's edge, which the lift runs up to like any other)
     gain = y_img / y_exp.clamp_min(1e-3)
-    like &= detail_norm(image - gain * expected) < HUE * tol
+    hue = detail_norm(image - gain * expected) < HUE * tol
+    like &= hue
     # ... along a run of the edge, not at a pixel here and there where a figure's edge is faint
     seeds = rim * ((step < tol) & like).to(image.dtype)
     # ... or where the mask's edge cuts across a soft edge of the photo that darkens into it (a hood
     # or strands out of focus, the model's edge halfway across): the outer half looks like a shadow
-    seeds = torch.maximum(seeds, _soft_edge(y_img, alpha, solid, rim, tol))
+    soft = _soft_edge(y_img, alpha, solid, rim, tol)
+    seeds = torch.maximum(seeds, soft)
     seeds = seeds * (F.avg_pool2d(seeds, RUN, stride=1, padding=RUN // 2) > 0.5 / RUN)
     if not bool(seeds.any()):
         return torch.zeros_like(protect), seeds
+    # where the mask took in a stretch of wall, not a margin of it (a loose mask, a few pixels
+    # over the wall around the figure): the wall-like pixels inside run on deep into the mask
+    # (judged on squares 2r across, r apart, that are mostly wall-like; a seed within 2r of one)
+    h, w = image.shape[-2:]
+    r = max(1, round(TAKEN_DEEP * min(h, w)))
+    wall_in = solid * ((step < tol) & hue).to(image.dtype)  # (in shade too: any grey gain)
+    deep = max_filter((F.avg_pool2d(wall_in, 2 * r, stride=r, ceil_mode=True) > 0.5).to(image.dtype), 5)
+    rows = (torch.arange(h, device=deep.device) // r).clamp_(max=deep.shape[-2] - 1)
+    cols = (torch.arange(w, device=deep.device) // r).clamp_(max=deep.shape[-1] - 1)
+    deep = deep[..., rows, :][..., cols]
+    taken = seeds * torch.maximum(deep, soft)
     reach = max(1, reach)
     spread = max_filter(seeds, 2 * reach + 1)
-    return gaussian_blur(spread, reach / 3.0).clamp_(0.0, 1.0) * protect, seeds
+    return gaussian_blur(spread, reach / 3.0).clamp_(0.0, 1.0) * protect, taken
 
 
 def _soft_edge(y_img: torch.Tensor, alpha: torch.Tensor, solid: torch.Tensor, rim: torch.Tensor,
