@@ -297,7 +297,7 @@ def cut_shadows(shadow: torch.Tensor, subject: torch.Tensor, core: torch.Tensor,
     Returns:
         (1, 1, H, W) in [0, 1]: 1 over the shadows to keep.
     """
-    f = max(1, int(max(shadow.shape[-2:]) // 256))  # on :func:`_coarse`'s grid
+    f = _coarse_factor(shadow)
     pool = (lambda t: F.avg_pool2d(t, f, ceil_mode=True)) if f > 1 else (lambda t: t)
     host = lambda t: pool(t.to(shadow.dtype))[0, 0].cpu().numpy()  # noqa: E731
     d = host(shadow)
@@ -376,11 +376,15 @@ def falloff(deficit: torch.Tensor, objects: torch.Tensor, *, reach: float, hard:
     return _grown(edge, d, f, deficit, reach=0.0, floor=floor, margin=2.0 * soft, soft=soft)
 
 
+def _coarse_factor(like: torch.Tensor) -> int:
+    """The factor of the coarse grid on the host (at most 256 cells along the long edge)."""
+    return max(1, int(max(like.shape[-2:]) // 256))
+
+
 def _coarse(deficit: torch.Tensor, seeds: torch.Tensor) -> tuple[np.ndarray, np.ndarray, int]:
     """``deficit`` on a coarse grid on the host (connectivity there: one small trip), where
     ``seeds`` (> 0.5) are or touch, and the grid's factor."""
-    h, w = deficit.shape[-2:]
-    f = max(1, int(max(h, w) // 256))
+    f = _coarse_factor(deficit)
     d = (F.avg_pool2d(deficit, f, ceil_mode=True) if f > 1 else deficit)[0, 0].cpu().numpy()
     s = (seeds > 0.5).to(deficit.dtype)
     s = F.max_pool2d(s, 2 * f + 1, stride=f, padding=f, ceil_mode=True) if f > 1 else max_filter(s, 3)

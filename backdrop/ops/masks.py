@@ -123,7 +123,8 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     hue = detail_norm(image - gain * expected) < HUE * tol
     like &= hue
     # ... along a run of the edge, not at a pixel here and there where a figure's edge is faint
-    seeds = rim * ((step < tol) & like).to(image.dtype)
+    flat = step < tol
+    seeds = rim * (flat & like).to(image.dtype)
     # ... or where the mask's edge cuts across a soft edge of the photo that darkens into it (a hood
     # or strands out of focus, the model's edge halfway across): the outer half looks like a shadow
     soft = _soft_edge(y_img, alpha, solid, rim, tol)
@@ -136,7 +137,7 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     # (judged on squares 2r across, r apart, that are mostly wall-like; a seed within 2r of one)
     h, w = image.shape[-2:]
     r = max(1, round(TAKEN_DEEP * min(h, w)))
-    wall_in = solid * ((step < tol) & hue).to(image.dtype)  # (in shade too: any grey gain)
+    wall_in = solid * (flat & hue).to(image.dtype)  # (in shade too: any grey gain)
     deep = max_filter((F.avg_pool2d(wall_in, 2 * r, stride=r, ceil_mode=True) > 0.5).to(image.dtype), 5)
     rows = (torch.arange(h, device=deep.device) // r).clamp_(max=deep.shape[-2] - 1)
     cols = (torch.arange(w, device=deep.device) // r).clamp_(max=deep.shape[-1] - 1)
