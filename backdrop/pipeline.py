@@ -623,12 +623,13 @@ def render(
     H, W = a.size
     lift, strength, keep = lift / 100.0, texture / 100.0, grain / 100.0
     maps = _ratio_maps(w, lift, strength, keep, set(views))
-    level = gain = None
+    level = gain = toned = None
     if "preview" in maps and tone != "keep":
         level = _level(a, maps["preview"])
         gain = _tone_gain(a, maps["preview"], tone, level)
         if gain is not None:
-            maps["preview"] = maps["preview"].mul(gain.sub_(1.0).mul_(w["tone_area"]).add_(1.0))
+            toned = gain.sub_(1.0).mul_(w["tone_area"]).add_(1.0)
+            maps["preview"] = maps["preview"].mul(toned)
 
     fine = None
     if a.factor > 1 and strength > 0:
@@ -672,6 +673,8 @@ def render(
         match_tol=3.0 * a.grain_full + 0.01,
         fine=fine,
         tile=None if use_frame else _tile_size(a.factor),
+        lift=(lift, w["lift_step"]) if lift else None,  # near the subject a pixel may take the lift alone
+        lift_gain=None if toned is None else {"preview": toned},
     )
 
     def finish(name: str):

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .filters import max_filter, smoothstep
+from .filters import luminance, max_filter, smoothstep
 from .texture import K_HI, K_LO, detail_norm
 
 __all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "hwc_tensor", "load_region", "reduce_source",
@@ -37,6 +37,13 @@ __all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "hwc_tenso
 SKIP_BELOW = 0.05 / 255.0
 NOISE_PERIOD = 256  # the dither pattern repeats every this many pixels
 STRIP_ELEMENTS = 1 << 21  # floats in one strip of a reduction (the device pass takes 16 times as many)
+# near the subject, a pixel this share of its shadow's depth (what the lift adds at full) off the
+# expected backdrop still takes the lift ...
+LIFT_TOL = 0.15
+# ... in a shadow that takes at most about half the light: the share fades out over these steps (a
+# shadow 43-56% deep). A cast shadow seldom goes deeper (the fill light sees to that), but beside a
+# mask drawn inside the figure the figure's own rim reads as one, and it is not the wall
+DEEP_STEP = (0.75, 1.25)
 
 
 class Upsampler:
@@ -288,6 +295,8 @@ def compose(
     match_tol: float,
     fine: FineMarks | None,
     tile: int | None,
+    lift: tuple[float, torch.Tensor] | None = None,
+    lift_gain: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write the full-resolution views into their sinks.
 
@@ -306,6 +315,12 @@ def compose(
         subject: (1, 1, h, w) subject coverage at working resolution (> 0 where any pixel is subject).
         expected: (1, 3, h, w) expected backdrop (subject filled in) for the match test.
         match_tol: a protected pixel within this of the expected backdrop is backdrop.
+        lift: (share, step): the lift's part of the ratio of the views it is in ("shadows",
+            "preview") is 1 + share * step, step (1, C, h, w). Near the subject a pixel further off
+            the expected backdrop than ``match_tol`` takes that part (not the texture) while it is
+            within LIFT_TOL of the shadow's depth (luminance of expected * step) more, in a shadow
+            that takes at most about half the light (DEEP_STEP). None: no lift.
+        lift_gain: name -> (1, C, h, w) a gain on that view's lift part too (the tone's), or None.
         fine: the correction of marks below the working resolution (not in "shadows"), or None.
         tile: tile size in pixels (a multiple of the factor): tiles with nothing to change are
             copied. None: the whole frame in a few full-width strips, with no per-tile decision
@@ -324,12 +339,13 @@ def compose(
             a |= fine_px
         act[name] = a
     ctx = _Region(src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act,
-                  whole=tile is None, firm=firm)
+                  whole=tile is None, firm=firm, lift=lift, lift_gain=lift_gain)
 
     if tile is None:  # the device path: full-width strips, everything decided per pixel
         rows = max(f, 16 * STRIP_ELEMENTS // (3 * W) // f * f)
         for r0 in range(0, H, rows):
-            ctx.run(r0, min(H, r0 + rows), 0, W, list(maps), near=True, fine_box=fine is not None, partial=True)
+            ctx.run(r0, min(H, r0 + rows), 0, W, list(maps), near=True, fine_box=fine is not None, partial=True,
+                    lifting=True)
         return
 
     # per-tile decisions from the working-resolution maps (one working pixel of margin)
@@ -339,6 +355,11 @@ def compose(
     any_act = {n: _grid(a.to(torch.float32), tm, "max") > 0 for n, a in act.items()}
     all_act = {n: _grid(a.to(torch.float32), tm, "min") > 0 for n, a in act.items()}
     fine_tiles = _grid(fine_px.to(torch.float32), tm, "max") > 0 if fine_px is not None else None
+    # the tiles where the lift changes anything (the rest need no lift tolerance)
+    lift_tiles = None
+    if ctx.lift is not None:
+        lifting = (ctx.lift[1].amax(1, keepdim=True) * ctx.lift[0] > SKIP_BELOW).to(torch.float32)
+        lift_tiles = (_grid(_dilate3(lifting), tm, "max") > 0).tolist()
     # plain Python lists: cheap to index once per tile
     near, inside = near.tolist(), inside.tolist()
     any_act = {n: v.tolist() for n, v in any_act.items()}
@@ -354,14 +375,16 @@ def compose(
             continue
         ctx.run(r0, r1, c0, c1, work, near=near[ti][tj],
                 fine_box=fine_tiles is not None and fine_tiles[ti][tj],
-                partial=any(not all_act[n][ti][tj] for n in work))
+                partial=any(not all_act[n][ti][tj] for n in work),
+                lifting=lift_tiles is not None and lift_tiles[ti][tj])
 
 
 class _Region:
     """One region (a tile, or a full-width strip) of :func:`compose`."""
 
     def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act, *,
-                 whole: bool, firm: torch.Tensor | None = None):
+                 whole: bool, firm: torch.Tensor | None = None, lift: tuple[float, torch.Tensor] | None = None,
+                 lift_gain: dict[str, torch.Tensor] | None = None):
         if alpha.dtype == torch.uint16:  # torch compares no uint16; zero is zero in either reading
             alpha = alpha.view(torch.int16)
         self.src, self.scale, self.alpha, self.up = src, scale, alpha, up
@@ -369,6 +392,8 @@ class _Region:
         self.tol, self.fine, self.free, self.act = match_tol, fine, free, act
         self.whole = whole  # the device path: the fine pass over the whole region (no box search)
         self.firm = firm if firm is not None and bool(firm.any()) else None
+        self.lift = lift if lift is not None and lift[0] else None
+        self.lift_gain = lift_gain or {}
 
     def _fine_box(self, r0: int, r1: int, c0: int, c1: int, whole: bool):
         """Full-resolution box (y0, y1, x0, x1) around the region's flagged working pixels, or None."""
@@ -391,19 +416,34 @@ class _Region:
         return y0, y1, x0, x1
 
     def run(self, r0: int, r1: int, c0: int, c1: int, work: list[str], *, near: bool, fine_box: bool,
-            partial: bool) -> None:
+            partial: bool, lifting: bool) -> None:
         up = self.up
         # channels-last, the layout of the decoded buffer: the conversions in and out are plain
         # casts; the maps upsample fastest in (N, C, H, W) and multiply into it
         x = load_region(self.src, r0, r1, c0, c1, self.scale, channels_last=True)
-        k = None
+        k = k_lift = None  # the share of the change a pixel takes (of the lift's part: k + k_lift)
         if near:
             prot = up.tile(self.protect, r0, r1, c0, c1)
-            dev = detail_norm(x - up.tile(self.expected, r0, r1, c0, c1))
+            e = up.tile(self.expected, r0, r1, c0, c1)
+            dev = detail_norm(x - e)
             held = prot * smoothstep(dev, self.tol, 2.0 * self.tol)
+            free = self.alpha[:, :, r0:r1, c0:c1] == 0
+            lifting = lifting and self.lift is not None
+            if lifting:
+                # the lift's tolerance is wider by a share of the shadow's depth: a shadow deepens
+                # toward the subject that casts it, which the expected backdrop cannot know
+                step = up.tile(self.lift[1], r0, r1, c0, c1)
+                share = smoothstep(step.amax(1, keepdim=True), *DEEP_STEP).sub_(1.0).mul_(-LIFT_TOL)
+                tol = luminance(e * step).mul_(share).add_(self.tol)
+                held_lift = smoothstep(dev.div_(tol).sub_(1.0), 0.0, 1.0).mul_(prot)
             if self.firm is not None:
-                held = torch.maximum(held, up.tile(self.firm, r0, r1, c0, c1))
-            k = (1.0 - held) * (self.alpha[:, :, r0:r1, c0:c1] == 0)
+                firm = up.tile(self.firm, r0, r1, c0, c1)
+                held = torch.maximum(held, firm)
+                if lifting:
+                    held_lift = torch.maximum(held_lift, firm)
+            k = (1.0 - held) * free
+            if lifting:
+                k_lift = held.sub_(held_lift).mul_(free)  # held from the rest, not from the lift
         box = d0 = None
         if fine_box and self.fine is not None:
             box = self._fine_box(r0, r1, c0, c1, whole=self.whole)
@@ -441,6 +481,11 @@ class _Region:
                     low = up.tile(fm.ref, y0, y1, x0, x1, times=self.maps[name])
                     sub.addcmul_(low.sub_(ref * mb), gate)
                 out = torch.addcmul(x, k, delta) if k is not None else delta.add_(x)
+                if k_lift is not None and name != "texture":
+                    part = torch.add(1.0, step, alpha=self.lift[0])
+                    if name in self.lift_gain:
+                        part.mul_(up.tile(self.lift_gain[name], r0, r1, c0, c1))
+                    out.addcmul_(part.sub_(1.0).mul_(x), k_lift)
             if partial:
                 out = torch.where(up.nearest(self.act[name], r0, r1, c0, c1), out, x)
             sink.put(r0, c0, out, x)

@@ -258,6 +258,7 @@ h, w = H // FACTOR, W // FACTOR
 WALL = np.array([200.0, 196.0, 188.0])
 HAIR = (slice(40, 80), 76)  # a dark strand beside the subject (alpha 0), in its fully protected margin
 NEAR_BACKDROP = (slice(84, 92), 76)  # backdrop pixels as close to the subject
+SHADE = (slice(82, 84), 76)  # ... and above them a shade 8.5% under the expected backdrop (a shadow deepening)
 SPECK = (15, 100)  # a dark one-pixel speck, inside the fine-mark flag
 SPECK_OUT = (15, 130)  # another one, outside it
 FAINT = (19, 94)  # a faint speck inside the flag: 5.5 grain sigmas, half-way up the K_LO..K_HI ramp
@@ -275,6 +276,7 @@ def _scene(dtype=np.uint8):
     img[SPECK] = (100, 98, 94)
     img[SPECK_OUT] = (100, 98, 94)
     img[FAINT] = WALL - 11
+    img[SHADE] = WALL * 0.915
     img[30:, 45:75] = (150, 60, 50)  # the subject
     alpha = np.zeros((H, W))
     alpha[30:, 45:75] = 1.0
@@ -298,7 +300,7 @@ def _maps():
     return {"shadows": lift, "preview": lift * tex}
 
 
-def _run(tile, bits, dtype=np.uint8, fine=True, maps=None, prefill=False, protect_on=True):
+def _run(tile, bits, dtype=np.uint8, fine=True, maps=None, prefill=False, protect_on=True, lift=False):
     img, alpha, scale = _scene(dtype)
     src, a = hwc_tensor(img), hwc_tensor(alpha)
     a_mid = reduce_source(a, FACTOR, scale)
@@ -322,7 +324,8 @@ def _run(tile, bits, dtype=np.uint8, fine=True, maps=None, prefill=False, protec
             buf = hwc_tensor(arr)
         sinks[name] = Sink(buf, bits, seed=1, prefilled=prefill)
     compose(src, scale, a, Upsampler(FACTOR, (H, W)), maps=maps, sinks=sinks, free=torch.ones(1, 1, h, w),
-            protect=protect, subject=a_mid, expected=expected, match_tol=0.03, fine=fm, tile=tile)
+            protect=protect, subject=a_mid, expected=expected, match_tol=0.03, fine=fm, tile=tile,
+            lift=(1.0, maps["shadows"] - 1.0) if lift else None)
     as_float = lambda o: (o[0].permute(1, 2, 0).numpy() if torch.is_tensor(o) else o).astype(np.float64)
     return {n: as_float(o) for n, o in outs.items()}, img.astype(np.float64), alpha
 
@@ -407,6 +410,29 @@ def test_compose_protects_a_strand_that_is_not_backdrop(tile):
     np.testing.assert_allclose(out[NEAR_BACKDROP], np.minimum(img[NEAR_BACKDROP] * 1.25, 1.0), rtol=1e-5)
     # and far from the subject: out = x * M
     np.testing.assert_allclose(out[5:25, 62:70], np.minimum(img[5:25, 62:70] * 1.25, 1.0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("tile", [None, 24])
+def test_compose_lifts_a_shade_near_the_subject_within_the_lifts_tolerance(tile):
+    """Near the subject, a pixel further off the expected backdrop than the match tolerance but within
+    the lift's (a share of the shadow's depth: a shadow deepening toward the subject) takes the lift and
+    not the texture; a strand, far off, stays as shot. Without that tolerance the shade is held as
+    shot: a dark speck in the lifted shadow."""
+    maps = {n: (m - 1.0) * 1.4 + 1.0 for n, m in _maps().items()}  # a shadow a quarter deep (step 0.35)
+    held, img, _ = _run(tile, None, np.float32, maps=maps)
+    for out in held.values():
+        assert np.array_equal(out[SHADE], img[SHADE])
+    outs, img, _ = _run(tile, None, np.float32, maps=maps, lift=True)
+    for out in outs.values():  # the lift (1.35 here), not the texture's tint (the preview's ratio)
+        np.testing.assert_allclose(out[SHADE], img[SHADE] * 1.35, rtol=1e-5)
+        assert np.array_equal(out[HAIR], img[HAIR])
+    np.testing.assert_allclose(outs["preview"][NEAR_BACKDROP], held["preview"][NEAR_BACKDROP], rtol=1e-6)
+    # in a "shadow" that takes two thirds of the light (step 2), the wider tolerance is gone: beside a
+    # mask drawn inside the figure, the figure's own rim reads as such a shadow
+    deep = {n: (m - 1.0) * 8.0 + 1.0 for n, m in _maps().items()}
+    outs, img, _ = _run(tile, None, np.float32, maps=deep, lift=True)
+    for out in outs.values():
+        assert np.array_equal(out[SHADE], img[SHADE])
 
 
 @pytest.mark.parametrize("tile", [None, 24])
