@@ -338,8 +338,14 @@ def compose(
         if fine_px is not None and name != "shadows":
             a |= fine_px
         act[name] = a
+    lift_tol = None
+    if lift is not None and lift[0]:
+        # how much further off the expected backdrop a protected pixel may be and still take the lift
+        step = lift[1]
+        share = smoothstep(step.amax(1, keepdim=True), *DEEP_STEP).sub_(1.0).mul_(-LIFT_TOL)
+        lift_tol = luminance(expected * step).mul_(share)
     ctx = _Region(src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act,
-                  whole=tile is None, firm=firm, lift=lift, lift_gain=lift_gain)
+                  whole=tile is None, firm=firm, lift=lift, lift_tol=lift_tol, lift_gain=lift_gain)
 
     if tile is None:  # the device path: full-width strips, everything decided per pixel
         rows = max(f, 16 * STRIP_ELEMENTS // (3 * W) // f * f)
@@ -355,11 +361,8 @@ def compose(
     any_act = {n: _grid(a.to(torch.float32), tm, "max") > 0 for n, a in act.items()}
     all_act = {n: _grid(a.to(torch.float32), tm, "min") > 0 for n, a in act.items()}
     fine_tiles = _grid(fine_px.to(torch.float32), tm, "max") > 0 if fine_px is not None else None
-    # the tiles where the lift changes anything (the rest need no lift tolerance)
-    lift_tiles = None
-    if ctx.lift is not None:
-        lifting = (ctx.lift[1].amax(1, keepdim=True) * ctx.lift[0] > SKIP_BELOW).to(torch.float32)
-        lift_tiles = (_grid(_dilate3(lifting), tm, "max") > 0).tolist()
+    # the tiles where the lift's tolerance is wider than the match's
+    lift_tiles = None if lift_tol is None else (_grid(_dilate3(lift_tol), tm, "max") > 0).tolist()
     # plain Python lists: cheap to index once per tile
     near, inside = near.tolist(), inside.tolist()
     any_act = {n: v.tolist() for n, v in any_act.items()}
@@ -384,7 +387,7 @@ class _Region:
 
     def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act, *,
                  whole: bool, firm: torch.Tensor | None = None, lift: tuple[float, torch.Tensor] | None = None,
-                 lift_gain: dict[str, torch.Tensor] | None = None):
+                 lift_tol: torch.Tensor | None = None, lift_gain: dict[str, torch.Tensor] | None = None):
         if alpha.dtype == torch.uint16:  # torch compares no uint16; zero is zero in either reading
             alpha = alpha.view(torch.int16)
         self.src, self.scale, self.alpha, self.up = src, scale, alpha, up
@@ -392,7 +395,7 @@ class _Region:
         self.tol, self.fine, self.free, self.act = match_tol, fine, free, act
         self.whole = whole  # the device path: the fine pass over the whole region (no box search)
         self.firm = firm if firm is not None and bool(firm.any()) else None
-        self.lift = lift if lift is not None and lift[0] else None
+        self.lift, self.lift_tol = (lift, lift_tol) if lift_tol is not None else (None, None)
         self.lift_gain = lift_gain or {}
 
     def _fine_box(self, r0: int, r1: int, c0: int, c1: int, whole: bool):
@@ -424,17 +427,14 @@ class _Region:
         k = k_lift = None  # the share of the change a pixel takes (of the lift's part: k + k_lift)
         if near:
             prot = up.tile(self.protect, r0, r1, c0, c1)
-            e = up.tile(self.expected, r0, r1, c0, c1)
-            dev = detail_norm(x - e)
+            dev = detail_norm(x - up.tile(self.expected, r0, r1, c0, c1))
             held = prot * smoothstep(dev, self.tol, 2.0 * self.tol)
             free = self.alpha[:, :, r0:r1, c0:c1] == 0
             lifting = lifting and self.lift is not None
             if lifting:
                 # the lift's tolerance is wider by a share of the shadow's depth: a shadow deepens
                 # toward the subject that casts it, which the expected backdrop cannot know
-                step = up.tile(self.lift[1], r0, r1, c0, c1)
-                share = smoothstep(step.amax(1, keepdim=True), *DEEP_STEP).sub_(1.0).mul_(-LIFT_TOL)
-                tol = luminance(e * step).mul_(share).add_(self.tol)
+                tol = up.tile(self.lift_tol, r0, r1, c0, c1) + self.tol
                 held_lift = smoothstep(dev.div_(tol).sub_(1.0), 0.0, 1.0).mul_(prot)
             if self.firm is not None:
                 firm = up.tile(self.firm, r0, r1, c0, c1)
@@ -444,6 +444,9 @@ class _Region:
             k = (1.0 - held) * free
             if lifting:
                 k_lift = held.sub_(held_lift).mul_(free)  # held from the rest, not from the lift
+                if not self.whole and not bool(k_lift.any()):  # (a tile: none of its pixels)
+                    k_lift = None
+        lift_part = None  # the lift's ratio minus one, upsampled
         box = d0 = None
         if fine_box and self.fine is not None:
             box = self._fine_box(r0, r1, c0, c1, whole=self.whole)
@@ -465,6 +468,8 @@ class _Region:
                 sink.copy(r0, r1, c0, c1, self.src, self.scale)
                 continue
             m = up.tile(self.maps[name], r0, r1, c0, c1)
+            if name == "shadows" and k_lift is not None:  # the shadows' ratio is the lift's: no second upsample
+                lift_part = m - 1.0
             fine_here = d0 is not None and name != "shadows"
             if k is None and not fine_here:
                 out = x * m
@@ -482,10 +487,13 @@ class _Region:
                     sub.addcmul_(low.sub_(ref * mb), gate)
                 out = torch.addcmul(x, k, delta) if k is not None else delta.add_(x)
                 if k_lift is not None and name != "texture":
-                    part = torch.add(1.0, step, alpha=self.lift[0])
-                    if name in self.lift_gain:
-                        part.mul_(up.tile(self.lift_gain[name], r0, r1, c0, c1))
-                    out.addcmul_(part.sub_(1.0).mul_(x), k_lift)
+                    if lift_part is None:
+                        lift_part = up.tile(self.lift[1], r0, r1, c0, c1).mul(self.lift[0])
+                    part = lift_part
+                    if name in self.lift_gain:  # (1 + part) * gain - 1
+                        gain = up.tile(self.lift_gain[name], r0, r1, c0, c1)
+                        part = (lift_part + 1.0).mul_(gain).sub_(1.0)
+                    out.addcmul_(part * x, k_lift)
             if partial:
                 out = torch.where(up.nearest(self.act[name], r0, r1, c0, c1), out, x)
             sink.put(r0, c0, out, x)
