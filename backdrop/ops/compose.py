@@ -315,16 +315,16 @@ def compose(
         subject: (1, 1, h, w) subject coverage at working resolution (> 0 where any pixel is subject).
         expected: (1, 3, h, w) expected backdrop (subject filled in) for the match test.
         match_tol: a protected pixel within this of the expected backdrop is backdrop.
+        fine: the correction of marks below the working resolution (not in "shadows"), or None.
+        tile: tile size in pixels (a multiple of the factor): tiles with nothing to change are
+            copied. None: the whole frame in a few full-width strips, with no per-tile decision
+            and no host synchronisation (the device path).
         lift: (share, step): the lift's part of the ratio of the views it is in ("shadows",
             "preview") is 1 + share * step, step (1, C, h, w). Near the subject a pixel further off
             the expected backdrop than ``match_tol`` takes that part (not the texture) while it is
             within LIFT_TOL of the shadow's depth (luminance of expected * step) more, in a shadow
             that takes at most about half the light (DEEP_STEP). None: no lift.
         lift_gain: name -> (1, C, h, w) a gain on that view's lift part too (the tone's), or None.
-        fine: the correction of marks below the working resolution (not in "shadows"), or None.
-        tile: tile size in pixels (a multiple of the factor): tiles with nothing to change are
-            copied. None: the whole frame in a few full-width strips, with no per-tile decision
-            and no host synchronisation (the device path).
     """
     H, W = src.shape[-2:]
     f = up.f
@@ -468,8 +468,6 @@ class _Region:
                 sink.copy(r0, r1, c0, c1, self.src, self.scale)
                 continue
             m = up.tile(self.maps[name], r0, r1, c0, c1)
-            if name == "shadows" and k_lift is not None:  # the shadows' ratio is the lift's: no second upsample
-                lift_part = m - 1.0
             fine_here = d0 is not None and name != "shadows"
             if k is None and not fine_here:
                 out = x * m
