@@ -26,6 +26,7 @@ from .ops.compose import (
     Upsampler,
     compose,
     hwc_tensor,
+    lift_tolerance,
     load_region,
     reduce_source,
     tile_noise,
@@ -415,6 +416,7 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, 
     del log_lifted
     free = (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - b.foreign)
     changeable = free * (a_mid < 1.0)  # working pixels made only of subject never change
+    lift_step = changeable * (b.step if b.lifted is None else b.step * b.lifted)
     # as ratios of the backdrop: the marks take 1 - exp(-marks) of it, and the grain, on top, the same
     # share of what is left (so all of the detail removed is exactly exp(-(marks + grain)))
     left = marks.neg_().exp_()
@@ -434,7 +436,10 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, 
         "shadow_map": b.shadow_map,
         "expected": b.x_fill,
         # the lift's ratio is 1 + lift * lift_step
-        "lift_step": changeable * (b.step if b.lifted is None else b.step * b.lifted),
+        "lift_step": lift_step,
+        # near the subject, how much further off the expected backdrop a pixel may be and still take
+        # the lift (a shadow deepens toward the subject that casts it)
+        "lift_tol": lift_tolerance(b.x_fill, lift_step),
         # where the tone scales the wall: the backdrop the cleanup may change and its contact zone (a
         # contact shadow keeps its depth below the wall it lies on); never the subject, floor or foreign
         # objects. The wall is scaled down to the floor's edge, not faded over the lift's ramp above it
@@ -673,7 +678,8 @@ def render(
         match_tol=3.0 * a.grain_full + 0.01,
         fine=fine,
         tile=None if use_frame else _tile_size(a.factor),
-        lift=(lift, w["lift_step"]) if lift else None,  # near the subject a pixel may take the lift alone
+        # near the subject a pixel may take the lift alone
+        lift=(lift, w["lift_step"], w["lift_tol"]) if lift else None,
         lift_gain=None if toned is None else {"preview": toned},
     )
 

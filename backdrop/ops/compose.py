@@ -31,7 +31,7 @@ from .filters import luminance, max_filter, smoothstep
 from .texture import K_HI, K_LO, detail_norm
 
 __all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "hwc_tensor", "load_region", "reduce_source",
-           "dither_noise"]
+           "dither_noise", "lift_tolerance"]
 
 # a working pixel whose ratio departs from 1 by less than this (a twentieth of an 8-bit level) changes nothing
 SKIP_BELOW = 0.05 / 255.0
@@ -44,6 +44,21 @@ LIFT_TOL = 0.15
 # shadow 43-56% deep). A cast shadow seldom goes deeper (the fill light sees to that), but beside a
 # mask drawn inside the figure the figure's own rim reads as one, and it is not the wall
 DEEP_STEP = (0.75, 1.25)
+
+
+def lift_tolerance(expected: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    """How much further off the expected backdrop than the match tolerance a protected pixel may be
+    and still take the lift (not the texture): LIFT_TOL of the shadow's depth there, in a shadow
+    that takes at most about half the light (DEEP_STEP). It depends on the analysis only.
+
+    Args:
+        expected: (1, C, h, w) the expected backdrop; step: (1, C, h, w) the lift's step (its ratio
+            at full lift is 1 + step).
+    Returns:
+        (1, 1, h, w) >= 0, in the image's units.
+    """
+    share = smoothstep(step.amax(1, keepdim=True), *DEEP_STEP).sub_(1.0).mul_(-LIFT_TOL)
+    return luminance(expected * step).mul_(share)
 
 
 class Upsampler:
@@ -295,7 +310,7 @@ def compose(
     match_tol: float,
     fine: FineMarks | None,
     tile: int | None,
-    lift: tuple[float, torch.Tensor] | None = None,
+    lift: tuple[float, torch.Tensor, torch.Tensor] | None = None,
     lift_gain: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write the full-resolution views into their sinks.
@@ -319,11 +334,10 @@ def compose(
         tile: tile size in pixels (a multiple of the factor): tiles with nothing to change are
             copied. None: the whole frame in a few full-width strips, with no per-tile decision
             and no host synchronisation (the device path).
-        lift: (share, step): the lift's part of the ratio of the views it is in ("shadows",
+        lift: (share, step, tol): the lift's part of the ratio of the views it is in ("shadows",
             "preview") is 1 + share * step, step (1, C, h, w). Near the subject a pixel further off
             the expected backdrop than ``match_tol`` takes that part (not the texture) while it is
-            within LIFT_TOL of the shadow's depth (luminance of expected * step) more, in a shadow
-            that takes at most about half the light (DEEP_STEP). None: no lift.
+            within ``tol`` (1, 1, h, w; :func:`lift_tolerance`) more. None: no lift.
         lift_gain: name -> (1, C, h, w) a gain on that view's lift part too (the tone's), or None.
     """
     H, W = src.shape[-2:]
@@ -338,14 +352,8 @@ def compose(
         if fine_px is not None and name != "shadows":
             a |= fine_px
         act[name] = a
-    lift_tol = None
-    if lift is not None and lift[0]:
-        # how much further off the expected backdrop a protected pixel may be and still take the lift
-        step = lift[1]
-        share = smoothstep(step.amax(1, keepdim=True), *DEEP_STEP).sub_(1.0).mul_(-LIFT_TOL)
-        lift_tol = luminance(expected * step).mul_(share)
     ctx = _Region(src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act,
-                  whole=tile is None, firm=firm, lift=lift, lift_tol=lift_tol, lift_gain=lift_gain)
+                  whole=tile is None, firm=firm, lift=lift, lift_gain=lift_gain)
 
     if tile is None:  # the device path: full-width strips, everything decided per pixel
         rows = max(f, 16 * STRIP_ELEMENTS // (3 * W) // f * f)
@@ -362,7 +370,7 @@ def compose(
     all_act = {n: _grid(a.to(torch.float32), tm, "min") > 0 for n, a in act.items()}
     fine_tiles = _grid(fine_px.to(torch.float32), tm, "max") > 0 if fine_px is not None else None
     # the tiles where the lift's tolerance is wider than the match's
-    lift_tiles = None if lift_tol is None else (_grid(_dilate3(lift_tol), tm, "max") > 0).tolist()
+    lift_tiles = None if ctx.lift is None else (_grid(_dilate3(ctx.lift[2]), tm, "max") > 0).tolist()
     # plain Python lists: cheap to index once per tile
     near, inside = near.tolist(), inside.tolist()
     any_act = {n: v.tolist() for n, v in any_act.items()}
@@ -386,8 +394,8 @@ class _Region:
     """One region (a tile, or a full-width strip) of :func:`compose`."""
 
     def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act, *,
-                 whole: bool, firm: torch.Tensor | None = None, lift: tuple[float, torch.Tensor] | None = None,
-                 lift_tol: torch.Tensor | None = None, lift_gain: dict[str, torch.Tensor] | None = None):
+                 whole: bool, firm: torch.Tensor | None = None, lift: tuple | None = None,
+                 lift_gain: dict[str, torch.Tensor] | None = None):
         if alpha.dtype == torch.uint16:  # torch compares no uint16; zero is zero in either reading
             alpha = alpha.view(torch.int16)
         self.src, self.scale, self.alpha, self.up = src, scale, alpha, up
@@ -395,7 +403,7 @@ class _Region:
         self.tol, self.fine, self.free, self.act = match_tol, fine, free, act
         self.whole = whole  # the device path: the fine pass over the whole region (no box search)
         self.firm = firm if firm is not None and bool(firm.any()) else None
-        self.lift, self.lift_tol = (lift, lift_tol) if lift_tol is not None else (None, None)
+        self.lift = lift if lift is not None and lift[0] else None  # (share, step, tolerance)
         self.lift_gain = lift_gain or {}
 
     def _fine_box(self, r0: int, r1: int, c0: int, c1: int, whole: bool):
@@ -434,7 +442,7 @@ class _Region:
             if lifting:
                 # the lift's tolerance is wider by a share of the shadow's depth: a shadow deepens
                 # toward the subject that casts it, which the expected backdrop cannot know
-                tol = up.tile(self.lift_tol, r0, r1, c0, c1) + self.tol
+                tol = up.tile(self.lift[2], r0, r1, c0, c1) + self.tol
                 held_lift = smoothstep(dev.div_(tol).sub_(1.0), 0.0, 1.0).mul_(prot)
             if self.firm is not None:
                 firm = up.tile(self.firm, r0, r1, c0, c1)

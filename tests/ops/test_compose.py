@@ -15,6 +15,7 @@ from backdrop.ops.compose import (
     compose,
     dither_noise,
     hwc_tensor,
+    lift_tolerance,
     load_region,
     reduce_source,
     tile_noise,
@@ -325,7 +326,7 @@ def _run(tile, bits, dtype=np.uint8, fine=True, maps=None, prefill=False, protec
         sinks[name] = Sink(buf, bits, seed=1, prefilled=prefill)
     compose(src, scale, a, Upsampler(FACTOR, (H, W)), maps=maps, sinks=sinks, free=torch.ones(1, 1, h, w),
             protect=protect, subject=a_mid, expected=expected, match_tol=0.03, fine=fm, tile=tile,
-            lift=(1.0, maps["shadows"] - 1.0) if lift else None)
+            lift=(1.0, maps["shadows"] - 1.0, lift_tolerance(expected, maps["shadows"] - 1.0)) if lift else None)
     as_float = lambda o: (o[0].permute(1, 2, 0).numpy() if torch.is_tensor(o) else o).astype(np.float64)
     return {n: as_float(o) for n, o in outs.items()}, img.astype(np.float64), alpha
 
