@@ -143,7 +143,7 @@ def _through_cache(seg: "Segmenter", image: np.ndarray, use_cache: bool,
     mask = cache.load(k) if k else None
     if mask is None or mask.shape != image.shape[:2]:
         t = time.perf_counter()
-        mask = seg(image)
+        mask = cache.as_stored(seg(image))
         seconds = time.perf_counter() - t
         slow = getattr(seg, "fast_here", None)
         if slow is not None and not slow() and seg.name not in _SLOW_SAID and warnings is not None:

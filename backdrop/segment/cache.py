@@ -64,11 +64,20 @@ def load(k: str) -> np.ndarray | None:
 
 def quantize(mask: np.ndarray) -> np.ndarray:
     """A float mask as uint16 at full scale, rounded up: any coverage stays coverage (the engine
-    never touches those pixels). What the cache holds, and what a segmenter's mask is given as,
-    cached or not."""
+    keeps those pixels' subject share), and whole stays whole. What the cache holds."""
     if mask.dtype == np.uint16:
         return mask
     return np.ceil(np.clip(mask, 0.0, 1.0) * np.float32(65535.0)).astype(np.uint16)
+
+
+def as_stored(mask: np.ndarray) -> np.ndarray:
+    """A float mask on the cache's 16-bit steps (float32), exactly as :func:`load` gives it back: a
+    segmenter's mask is the same picture whether it was made now or read from the cache (a pixel part
+    subject takes the cleanup on its backdrop's share, so its coverage's last bits show)."""
+    m = np.clip(mask, 0.0, 1.0).astype(np.float32)
+    m *= np.float32(65535.0)
+    np.ceil(m, out=m)
+    return np.divide(m, 65535.0, out=m)
 
 
 def store(k: str, mask: np.ndarray) -> None:
