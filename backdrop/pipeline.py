@@ -25,6 +25,7 @@ from .ops.compose import (
     Sink,
     Upsampler,
     compose,
+    edge_lift,
     hwc_tensor,
     lift_tolerance,
     load_region,
@@ -249,7 +250,8 @@ def analyze(image, mask, params: Params | None = None, *, device: str | torch.de
         image: the decoded photo: an HxWxC / HxW numpy array (uint8, uint16, or float in [0, 1];
             no copy is made of an 8/16-bit buffer) or a float32 (C, H, W) tensor; C is 3 or 1.
         mask: subject coverage (H, W), 1 = subject: a float array or tensor in [0, 1], or a
-            uint8 / uint16 array at full scale. Pixels with any coverage are never changed.
+            uint8 / uint16 array at full scale. A pixel wholly subject is never changed; one part
+            subject keeps its subject's share and takes the lift and the tone on the rest.
         params: the settings (defaults if None); lift, texture and grain are only remembered
             as the defaults of :func:`render`.
         device: overrides ``params.device``.
@@ -679,7 +681,7 @@ def render(
         fine=fine,
         tile=None if use_frame else _tile_size(a.factor),
         # near the subject a pixel may take the lift alone
-        lift=(lift, w["lift_step"], w["lift_tol"]) if lift else None,
+        lift=(lift, w["lift_step"], w["lift_tol"], edge_lift(w["lift_step"], w["subject"])) if lift else None,
         lift_gain=None if toned is None else {"preview": toned},
     )
 
@@ -718,7 +720,8 @@ def clean(
             (uint8, uint16 or float in [0, 1]); C is 3 (RGB) or 1 (greyscale).
         params: the settings (defaults if None).
         mask: subject coverage (H, W), 1 = subject (uint8/uint16/float array or tensor).
-            Pixels with any coverage are returned bit-for-bit unchanged.
+            Pixels wholly subject are returned bit-for-bit unchanged; one part subject keeps its
+            subject's share.
         views: which of "shadows", "texture", "preview" to compute at full resolution.
         device: overrides ``params.device``.
         bits: None for float views; 8 or 16 for rounded integer views (see :func:`render`).

@@ -237,6 +237,37 @@ def test_a_shadow_deepening_toward_the_figure_is_lifted_up_to_it_without_dark_sp
     assert np.mean(out.mean(-1)[margin] * 255 < level - 12) < 0.01
 
 
+def test_the_subjects_soft_edge_in_a_lifted_shadow_takes_the_lift_on_its_backdrops_share():
+    """A pixel on the subject's edge is part subject and part shadow (an anti-aliased sleeve, a hand
+    out of focus). Left as shot, it kept its share of the shadow while the shade beside it was lifted:
+    a dark line along the subject (on dresscode_049713_0's hand, the gold balloon of
+    pibooth_portrait_capture2_greywall). It keeps its subject's share and takes the lift on the rest,
+    so it ends near the clean plate's own edge. A pixel wholly subject is as shot, and so is a strand's
+    pixel away from the body, whose coverage is a guess."""
+    h, w = 320, 480
+    yy, xx = np.mgrid[:h, :w]
+    alpha = ndimage.gaussian_filter(((xx >= 140) & (xx < 200) & (yy >= 40)).astype(np.float64), 0.8)
+    alpha[alpha < 0.01], alpha[alpha > 0.99] = 0.0, 1.0
+    strand = (yy == 200) & (xx >= 260) & (xx < 320)  # in the shade, far from the figure
+    alpha[strand] = 0.6
+    shade = ndimage.gaussian_filter(((xx >= 195) & (xx < 330) & (yy >= 80)).astype(np.float64), 3.0) * 0.35
+    wall = 0.7 * np.ones(3)
+    sleeve = np.where(strand[..., None], [0.2, 0.15, 0.1], [0.55, 0.3, 0.25])
+    noise = np.random.default_rng(0).normal(0, 0.004, (h, w, 3))
+    a = alpha[..., None]
+    img = (a * sleeve + (1 - a) * wall * (1 - shade[..., None]) + noise).astype(np.float32)
+    plate = a * sleeve + (1 - a) * wall + noise
+    out = as_hwc(clean(img, FULL, alpha.astype(np.float32)).preview)
+    assert np.array_equal(out[alpha >= 1], img[alpha >= 1])
+    edge = (alpha > 0.05) & (alpha < 0.95) & (xx >= 190) & (yy >= 140) & (yy < 300)
+    err = {k: np.abs(o - plate).mean(-1)[edge].mean() * 255 for k, o in (("out", out), ("shot", img))}
+    assert err["shot"] > 10 and err["out"] < 0.3 * err["shot"], err
+    assert np.array_equal(out[strand], img[strand])
+    # the shade right beside the edge is lifted as before
+    beside = (xx >= 203) & (xx < 206) & (yy >= 140) & (yy < 300)
+    assert np.abs(out - plate).mean(-1)[beside].mean() * 255 < 3.0
+
+
 def _disc_scene(ramp_outside: bool):
     """A dark figure's top edge on a light wall (the figure a disc at the frame's bottom) and its hard
     mask: either the figure out of focus (a soft edge whose outer half lies outside the mask, like a

@@ -19,15 +19,19 @@ def test_embedded_model_ships_with_the_package_and_runs_offline(get_scene):
 @pytest.mark.parametrize("name", ["white_seamless", "coloured_paper", "dark_backdrop"])
 def test_embedded_mask_covers_the_solid_subject(get_scene, name):
     """What protects the subject: the body (alpha = 1) is inside the mask, so the cleanup
-    leaves it exactly as shot."""
+    leaves it exactly as shot. Where the mask's matte puts a body pixel on the edge (part subject),
+    that pixel takes the lift on the share the matte gives the backdrop: a few pixels of the body's
+    rim, by a few levels (6 of white_seamless's 57383 by more than 4, the most by 22)."""
     s = get_scene(name)
     m, used = segment(s.image, "embedded", use_cache=False)
     assert used == "embedded"
     body = s.alpha >= 1.0
     assert (m[body] > 0).mean() > 0.97
     out = clean(s.image, Params(lift=100, texture=100), m, views=("preview",)).preview.permute(1, 2, 0).numpy()
-    covered = body & (m > 0)
+    covered = body & (m >= 1.0)
     assert np.array_equal(out[covered], s.image[covered])
+    change = np.abs(out - s.image).max(-1)[body & (m > 0)] * 255
+    assert (change > 4).mean() < 0.0005 and change.max() < 30
 
 
 @pytest.mark.parametrize("name", ["white_seamless", "grey_wall_wood_floor", "dark_backdrop", "concrete_floor"])
@@ -211,7 +215,9 @@ def test_masks_are_cached_per_image_and_backend(get_scene, monkeypatch, tmp_path
     a, _ = segment(s.image, "embedded")
     b, _ = segment(s.image, "embedded")  # a slider move, a re-run: no second segmentation
     assert len(calls) == 1
-    assert np.abs(a - b).max() <= 1 / 65535 and ((a > 0) == (b > 0)).all()
+    # the same mask, made now or read back: a pixel part subject takes the cleanup on its backdrop's
+    # share, so a batch resumed from the cache must give the very bytes of an uninterrupted run
+    assert np.array_equal(a, b) and a.dtype == b.dtype == np.float32
     other = s.image.copy()
     other[0, 0] = 0.5
     segment(other, "embedded")  # other pixels: segmented again

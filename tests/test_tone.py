@@ -73,7 +73,7 @@ def test_a_number_puts_the_wall_at_that_level_and_keeps_its_falloff(target):
     ratio = lambda x: _level(x, wall & top) / _level(x, wall & mid)  # noqa: E731
     if target < 250:  # (at 250 the bright part clips)
         assert ratio(out) == pytest.approx(ratio(kept), abs=0.01)
-    subject = mask > 0
+    subject = mask == 255  # wholly subject (one part subject takes the tone on its backdrop's share)
     assert np.array_equal(out[subject], img[subject])
 
 
@@ -81,8 +81,13 @@ def test_255_is_pure_white_away_from_the_subject_with_the_subject_and_contact_sh
     sc, img, mask, out = _clean("white_seamless", 255)
     wall = _far_wall(sc)
     assert (out[wall] == 255).all()
-    subject = mask > 0
+    subject = mask == 255  # wholly subject (one part subject takes the tone on its backdrop's share)
     assert np.array_equal(out[subject], img[subject])
+    # the subject's edge, part subject and part wall, takes the white on its wall's share: no grey
+    # fringe around the figure (left as shot, those pixels kept the old wall's grey; 47% of the way)
+    edge = (mask > 0) & (mask < 128)
+    lum_in, lum_out = img.astype(float).mean(-1)[edge], out.astype(float).mean(-1)[edge]
+    assert ((lum_out - lum_in) / np.maximum(255 - lum_in, 1)).mean() > 0.3
     # the contact shadow is still under the feet: its darkest part keeps most of its depth below white
     contact = (sc.contact > 0) & (mask == 0)
     lum_in, lum_out = img.astype(float) @ LUMA, out.astype(float) @ LUMA

@@ -182,7 +182,7 @@ def load_photo(session: Session, path: str | Path, mask_path: str | Path | None,
 
 def set_mask(session: Session, mask: np.ndarray, made_by: str, asked: str, said: list[str] | None = None) -> None:
     # a mask file keeps its own 8/16-bit values; a model's float mask is rounded up, like the mask
-    # cache: any coverage stays coverage (those pixels never change)
+    # cache: any coverage stays coverage (a pixel part subject keeps its subject's share)
     """Keep a new subject mask in the session (and what made it); the next render analyses again."""
     session.mask_full = mask if mask.dtype == np.uint8 else quantize_mask(mask)
     session.preview_mask = shrink(session.mask_full)

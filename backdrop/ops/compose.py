@@ -5,10 +5,13 @@ size divided by an integer factor ``f``. Each output pixel is
 
     out = x * M                                  (most of the frame)
     out = x + k * (x * (M - 1) + fine)           (near the subject, or where fine marks are)
+    out = x + (1 - a) * B * L                    (a pixel part subject, on the subject's body)
 
 with M the upsampled per-channel ratio (shadow lift times texture correction), ``k`` the full-resolution
-protection (0 on every pixel of the subject, so those come back bit-for-bit) and
-``fine`` the correction of marks smaller than the working resolution can see. A pixel
+protection (0 on every pixel of the subject, so those wholly subject come back bit-for-bit),
+``fine`` the correction of marks smaller than the working resolution can see, and on the subject's
+edge ``a`` a pixel's coverage, ``B`` the expected backdrop and ``L`` the lift's part (and the
+tone's), which its share of backdrop takes (:func:`edge_lift`). A pixel
 whose working pixel and its neighbours change nothing (|M - 1| below a twentieth of
 a level, no fine marks) is the input, exactly.
 
@@ -31,10 +34,17 @@ from .filters import luminance, max_filter, smoothstep
 from .texture import K_HI, K_LO, detail_norm
 
 __all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "hwc_tensor", "load_region", "reduce_source",
-           "dither_noise", "lift_tolerance"]
+           "dither_noise", "lift_tolerance", "edge_lift"]
 
 # a working pixel whose ratio departs from 1 by less than this (a twentieth of an 8-bit level) changes nothing
 SKIP_BELOW = 0.05 / 255.0
+_COVER = {torch.uint8: 255.0, torch.uint16: 65535.0}  # a subject mask's full scale by its dtype
+# a pixel part subject takes the lift on its backdrop's share along the subject's body: parts of the
+# mask this many working pixels across and more, and this many working pixels beyond them (edge_lift) ...
+EDGE_BODY = 5
+EDGE_REACH = 1
+# ... as much of it as holds within this share of the short edge around
+EDGE_SURE = 0.015
 NOISE_PERIOD = 256  # the dither pattern repeats every this many pixels
 STRIP_ELEMENTS = 1 << 21  # floats in one strip of a reduction (the device pass takes 16 times as many)
 # near the subject, a pixel this share of its shadow's depth (what the lift adds at full) off the
@@ -59,6 +69,33 @@ def lift_tolerance(expected: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
     """
     share = smoothstep(step.amax(1, keepdim=True), *DEEP_STEP).sub_(1.0).mul_(-LIFT_TOL)
     return luminance(expected * step).mul_(share)
+
+
+def edge_lift(step: torch.Tensor, subject: torch.Tensor) -> torch.Tensor:
+    """How much of the lift a pixel part subject takes on its backdrop's share (its subject's share
+    stays as shot). Along the subject's body (a hand, a sleeve, a balloon: parts of the mask
+    EDGE_BODY working pixels across and more), as much of the step as holds within EDGE_SURE of the
+    short edge around, the subject itself left out (1 inside a shadow, falling to 0 toward its edge).
+    Not on a strand's pixels away from the body, nor near a shadow's edge: the step map runs a few
+    pixels past a shadow, and strands' own shade reads as a faint shadow in it, so a strand would be
+    lightened where the wall behind it is not shaded. Nor in a "shadow" deeper than about half the
+    light (DEEP_STEP), where a pixel's coverage a little short of whole would lighten it a lot.
+
+    Args:
+        step: (1, C, h, w) the lift's step; subject: (1, 1, h, w) subject coverage.
+    Returns:
+        (1, 1, h, w) in [0, 1].
+    """
+    y = step.amax(1, keepdim=True)
+    r = max(1, round(EDGE_SURE * min(step.shape[-2:])))
+    low = max_filter(torch.where(subject >= 1.0, -float("inf"), y.neg()), 2 * r + 1).neg_()
+    solid = (subject >= 0.5).to(y.dtype)
+    body = max_filter(max_filter(solid.neg(), EDGE_BODY).neg_(), EDGE_BODY)  # an opening: no strands
+    near = max_filter(body, 2 * EDGE_REACH + 1)
+    # ... in a shadow that takes at most about half the light (DEEP_STEP, as the lift's tolerance): a
+    # deeper "shadow" beside the figure is more likely the figure's own rim, or a floor let be lifted
+    deep = smoothstep(y, *DEEP_STEP).sub_(1.0).neg_()
+    return torch.where(y > 0, low / y.clamp_min(1e-6), torch.zeros_like(y)).clamp_(0.0, 1.0).mul_(near).mul_(deep)
 
 
 class Upsampler:
@@ -318,7 +355,8 @@ def compose(
     Args:
         src: (1, 3, H, W) the decoded input (uint8, uint16 or float32; channels-last strides).
         scale: its full scale (255, 65535 or 1).
-        alpha: (1, 1, H, W) subject coverage; pixels with alpha > 0 are never changed.
+        alpha: (1, 1, H, W) subject coverage; a pixel wholly subject is never changed, one part
+            subject takes the lift (and the tone) on its backdrop's share only.
         up: the upsampler from working to full resolution.
         maps: name -> M, the working-resolution ratio map: out = x * M on free backdrop (M
             already carries ``free``: 1 where nothing may change).
@@ -334,10 +372,12 @@ def compose(
         tile: tile size in pixels (a multiple of the factor): tiles with nothing to change are
             copied. None: the whole frame in a few full-width strips, with no per-tile decision
             and no host synchronisation (the device path).
-        lift: (share, step, tol): the lift's part of the ratio of the views it is in ("shadows",
-            "preview") is 1 + share * step, step (1, C, h, w). Near the subject a pixel further off
-            the expected backdrop than ``match_tol`` takes that part (not the texture) while it is
-            within ``tol`` (1, 1, h, w; :func:`lift_tolerance`) more. None: no lift.
+        lift: (share, step, tol, edge): the lift's part of the ratio of the views it is in
+            ("shadows", "preview") is 1 + share * step, step (1, C, h, w). Near the subject a pixel
+            further off the expected backdrop than ``match_tol`` takes that part (not the texture)
+            while it is within ``tol`` (1, 1, h, w; :func:`lift_tolerance`) more; a pixel part
+            subject takes ``edge`` (1, 1, h, w; :func:`edge_lift`) of it on its backdrop's share.
+            None: no lift.
         lift_gain: name -> (1, C, h, w) a gain on that view's lift part too (the tone's), or None.
     """
     H, W = src.shape[-2:]
@@ -396,6 +436,7 @@ class _Region:
     def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act, *,
                  whole: bool, firm: torch.Tensor | None = None, lift: tuple | None = None,
                  lift_gain: dict[str, torch.Tensor] | None = None):
+        self.cover = _COVER.get(alpha.dtype, 1.0)  # alpha's full scale (uint8, uint16 or float)
         if alpha.dtype == torch.uint16:  # torch compares no uint16; zero is zero in either reading
             alpha = alpha.view(torch.int16)
         self.src, self.scale, self.alpha, self.up = src, scale, alpha, up
@@ -405,6 +446,16 @@ class _Region:
         self.firm = firm if firm is not None and bool(firm.any()) else None
         self.lift = lift if lift is not None and lift[0] else None  # (share, step, tolerance)
         self.lift_gain = lift_gain or {}
+        # the views whose backdrop change a subject's edge pixel takes on its backdrop share
+        self.mixed = {n for n in maps if n != "texture" and (self.lift is not None or n in self.lift_gain)}
+
+    def _share(self, a: torch.Tensor) -> torch.Tensor:
+        """The backdrop's share of each pixel part subject (1 - coverage where 0 < coverage < 1), 0
+        elsewhere: on the backdrop (which takes the change as it is) and on the subject."""
+        if a.dtype == torch.int16:  # a uint16 mask, read as int16 (see __init__)
+            a = a.to(torch.int32).bitwise_and_(0xFFFF)
+        cov = a.to(torch.float32).div_(self.cover)
+        return torch.where((cov > 0) & (cov < 1.0), 1.0 - cov, torch.zeros_like(cov))
 
     def _fine_box(self, r0: int, r1: int, c0: int, c1: int, whole: bool):
         """Full-resolution box (y0, y1, x0, x1) around the region's flagged working pixels, or None."""
@@ -432,12 +483,22 @@ class _Region:
         # channels-last, the layout of the decoded buffer: the conversions in and out are plain
         # casts; the maps upsample fastest in (N, C, H, W) and multiply into it
         x = load_region(self.src, r0, r1, c0, c1, self.scale, channels_last=True)
-        k = k_lift = None  # the share of the change a pixel takes (of the lift's part: k + k_lift)
+        k = k_lift = mix = None  # the share of the change a pixel takes (of the lift's part: k + k_lift)
         if near:
             prot = up.tile(self.protect, r0, r1, c0, c1)
-            dev = detail_norm(x - up.tile(self.expected, r0, r1, c0, c1))
+            expected = up.tile(self.expected, r0, r1, c0, c1)
+            dev = detail_norm(x - expected)
             held = prot * smoothstep(dev, self.tol, 2.0 * self.tol)
-            free = self.alpha[:, :, r0:r1, c0:c1] == 0
+            a = self.alpha[:, :, r0:r1, c0:c1]
+            free = a == 0
+            if self.mixed:
+                # a pixel at the subject's edge, part subject and part backdrop (a shadow beside a
+                # hand), keeps its subject's share as shot and takes the lift (and the tone) on its
+                # backdrop's share: out = x + (1 - coverage) * backdrop * part. Left as shot, its
+                # share of the shadow stayed: a dark line along the subject in the lifted shade
+                mix = self._share(a)
+                if not self.whole and not bool(mix.any()):
+                    mix = None
             lifting = lifting and self.lift is not None
             if lifting:
                 # the lift's tolerance is wider by a share of the shadow's depth: a shadow deepens
@@ -447,6 +508,8 @@ class _Region:
             if self.firm is not None:
                 firm = up.tile(self.firm, r0, r1, c0, c1)
                 held = torch.maximum(held, firm)
+                if mix is not None:  # beside an unsure edge the cleanup fades in: so does this
+                    mix = mix.mul_(1.0 - firm)
                 if lifting:
                     held_lift = torch.maximum(held_lift, firm)
             k = (1.0 - held) * free
@@ -454,7 +517,7 @@ class _Region:
                 k_lift = held.sub_(held_lift).mul_(free)  # held from the rest, not from the lift
                 if not self.whole and not bool(k_lift.any()):  # (a tile: none of its pixels)
                     k_lift = None
-        lift_part = None  # the lift's ratio minus one, upsampled
+        lift_part = edge_part = None  # the lift's ratio minus one, upsampled (at the subject's edge)
         box = d0 = None
         if fine_box and self.fine is not None:
             box = self._fine_box(r0, r1, c0, c1, whole=self.whole)
@@ -500,6 +563,15 @@ class _Region:
                         gain = up.tile(self.lift_gain[name], r0, r1, c0, c1)
                         part = (lift_part + 1.0).mul_(gain).sub_(1.0)
                     out.addcmul_(part * x, k_lift)
+                if mix is not None and name in self.mixed:
+                    if self.lift is not None and edge_part is None:
+                        edge_part = up.tile(self.lift[1], r0, r1, c0, c1, times=self.lift[3]).mul_(self.lift[0])
+                    if name in self.lift_gain:  # (1 + part) * gain - 1
+                        gain = up.tile(self.lift_gain[name], r0, r1, c0, c1)
+                        part = gain.sub(1.0) if edge_part is None else (edge_part + 1.0).mul_(gain).sub_(1.0)
+                    else:
+                        part = edge_part
+                    out.addcmul_(part * expected, mix)
             if partial:
                 out = torch.where(up.nearest(self.act[name], r0, r1, c0, c1), out, x)
             sink.put(r0, c0, out, x)

@@ -24,8 +24,9 @@ unless they are clearly not backdrop.
 At full resolution each pixel at the edge decides for itself, and its value is a matte:
 its share between the backdrop's colour just outside the edge and the subject's just
 inside (for a halo of fine hair, the hair's where the model is sure of it). A pixel
-with any subject in it keeps at least MIN_COVER, so the cleanup leaves it as shot; one
-with the backdrop's colour is backdrop (the pixel beside a strand, in a shadow).
+with any subject in it keeps at least MIN_COVER, so the cleanup keeps its subject's share
+(a strand's pixel away from the body as shot); one with the backdrop's colour is backdrop
+(the pixel beside a strand, in a shadow).
 """
 from __future__ import annotations
 

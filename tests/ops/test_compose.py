@@ -15,6 +15,7 @@ from backdrop.ops.compose import (
     compose,
     dither_noise,
     hwc_tensor,
+    edge_lift,
     lift_tolerance,
     load_region,
     reduce_source,
@@ -267,6 +268,8 @@ FLAG = (slice(2, 8), slice(30, 40))  # working pixels where fine marks may be (M
 FLAG_LEFT = (slice(2, 8), slice(2, 8))  # and some where M = 1
 LEFT_SPECK = (6, 6)  # a speck there, on the corner of its flagged box
 BLACK, WHITE = (10, 34), (11, 35)
+EDGE = (29, slice(66, 75))  # the subject's soft top edge (alpha 0.5) where the maps lift by 1.25
+TIP = (60, 110)  # a strand's tip out on the backdrop, half covered (alpha 0.5), away from the body
 
 
 def _scene(dtype=np.uint8):
@@ -282,6 +285,8 @@ def _scene(dtype=np.uint8):
     alpha = np.zeros((H, W))
     alpha[30:, 45:75] = 1.0
     alpha[29, 45:75] = 0.5  # its soft top edge
+    img[TIP] = (120, 110, 100)
+    alpha[TIP] = 0.5
     img[LEFT_SPECK] = (100, 98, 94)
     img[BLACK] = 0  # pure black and white on the backdrop
     img[WHITE] = 255
@@ -326,7 +331,8 @@ def _run(tile, bits, dtype=np.uint8, fine=True, maps=None, prefill=False, protec
         sinks[name] = Sink(buf, bits, seed=1, prefilled=prefill)
     compose(src, scale, a, Upsampler(FACTOR, (H, W)), maps=maps, sinks=sinks, free=torch.ones(1, 1, h, w),
             protect=protect, subject=a_mid, expected=expected, match_tol=0.03, fine=fm, tile=tile,
-            lift=(1.0, maps["shadows"] - 1.0, lift_tolerance(expected, maps["shadows"] - 1.0)) if lift else None)
+            lift=(1.0, maps["shadows"] - 1.0, lift_tolerance(expected, maps["shadows"] - 1.0),
+                  edge_lift(maps["shadows"] - 1.0, a_mid)) if lift else None)
     as_float = lambda o: (o[0].permute(1, 2, 0).numpy() if torch.is_tensor(o) else o).astype(np.float64)
     return {n: as_float(o) for n, o in outs.items()}, img.astype(np.float64), alpha
 
@@ -365,11 +371,32 @@ def test_compose_subject_pixels_come_back_bit_for_bit(dtype, tile):
     bits = {np.uint8: 8, np.uint16: 16, np.float32: None}[dtype]
     outs, img, alpha = _run(tile, bits, dtype)
     subject = alpha > 0
-    assert subject.sum() == 30 * 67
+    assert subject.sum() == 30 * 67 + 1
     for name, out in outs.items():
         assert np.array_equal(out[subject], img[subject]), name
     # ... though the maps would lift them (M = 1.25 there)
     assert (outs["shadows"][:28, 60:] != img[:28, 60:]).mean() > 0.5
+    # with the lift, a pixel wholly subject still comes back as it was, and so does a strand's half
+    # covered tip away from the body (its coverage is a guess)
+    outs, img, alpha = _run(tile, bits, dtype, lift=True)
+    whole = alpha == alpha.max()  # (alpha in the mask's own scale)
+    for name, out in outs.items():
+        assert np.array_equal(out[whole], img[whole]), name
+        assert np.array_equal(out[TIP], img[TIP]), name
+
+
+@pytest.mark.parametrize("tile", [None, 24])
+def test_compose_lifts_the_backdrops_share_of_a_pixel_on_the_subjects_edge(tile):
+    """A pixel on the subject's edge, half subject and half shadow, keeps its subject's half as shot
+    and takes the lift on its shadow's half: out = x + (1 - alpha) * backdrop * step. Left as shot
+    it kept its share of the shadow: a dark line along the subject in the lifted shade."""
+    outs, img, _ = _run(tile, None, np.float32, lift=True)
+    want = img[EDGE] + 0.5 * WALL / 255 * 0.25  # the expected backdrop is WALL, the step 0.25
+    for name in ("shadows", "preview"):  # the lift, not the texture's tint (the preview's ratio)
+        np.testing.assert_allclose(outs[name][EDGE], want, rtol=1e-5)
+    held, img, _ = _run(tile, None, np.float32)  # without the lift it is left as shot
+    for out in held.values():
+        assert np.array_equal(out[EDGE], img[EDGE])
 
 
 @pytest.mark.parametrize("bits", [8, 16])
