@@ -449,13 +449,19 @@ class _Region:
         # the views whose backdrop change a subject's edge pixel takes on its backdrop share
         self.mixed = {n for n in maps if n != "texture" and (self.lift is not None or n in self.lift_gain)}
 
-    def _share(self, a: torch.Tensor) -> torch.Tensor:
-        """The backdrop's share of each pixel part subject (1 - coverage where 0 < coverage < 1), 0
-        elsewhere: on the backdrop (which takes the change as it is) and on the subject."""
+    def _share(self, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+        """The backdrop's share of each pixel of the region on the subject's edge: 1 - coverage where
+        0 < coverage < 1 and a pixel beside it (3 x 3) is backdrop; 0 elsewhere (the backdrop takes the
+        change as it is, and the subject, a matte's band inside its edge included, stays as shot)."""
+        H, W = self.alpha.shape[-2:]
+        y0, y1, x0, x1 = max(r0 - 1, 0), min(r1 + 1, H), max(c0 - 1, 0), min(c1 + 1, W)
+        a = self.alpha[:, :, y0:y1, x0:x1]
         if a.dtype == torch.int16:  # a uint16 mask, read as int16 (see __init__)
             a = a.to(torch.int32).bitwise_and_(0xFFFF)
         cov = a.to(torch.float32).div_(self.cover)
-        return torch.where((cov > 0) & (cov < 1.0), 1.0 - cov, torch.zeros_like(cov))
+        beside = max_filter((cov <= 0).to(torch.float32), 3) > 0
+        cov, beside = (t[:, :, r0 - y0 : r1 - y0, c0 - x0 : c1 - x0] for t in (cov, beside))
+        return torch.where((cov > 0) & (cov < 1.0) & beside, 1.0 - cov, torch.zeros_like(cov))
 
     def _fine_box(self, r0: int, r1: int, c0: int, c1: int, whole: bool):
         """Full-resolution box (y0, y1, x0, x1) around the region's flagged working pixels, or None."""
@@ -496,9 +502,14 @@ class _Region:
                 # hand), keeps its subject's share as shot and takes the lift (and the tone) on its
                 # backdrop's share: out = x + (1 - coverage) * backdrop * part. Left as shot, its
                 # share of the shadow stayed: a dark line along the subject in the lifted shade
-                mix = self._share(a)
+                mix = self._share(r0, r1, c0, c1)
                 if not self.whole and not bool(mix.any()):
                     mix = None
+                else:
+                    # ... no more of it than the pixel can hold: its backdrop's share alone is no
+                    # brighter than the pixel (a dark strand's or a dark sleeve's rim pixel that the
+                    # matte calls mostly backdrop has more subject in it than that)
+                    mix = torch.minimum(mix, x.div(expected.clamp_min(1e-4)).amin(1, keepdim=True))
             lifting = lifting and self.lift is not None
             if lifting:
                 # the lift's tolerance is wider by a share of the shadow's depth: a shadow deepens
