@@ -444,12 +444,12 @@ class _Region:
         self.tol, self.fine, self.free, self.act = match_tol, fine, free, act
         self.whole = whole  # the device path: the fine pass over the whole region (no box search)
         self.firm = firm if firm is not None and bool(firm.any()) else None
-        self.lift = lift if lift is not None and lift[0] else None  # (share, step, tolerance)
+        self.lift = lift if lift is not None and lift[0] else None  # (share, step, tolerance, edge)
         self.lift_gain = lift_gain or {}
         # the views whose backdrop change a subject's edge pixel takes on its backdrop share
         self.mixed = {n for n in maps if n != "texture" and (self.lift is not None or n in self.lift_gain)}
 
-    def _share(self, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+    def _share(self, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor | None:
         """The backdrop's share of each pixel of the region on the subject's edge: 1 - coverage where
         0 < coverage < 1 and a pixel beside it (3 x 3) is backdrop; 0 elsewhere (the backdrop takes the
         change as it is, and the subject, a matte's band inside its edge included, stays as shot)."""
@@ -458,6 +458,8 @@ class _Region:
         a = self.alpha[:, :, y0:y1, x0:x1]
         if a.dtype == torch.int16:  # a uint16 mask, read as int16 (see __init__)
             a = a.to(torch.int32).bitwise_and_(0xFFFF)
+        if not self.whole and not bool(((a > 0) & (a < self.cover)).any()):  # (a tile: none part subject)
+            return None
         cov = a.to(torch.float32).div_(self.cover)
         beside = max_filter((cov <= 0).to(torch.float32), 3) > 0
         cov, beside = (t[:, :, r0 - y0 : r1 - y0, c0 - x0 : c1 - x0] for t in (cov, beside))
@@ -503,9 +505,9 @@ class _Region:
                 # backdrop's share: out = x + (1 - coverage) * backdrop * part. Left as shot, its
                 # share of the shadow stayed: a dark line along the subject in the lifted shade
                 mix = self._share(r0, r1, c0, c1)
-                if not self.whole and not bool(mix.any()):
+                if mix is not None and not self.whole and not bool(mix.any()):
                     mix = None
-                else:
+                if mix is not None:
                     # ... no more of it than the pixel can hold: its backdrop's share alone is no
                     # brighter than the pixel (a dark strand's or a dark sleeve's rim pixel that the
                     # matte calls mostly backdrop has more subject in it than that)
@@ -576,7 +578,9 @@ class _Region:
                     out.addcmul_(part * x, k_lift)
                 if mix is not None and name in self.mixed:
                     if self.lift is not None and edge_part is None:
-                        edge_part = up.tile(self.lift[1], r0, r1, c0, c1, times=self.lift[3]).mul_(self.lift[0])
+                        if lift_part is None:
+                            lift_part = up.tile(self.lift[1], r0, r1, c0, c1).mul(self.lift[0])
+                        edge_part = lift_part * up.tile(self.lift[3], r0, r1, c0, c1)
                     if name in self.lift_gain:  # (1 + part) * gain - 1
                         gain = up.tile(self.lift_gain[name], r0, r1, c0, c1)
                         part = gain.sub(1.0) if edge_part is None else (edge_part + 1.0).mul_(gain).sub_(1.0)
