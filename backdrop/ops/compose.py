@@ -327,6 +327,14 @@ def _grid(m: torch.Tensor, tm: int, reduce: str) -> torch.Tensor:
     return m.amax((1, 3)) if reduce == "max" else m.amin((1, 3))
 
 
+def _with_gain(part: torch.Tensor | None, gain: torch.Tensor | None) -> torch.Tensor:
+    """A view's part of the lift with its gain (the tone's) on top: (1 + part) * gain - 1 (part None:
+    no lift, the gain alone)."""
+    if gain is None:
+        return part
+    return gain - 1.0 if part is None else (part + 1.0).mul_(gain).sub_(1.0)
+
+
 def _dilate3(m: torch.Tensor) -> torch.Tensor:
     return max_filter(m, 3)
 
@@ -347,7 +355,7 @@ def compose(
     match_tol: float,
     fine: FineMarks | None,
     tile: int | None,
-    lift: tuple[float, torch.Tensor, torch.Tensor] | None = None,
+    lift: tuple[float, torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     lift_gain: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write the full-resolution views into their sinks.
@@ -568,25 +576,19 @@ class _Region:
                     low = up.tile(fm.ref, y0, y1, x0, x1, times=self.maps[name])
                     sub.addcmul_(low.sub_(ref * mb), gate)
                 out = torch.addcmul(x, k, delta) if k is not None else delta.add_(x)
-                if k_lift is not None and name != "texture":
-                    if lift_part is None:
-                        lift_part = up.tile(self.lift[1], r0, r1, c0, c1).mul(self.lift[0])
-                    part = lift_part
-                    if name in self.lift_gain:  # (1 + part) * gain - 1
-                        gain = up.tile(self.lift_gain[name], r0, r1, c0, c1)
-                        part = (lift_part + 1.0).mul_(gain).sub_(1.0)
-                    out.addcmul_(part * x, k_lift)
-                if mix is not None and name in self.mixed:
+                lifted = k_lift is not None and name != "texture"
+                edged = mix is not None and name in self.mixed
+                if (lifted or edged) and self.lift is not None and lift_part is None:
+                    lift_part = up.tile(self.lift[1], r0, r1, c0, c1).mul(self.lift[0])
+                gain = None  # the view's gain on the lift too (the tone's), upsampled once for both
+                if (lifted or edged) and name in self.lift_gain:
+                    gain = up.tile(self.lift_gain[name], r0, r1, c0, c1)
+                if lifted:
+                    out.addcmul_(_with_gain(lift_part, gain) * x, k_lift)
+                if edged:
                     if self.lift is not None and edge_part is None:
-                        if lift_part is None:
-                            lift_part = up.tile(self.lift[1], r0, r1, c0, c1).mul(self.lift[0])
                         edge_part = lift_part * up.tile(self.lift[3], r0, r1, c0, c1)
-                    if name in self.lift_gain:  # (1 + part) * gain - 1
-                        gain = up.tile(self.lift_gain[name], r0, r1, c0, c1)
-                        part = gain.sub(1.0) if edge_part is None else (edge_part + 1.0).mul_(gain).sub_(1.0)
-                    else:
-                        part = edge_part
-                    out.addcmul_(part * expected, mix)
+                    out.addcmul_(_with_gain(edge_part, gain) * expected, mix)
             if partial:
                 out = torch.where(up.nearest(self.act[name], r0, r1, c0, c1), out, x)
             sink.put(r0, c0, out, x)

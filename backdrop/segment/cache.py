@@ -59,7 +59,7 @@ def load(k: str) -> np.ndarray | None:
     m = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
     if m is None or m.dtype != np.uint16:
         return None
-    return m.astype(np.float32) / 65535.0
+    return _as_float(m)
 
 
 def quantize(mask: np.ndarray) -> np.ndarray:
@@ -74,10 +74,11 @@ def as_stored(mask: np.ndarray) -> np.ndarray:
     """A float mask on the cache's 16-bit steps (float32), exactly as :func:`load` gives it back: a
     segmenter's mask is the same picture whether it was made now or read from the cache (a pixel part
     subject takes the cleanup on its backdrop's share, so its coverage's last bits show)."""
-    m = np.clip(mask, 0.0, 1.0).astype(np.float32)
-    m *= np.float32(65535.0)
-    np.ceil(m, out=m)
-    return np.divide(m, 65535.0, out=m)
+    return _as_float(quantize(mask))
+
+
+def _as_float(q: np.ndarray) -> np.ndarray:
+    return q.astype(np.float32) / np.float32(65535.0)
 
 
 def store(k: str, mask: np.ndarray) -> None:
