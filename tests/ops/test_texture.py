@@ -144,3 +144,39 @@ def test_texture_layers_check_their_input():
         texture_layers(x[0], ONES)
     with pytest.raises(ValueError, match="editable"):
         texture_layers(x, ONES[0])
+
+
+def _glow_scene(gap: float):
+    """Paper (in log space, as the pipeline judges it) with a subject's protection on the right and a
+    soft glow on the wall beside it, ``gap`` pixels from it (peaking at the protection's edge, as the
+    backdrop filled in under the subject does), and a bright tape square with an edge that touches the
+    protection below it."""
+    h, w = 192, 288
+    x = _paper(grain=0.004, h=h, w=w)
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                            indexing="ij")
+    core = ((xx >= 180) & (yy >= 20)).float()[None, None]
+    along = torch.exp(-(((yy - 80) / 30) ** 2))
+    x = x * (1 + 0.3 * torch.exp(-((180 - gap - xx) ** 2 + 16).sqrt() / 12.0) * along)
+    tape = (slice(None), slice(None), slice(160, 170), slice(170, 180))
+    x[tape] *= 1.4
+    return x.log(), core, (slice(None), slice(None), slice(50, 110), slice(150 - int(gap), 180 - int(gap))), tape
+
+
+def test_a_glow_that_hugs_the_subject_is_no_mark_and_the_same_glow_apart_from_it_still_is():
+    """Light bounced off a white sleeve onto the wall beside it is the wall's light: taken for a mark,
+    it was removed up to the subject's protection and kept inside it, a pale patch with an edge
+    (pibooth_portrait_capture3_greywall). The same soft brightening apart from the subject is a mark as
+    before, and so is a bright mark with an edge (tape) that touches the subject."""
+    x, core, glow, tape = _glow_scene(gap=0)
+    judged, _, _ = texture_layers(x, 1 - core, core=core)
+    plain, _, _ = texture_layers(x, 1 - core)
+    assert float(plain[glow].mean()) > 0.005  # without the subject's protection: a mark
+    assert float(judged[glow].abs().mean()) < 0.1 * float(plain[glow].mean())
+    torch.testing.assert_close(judged[tape], plain[tape])
+    assert float(plain[tape].mean()) > 0.15
+    x, core, glow, _ = _glow_scene(gap=40)
+    apart, _, _ = texture_layers(x, 1 - core, core=core)
+    plain, _, _ = texture_layers(x, 1 - core)
+    assert float(apart[glow].mean()) > 0.005
+    torch.testing.assert_close(apart[glow], plain[glow])
