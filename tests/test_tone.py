@@ -228,3 +228,26 @@ def test_a_broken_tone_file_is_one_line_and_nothing_is_written(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "backdrop-tone.yaml: not a set's tone file" in err and len(err.strip().splitlines()) == 1
     assert not list(out.glob("*_clean.png"))
+
+
+def test_255_is_white_right_up_to_a_white_shirt_on_a_beige_wall_and_the_shirt_past_the_mask_is_held():
+    """A white shirt on a beige wall is as bright as the wall: its edge is in its hue. Taken for the
+    mask's edge across plain wall (where the mask may have taken in wall), the white faded in over the
+    feather there: a beige halo around the shirt at 255 (dresscode_049205_0). Where the mask does cut
+    across the shirt (it missed a corner, as a segmenter misses a collar), both sides are the shirt's:
+    the shirt beside the mask's edge is still held as shot."""
+    h, w = 320, 480
+    yy, xx = np.mgrid[:h, :w]
+    shirt = (xx >= 180) & (xx < 300) & (yy >= 60)
+    wall, white = np.array([0.93, 0.90, 0.87]), np.array([0.91, 0.91, 0.92])  # luminance 0.904 and 0.910
+    img = np.where(shirt[..., None], white, wall) + np.random.default_rng(0).normal(0, 0.003, (h, w, 3))
+    img = _u8(img)
+    mask = shirt.copy()
+    mask[60:140, 250:300] = False  # the mask missed the shirt's top right corner
+    out = render(analyze(img, mask.astype(np.float32), Params()), lift=100, texture=100, tone=255,
+                 views=("preview",), bits=8).preview
+    dist = ndi.distance_transform_edt(~shirt)
+    beside = (dist > 2) & (dist <= 12) & (xx < 180) & (yy > 80)  # the wall along the shirt's left edge
+    assert out[beside].min() >= 250, np.percentile(out[beside], [1, 50])
+    missed = shirt & ~mask & (ndi.distance_transform_edt(~mask) <= 2) & (yy > 70) & (yy < 130)
+    assert np.abs(out[missed].astype(int) - img[missed]).max() <= 3

@@ -80,6 +80,10 @@ LIKE = 0.04  # an edge of the mask where the photo steps less than this share of
 RUN = 9  # ... over a run of the edge across a window this many working pixels wide
 TAKEN_DEEP = 0.03  # the mask took in wall where wall-like pixels fill most of a square 2x this share of the short edge across
 HUE = 1.0  # ... and its hue within this many of those tolerances of the backdrop's (a grey gain keeps the hue)
+ACROSS = 3  # the mask's edge is one of the photo's where its colour (at like brightness) steps from this many
+# working pixels out along the edge's normal to its last pixel by more than HUE_NOISE times the wall's own ...
+HUE_NOISE = 3.0
+HUE_MIN = 1.5 / 255.0  # ... and more than this (a white shirt's edge on a beige wall: 4-7 levels, little brighter)
 SOFT_STEP = 4  # a soft edge across the mask's edge: the photo sampled this many working pixels apart ...
 SOFT_DEPTH = 4.0  # ... darkens into the mask by more than this many tolerances ...
 SOFT_SHARE = 0.05  # ... and each step of it takes more than this share of that (no sharp edge among them)
@@ -125,6 +129,9 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     # ... along a run of the edge, not at a pixel here and there where a figure's edge is faint
     flat = step < tol
     seeds = rim * (flat & like).to(image.dtype)
+    # ... and no step in colour across it either: a white shirt on a beige wall is as bright as the
+    # wall, its edge is in its hue (where the mask cuts across the shirt, both sides are the shirt's)
+    seeds = seeds * (_hue_across(image, solid, seeds, protect) <= 0).to(image.dtype)
     # ... or where the mask's edge cuts across a soft edge of the photo that darkens into it (a hood
     # or strands out of focus, the model's edge halfway across): the outer half looks like a shadow
     soft = _soft_edge(y_img, alpha, solid, rim, tol)
@@ -148,6 +155,59 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     return gaussian_blur(spread, reach / 3.0).clamp_(0.0, 1.0) * protect, taken
 
 
+class _Normals:
+    """The pixels of the mask's ``rim`` (> 0) and its outward normal at each (from ``solid`` blurred):
+    ``along(v, k)`` samples (1, C, h, w) ``v`` k pixels out along it (in, for k < 0), -> (C, n)."""
+
+    def __init__(self, solid: torch.Tensor, rim: torch.Tensor):
+        at = torch.nonzero(rim[0, 0] > 0)
+        self.y, self.x = at[:, 0], at[:, 1]
+        gy, gx = torch.gradient(gaussian_blur(solid, 2.0)[0, 0])
+        ny, nx = gy[self.y, self.x], gx[self.y, self.x]
+        norm = torch.sqrt(ny * ny + nx * nx).clamp_min_(1e-6)
+        self.ny, self.nx = -ny / norm, -nx / norm  # outward
+        self.hw = rim.shape[-2:]
+
+    def along(self, v: torch.Tensor, k: float) -> torch.Tensor:
+        h, w = self.hw
+        gx = (self.x.to(v.dtype) + k * self.nx) * (2.0 / max(w - 1, 1)) - 1.0
+        gy = (self.y.to(v.dtype) + k * self.ny) * (2.0 / max(h - 1, 1)) - 1.0
+        grid = torch.stack([gx, gy], -1)[None, None]
+        return F.grid_sample(v, grid, mode="bilinear", padding_mode="border", align_corners=True)[0, :, 0]
+
+
+def _hue_across(image: torch.Tensor, solid: torch.Tensor, rim: torch.Tensor, protect: torch.Tensor) -> torch.Tensor:
+    """(1, 1, h, w): on the pixels of ``rim`` (> 0), by how much the photo's colour at like brightness
+    steps from ACROSS pixels out to the mask's last pixel beyond the wall's own: HUE_NOISE times the
+    90th percentile of the same step on the backdrop away from the subject (``protect`` 0), and at
+    least HUE_MIN. > 0 where the mask's edge is an edge of the photo's in hue. Where the mask took in
+    a margin of wall, its last pixel is wall (the photo's edge lies further in): no step there."""
+    out = torch.zeros_like(rim)
+    if not bool((rim > 0).any()):
+        return out
+    smooth = gaussian_blur(image, 1.0)
+    normal = _Normals(solid, rim)
+
+    def chroma_step(outside: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:  # (C, n) each -> (n,)
+        outside, inside = outside[None, :, None], inside[None, :, None]  # as images, (1, C, 1, n)
+        gain = luminance(outside) / luminance(inside).clamp_min(1e-3)
+        return detail_norm(outside - gain * inside)[0, 0, 0]
+
+    step = chroma_step(normal.along(smooth, ACROSS), normal.along(smooth, 0.0))
+    # the wall's own step, ACROSS pixels apart along the rows, where both ends are backdrop
+    d = ACROSS
+    wall = ((protect[..., :, d:] <= 0) & (protect[..., :, :-d] <= 0))[0, 0]
+    if bool(wall.any()):
+        a = smooth[..., :, d:][0].permute(1, 2, 0)[wall].T
+        b = smooth[..., :, :-d][0].permute(1, 2, 0)[wall].T
+        keep = slice(None, None, a.shape[1] // 100_000 + 1)
+        noise = float(torch.quantile(chroma_step(a[:, keep], b[:, keep]), 0.9))
+    else:
+        noise = 0.0
+    out[0, 0, normal.y, normal.x] = step - max(HUE_NOISE * noise, HUE_MIN)
+    return out
+
+
 def _soft_edge(y_img: torch.Tensor, alpha: torch.Tensor, solid: torch.Tensor, rim: torch.Tensor,
                tol: torch.Tensor) -> torch.Tensor:
     """1 on the mask's ``rim`` (the edge of ``solid``: ``alpha`` >= 0.5) where the photo (its
@@ -161,24 +221,14 @@ def _soft_edge(y_img: torch.Tensor, alpha: torch.Tensor, solid: torch.Tensor, ri
     SOFT_NEAR), the two outer steps need only not rise.
     """
     out = torch.zeros_like(rim)
-    at = torch.nonzero(rim[0, 0] > 0)
     h, w = rim.shape[-2:]
-    if at.numel() == 0 or min(h, w) < 3:
+    if not bool((rim > 0).any()) or min(h, w) < 3:
         return out
     lum = gaussian_blur(y_img, 2.0)
     behind = gaussian_blur(pushpull_fill(y_img, (alpha <= 0).to(y_img.dtype)), 2.0)
-    gy, gx = torch.gradient(gaussian_blur(solid, 2.0)[0, 0])
-    y, x = at[:, 0], at[:, 1]
-    ny, nx = gy[y, x], gx[y, x]
-    norm = torch.sqrt(ny * ny + nx * nx).clamp_min_(1e-6)
-    ny, nx = -ny / norm, -nx / norm  # outward
-    yf, xf = y.to(y_img.dtype), x.to(y_img.dtype)
-
-    def along(v: torch.Tensor, k: int) -> torch.Tensor:  # v at k steps along the outward normal
-        gxn = (xf + k * SOFT_STEP * nx) * (2.0 / max(w - 1, 1)) - 1.0
-        gyn = (yf + k * SOFT_STEP * ny) * (2.0 / max(h - 1, 1)) - 1.0
-        grid = torch.stack([gxn, gyn], -1)[None, None]
-        return F.grid_sample(v, grid, mode="bilinear", padding_mode="border", align_corners=True)[0, 0, 0]
+    normal = _Normals(solid, rim)
+    y, x = normal.y, normal.x
+    along = lambda v, k: normal.along(v, k * SOFT_STEP)[0]  # noqa: E731
 
     profile = [along(behind, 2), along(behind, 1), lum[0, 0, y, x], along(lum, -1), along(lum, -2)]
     fall = profile[0] - profile[-1]
