@@ -183,7 +183,7 @@ def _hue_across(image: torch.Tensor, solid: torch.Tensor, rim: torch.Tensor, pro
     least HUE_MIN. > 0 where the mask's edge is an edge of the photo's in hue. Where the mask took in
     a margin of wall, its last pixel is wall (the photo's edge lies further in): no step there."""
     out = torch.zeros_like(rim)
-    if not bool((rim > 0).any()):
+    if not bool((rim > 0).any()) or min(rim.shape[-2:]) < 3:  # (a normal needs 3 pixels across)
         return out
     smooth = gaussian_blur(image, 1.0)
     normal = _Normals(solid, rim)

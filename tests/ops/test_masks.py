@@ -300,3 +300,18 @@ def test_a_floor_must_be_seen_beside_the_subject():
     assert detect_floor(x, bd)[1].found  # the floor, seen across the frame
     bd[..., int(0.6 * H):, 6:W - 6] = 0.0  # the subject's shoulders fill the bottom rows
     assert not detect_floor(x, bd)[1].found
+
+
+def test_unsure_edges_on_a_frame_one_or_two_pixels_high():
+    """A mask's edge on a strip too thin for an edge's normal (hypothesis found a 1x15 photo) is no
+    error: the mask is taken as it is."""
+    from backdrop.ops.masks import unsure_edges
+
+    for h in (1, 2):
+        x = torch.rand(1, 3, h, 15, generator=torch.Generator().manual_seed(h))
+        alpha = torch.zeros(1, 1, h, 15)
+        alpha[..., :10] = 1.0
+        protect = subject_protection(alpha, grow=0.0, feather=0.0)
+        firm, taken = unsure_edges(x, alpha, x, protect, reach=1)
+        assert firm.shape == taken.shape == alpha.shape
+        assert float(firm.min()) >= 0 and float(firm.max()) <= 1
