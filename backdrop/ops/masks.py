@@ -118,7 +118,8 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     # the mask's edge where the photo shows none: no step within two pixels either side of it ...
     y_img, y_exp = luminance(image), luminance(expected)
     tol = LIKE * y_exp + 2.0 / 255.0
-    step = max_filter(detail_norm(image - gaussian_blur(image, 1.0)), 5)
+    smooth = gaussian_blur(image, 1.0)
+    step = max_filter(detail_norm(image - smooth), 5)
     # ... and the mask's side of it looks like the backdrop there, roughly (not a hand against its shadow)
     like = detail_norm(image - expected) < 3.0 * tol
     # ... in its hue: a grey gain of the backdrop keeps it, a sleeve's shaded side as bright as the
@@ -131,7 +132,7 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     seeds = rim * (flat & like).to(image.dtype)
     # ... and no step in colour across it either: a white shirt on a beige wall is as bright as the
     # wall, its edge is in its hue (where the mask cuts across the shirt, both sides are the shirt's)
-    seeds = seeds * (_hue_across(image, solid, seeds, protect) <= 0).to(image.dtype)
+    seeds = seeds * (_hue_across(smooth, solid, seeds, protect) <= 0).to(image.dtype)
     # ... or where the mask's edge cuts across a soft edge of the photo that darkens into it (a hood
     # or strands out of focus, the model's edge halfway across): the outer half looks like a shadow
     soft = _soft_edge(y_img, alpha, solid, rim, tol)
@@ -176,16 +177,16 @@ class _Normals:
         return F.grid_sample(v, grid, mode="bilinear", padding_mode="border", align_corners=True)[0, :, 0]
 
 
-def _hue_across(image: torch.Tensor, solid: torch.Tensor, rim: torch.Tensor, protect: torch.Tensor) -> torch.Tensor:
+def _hue_across(smooth: torch.Tensor, solid: torch.Tensor, rim: torch.Tensor, protect: torch.Tensor) -> torch.Tensor:
     """(1, 1, h, w): on the pixels of ``rim`` (> 0), by how much the photo's colour at like brightness
     steps from ACROSS pixels out to the mask's last pixel beyond the wall's own: HUE_NOISE times the
     90th percentile of the same step on the backdrop away from the subject (``protect`` 0), and at
     least HUE_MIN. > 0 where the mask's edge is an edge of the photo's in hue. Where the mask took in
-    a margin of wall, its last pixel is wall (the photo's edge lies further in): no step there."""
+    a margin of wall, its last pixel is wall (the photo's edge lies further in): no step there.
+    ``smooth``: the working image blurred by a sigma of one pixel."""
     out = torch.zeros_like(rim)
     if not bool((rim > 0).any()) or min(rim.shape[-2:]) < 3:  # (a normal needs 3 pixels across)
         return out
-    smooth = gaussian_blur(image, 1.0)
     normal = _Normals(solid, rim)
 
     def chroma_step(outside: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:  # (C, n) each -> (n,)

@@ -89,11 +89,18 @@ class GlowHold:
         self.contact = ndimage.binary_dilation(self.inside, EIGHT) & ~self.inside
         self.reach = GLOW_REACH * min(self.inside.shape)
         self._dist = None
+        self.edged = np.zeros_like(self.inside)
 
-    def __call__(self, p: torch.Tensor, c: torch.Tensor, edges: torch.Tensor, *, sigma: float,
+    def edges(self, fine: torch.Tensor) -> None:
+        """Take the finest band's mark weight (1, 1, h, w): where it is a mark, and the pixel beside, is
+        an edge."""
+        self.edged = ndimage.binary_dilation(fine[0, 0].cpu().numpy() > 0.5, EIGHT)
+
+    def __call__(self, p: torch.Tensor, c: torch.Tensor, norm: torch.Tensor, *, sigma: float,
                  scale: int) -> torch.Tensor:
-        """p: (1, 1, h, w) a band's mark weight; c: (1, C, h, w) its detail (log space); edges: (1, 1, h, w)
-        the finest band's mark weight; sigma: the band's grain level; scale: its size, working pixels.
+        """p: (1, 1, h, w) a band's mark weight; c: (1, C, h, w) its detail (log space); norm: (1, 1, h, w)
+        its norm (:func:`detail_norm`); sigma: the band's grain level; scale: its size, working pixels
+        (:meth:`edges` first).
         Returns (1, 1, h, w) in [0, 1]: 1 over the glows to keep, else 0."""
         host = lambda t: t[0, 0].cpu().numpy()  # noqa: E731
         marked = host(p > 0.5) & ~self.inside
@@ -104,14 +111,13 @@ class GlowHold:
         # a region's own detail is where it is strongest (on a smooth wall, a coarse band's faint marks
         # of the light's curve join it far and wide): brighter than the wall there and where it joins
         # the protection (a dark scuff's bright rim may join it), with few fine marks by it (an edge)
-        norm, light = host(detail_norm(c)), host(c.mean(1, keepdim=True))
+        norm, light = host(norm), host(c.mean(1, keepdim=True))
         peak = np.zeros(n + 1, norm.dtype)
         np.maximum.at(peak, labels[marked], norm[marked])
         strong = marked & (norm >= 0.5 * peak[labels])
-        edged = ndimage.binary_dilation(host(edges > 0.5), EIGHT)
         glow = ((per(self.contact, light[self.contact]) > 0) & (per(self.contact) > 0)
                 & (per(strong, light[strong]) > K_LO * sigma * per(strong))
-                & (per(strong & edged) <= GLOW_EDGED * per(strong)))
+                & (per(strong & self.edged) <= GLOW_EDGED * per(strong)))
         glow[0] = False
         if not glow.any():
             return torch.zeros_like(p)
@@ -184,8 +190,10 @@ def texture_layers(
         p = mark_weight(torch.maximum(n, energy) / sigma)
         if j == 0:
             fine = p
+            if hold is not None:
+                hold.edges(fine)
         elif j >= GLOW_BAND and hold is not None:
-            p = p * (1.0 - hold(p, c, fine, sigma=sigma, scale=2**j))
+            p = p * (1.0 - hold(p, c, n, sigma=sigma, scale=2**j))
         marks.addcmul_(p, c)
         cur = smooth
     # all the detail is image - cur; what is not a mark is grain
