@@ -251,3 +251,22 @@ def test_255_is_white_right_up_to_a_white_shirt_on_a_beige_wall_and_the_shirt_pa
     assert out[beside].min() >= 250, np.percentile(out[beside], [1, 50])
     missed = shirt & ~mask & (ndi.distance_transform_edt(~mask) <= 2) & (yy > 70) & (yy < 130)
     assert np.abs(out[missed].astype(int) - img[missed]).max() <= 3
+
+
+def test_255_on_a_flat_composited_ground_is_white_down_to_the_frames_bottom():
+    """An e-commerce photo on a flat beige ground (no grain at all), a trace of JPEG ringing under the
+    feet: the bottom rows were taken for a floor against the wall's zero texture, and a floor keeps its
+    own tone, so 255 left a beige band across the frame's bottom (dresscode_049205_0)."""
+    h, w = 320, 480
+    yy, xx = np.mgrid[:h, :w]
+    figure = (xx >= 200) & (xx < 280) & (yy >= 40) & (yy < 296)
+    img = np.where(figure[..., None], np.array([0.2, 0.25, 0.6]), np.array([240, 233, 227]) / 255)
+    rng = np.random.default_rng(1)
+    ring = (rng.random((h, w)) < 0.1) & (yy >= 285) & ~figure  # a level up or down on one pixel in ten
+    img = _u8(img + ring[..., None] * rng.choice([-1, 1], (h, w, 1)) / 255)
+    out = render(analyze(img, figure.astype(np.float32), Params()), lift=100, texture=100, tone=255,
+                 views=("preview",), bits=8).preview
+    far = ndi.distance_transform_edt(~figure) > 24  # past the contact shadow's reach
+    bottom = far & (yy >= int(0.9 * h))
+    assert out[bottom].min() >= 250, np.percentile(out[bottom], [1, 50])
+    assert out[far & (yy < int(0.5 * h))].min() >= 250

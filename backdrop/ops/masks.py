@@ -293,6 +293,8 @@ STEP_ROWS = 0.03  # a floor's edge: the rows this share of the height below it .
 STEP = 2.0  # ... differ from the wall at least this many times as much as the rows above it ...
 STEP_MIN = 1.5  # ... and (floor: auto) at least this many times the threshold
 SEEN = 0.1  # a row shows the floor where at least this share of it is backdrop
+TEX_SEEN = 0.002  # a texture finer than this (half a level at 255) is none: a flat composited backdrop's
+# rows hold 0.00001-0.0001 of JPEG ringing, which a ratio to the wall's zero would call a floor
 
 
 @dataclass
@@ -357,7 +359,7 @@ def detect_floor(
     ref = np.median(prof[ref_rows], axis=0)
     ref_tex_spread = np.median(np.abs(prof[ref_rows, 2] - ref[2])) + 1e-6
     d_chroma = np.hypot(prof[:, 0] - ref[0], prof[:, 1] - ref[1]) / 0.018
-    d_tex = np.log2(np.maximum(prof[:, 2], 1e-6) / max(ref[2] + 3 * ref_tex_spread, 1e-6)) / 0.8
+    d_tex = np.log2(np.maximum(prof[:, 2], 1e-6) / max(ref[2] + 3 * ref_tex_spread, TEX_SEEN)) / 0.8
     score = np.maximum(d_chroma, d_tex)
     score = _median1d(score, max(3, h // 100) | 1)
     thr = 1.0 if mode == "auto" else 0.6

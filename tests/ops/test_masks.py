@@ -302,6 +302,26 @@ def test_a_floor_must_be_seen_beside_the_subject():
     assert not detect_floor(x, bd)[1].found
 
 
+def test_a_flat_composited_backdrop_with_a_trace_of_jpeg_ringing_below_has_no_floor():
+    """An e-commerce photo on a flat beige ground: the wall's rows have no texture at all, and the
+    bottom rows, under the feet, a trace of ringing a level high on one pixel in 40. Against the
+    wall's zero that was a floor, which a tone of 255 then left beige, a band across the frame's
+    bottom. A floor's texture must be one that is seen; a faint real one still is."""
+    beige = torch.tensor([240.0, 233.0, 227.0]).view(1, 3, 1, 1) / 255
+    x = beige.expand(1, 3, H, W).clone()
+    g = torch.Generator().manual_seed(3)
+    ring = (torch.rand(1, 1, H, W, generator=g) < 0.025) & (torch.arange(H).view(1, 1, H, 1) >= int(0.9 * H))
+    x = x + ring * torch.sign(torch.randn(1, 1, H, W, generator=g)) / 255
+    bd = torch.ones(1, 1, H, W)
+    floor, info = detect_floor(x, bd)
+    assert not info.found and float(floor.abs().max()) == 0.0
+    # a floor in the wall's own colour with a grain of 1% of its level (concrete) is still found
+    rows = (torch.arange(H).view(1, 1, H, 1) >= int(0.75 * H)).float()
+    y = (beige * (1 + 0.01 * rows * torch.randn(1, 3, H, W, generator=g))).clamp(0, 1)
+    _, info = detect_floor(y, bd)
+    assert info.found and 0.69 <= info.boundary <= 0.755
+
+
 def test_unsure_edges_on_a_frame_one_or_two_pixels_high():
     """A mask's edge on a strip too thin for an edge's normal (hypothesis found a 1x15 photo) is no
     error: the mask is taken as it is."""
