@@ -34,9 +34,9 @@ and cleaned at lift 100 / texture 100, as the app does with no mask file.
                     more than 12 levels further below their 5x5 median than the photo had them: dark
                     specks along the hand and the soles, where the shade around them is lifted
   white     dresscode_049205_0.jpg (a white T-shirt on a beige wall), at tone 255 (pure white):
-            halo    the share of the wall 3-12 px outside the mask, above the floor, left more than
-                    5 levels below white (a beige halo around the shirt where the white faded in
-                    over the feather)
+            halo    the share of the wall 3-12 px outside the mask, above the floor and the feet,
+                    left more than 5 levels below white (a beige halo around the shirt where the
+                    white faded in over the feather)
   lint      p3m_p_d684dae3.jpg (black cloth backdrop) with light lint fibres and dust laid on its
             cloth: left   the share of the added marks' energy left, with the P3M matte as the mask
                           and with the embedded segmenter (the photo as shot is the clean plate)
@@ -126,12 +126,17 @@ def seams(x: np.ndarray, out: np.ndarray) -> int:
 
 
 def halo(out: np.ndarray, mask: np.ndarray, floor_at: float | None = None) -> float:
-    """The share of the wall 3-12 px outside the mask left more than 5 levels below white (above the
-    floor, at ``floor_at`` of the height, less 3% of it: a real floor keeps its own tone)."""
+    """The share of the wall 3-12 px outside the mask left more than 5 levels below white: above the
+    floor, at ``floor_at`` of the height, less 3% of it (a real floor keeps its own tone), and above
+    the feet, the mask's lowest 5% of the height (their contact shadow is kept)."""
     d = ndimage.distance_transform_edt(mask < 0.5)
     near = (d > 3) & (d <= 12)
+    h = near.shape[0]
+    rows = np.nonzero((mask >= 0.5).any(1))[0]
+    if rows.size:
+        near[max(0, int(rows[-1] - 0.05 * h)):] = False
     if floor_at is not None:
-        near[int((floor_at - 0.03) * near.shape[0]):] = False
+        near[int((floor_at - 0.03) * h):] = False
     return float((out.min(-1)[near] * 255.0 < 250.0).mean())
 
 
