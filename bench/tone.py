@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         sc = _make_set(name, src, args.shots, (w, h))
         wall = _wall(sc)
         contact = (sc.contact > 0) & (sc.alpha <= 0) & (sc.floor <= 0)
-        subject = np.asarray(Image.open(src / "shot0_mask.png")) > 0  # what the engine is given
+        # what the engine is given, wholly subject (a pixel part subject takes the tone on its backdrop's share)
+        subject = np.asarray(Image.open(src / "shot0_mask.png")) == 255
         shots = sorted(src.glob("shot?.png")) + sorted(src.glob("shot??.png"))
         before = [np.asarray(Image.open(p))[:, :, :3] for p in shots]
         lv_b = [_level(b, wall) for b in before]
