@@ -514,30 +514,48 @@ def _level(analysis: Analysis, ratio: torch.Tensor | None) -> float | None:
     return float(lum.median()) * 255.0
 
 
-def _tone_gain(a: Analysis, ratio: torch.Tensor, tone, level: float | None) -> torch.Tensor | None:
-    """The gain that takes the wall to ``tone`` (a new tensor), before it is limited to the tone's
-    area; None when nothing changes. A number scales the wall by one factor, so its falloff and
-    vignette keep their shape; 255 divides each pixel by its clean backdrop (with a margin for
-    the grain), so every wall pixel is white and a contact shadow keeps its depth below it."""
+WHITE_SCALED = 0.25  # at 255, a channel of the clean backdrop below this is scaled by 1/this at most ...
+# ... and the rest of the way to white is added: a green screen's red is 0-2 levels, which no gain takes
+# to white (a pixel at 0 stays 0 at any gain: cyan speckle), and its noise is as large as its level
+
+
+def _tone_gain(a: Analysis, ratio: torch.Tensor, tone,
+               level: float | None) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """The gain that takes the wall to ``tone`` (a new tensor) and what is added to it (None: nothing),
+    before both are limited to the tone's area; None when nothing changes. A number scales the wall by
+    one factor, so its falloff and vignette keep their shape. 255 divides each pixel by its clean
+    backdrop (with a margin for the grain), so every wall pixel is white and a contact shadow keeps its
+    depth below it; a channel too dark for that (below WHITE_SCALED) is scaled by 1/WHITE_SCALED and
+    the white it still lacks is added, darkened as the contact shadow darkens the wall."""
     if not isinstance(tone, (int, float)) or level is None:  # keep; match on its own
         return None
     w = a.work
     if tone >= TONE_WHITE:
         # the cleaned backdrop at working resolution: the model's, and over the floor's ramp (where the
         # model is filled down from above, not seen) the photo's own
-        clean = torch.where(w["floor"] > 0.01, w["image"], w["expected"]).mul_(ratio)
-        surface = w["surface"].expand_as(clean)
-        clean = torch.lerp(clean, surface, w["contact"])  # under a contact shadow: the wall it darkens
+        shadowed = torch.where(w["floor"] > 0.01, w["image"], w["expected"]).mul_(ratio)
+        surface = w["surface"].expand_as(shadowed)
+        clean = torch.lerp(shadowed, surface, w["contact"])  # under a contact shadow: the wall it darkens
         # a margin over the grain, so that every wall pixel reaches white; it fades out where a
         # contact shadow is deeper than a few times the margin, so the shadow keeps its depth
         margin = 5.0 * a.grain_full + 1.0 / 255.0
         wall = luminance(w["surface"])
         depth = 1.0 - luminance(w["expected"]) / wall.clamp_min(1e-3)
         fade = 1.0 - w["contact"] * smoothstep(depth, 0.0, 3.0 * margin / max(float(wall.median()), 1e-3))
-        return clean.sub_(fade.mul_(margin)).clamp_(min=1e-3).reciprocal_()
+        below = clean.sub_(fade.mul_(margin))  # what the gain must take to white, per channel
+        scaled = below.clamp_min(WHITE_SCALED)
+        short = below.clamp_min(0.0).div_(scaled).neg_().add_(1.0)  # the white the gain cannot give
+        if not bool((short > 0).any()):
+            return scaled.reciprocal_(), None
+        # ... added as the contact shadow darkens the channels the gain does scale (by luma), or as it
+        # darkens the wall where none is scaled: a grey shadow, not one tinted by the added channel
+        ok = (below >= WHITE_SCALED).to(below.dtype)
+        lit = luminance(ok * shadowed / scaled) / luminance(ok).clamp_min(1e-6)
+        lit = torch.where(luminance(ok) > 0, lit, 1.0 - depth).clamp_(0.0, 1.0)
+        return scaled.reciprocal_(), short.mul_(torch.lerp(torch.ones_like(lit), lit, w["contact"]))
     if level <= 0.0:
         return None
-    return torch.full_like(w["tone_area"], float(tone) / level)
+    return torch.full_like(w["tone_area"], float(tone) / level), None
 
 
 EDGE_STEP = 0.03  # a floor's edge: the backdrop's mean colour steps by at least this (about 8 levels) over two rows
@@ -633,13 +651,16 @@ def render(
     H, W = a.size
     lift, strength, keep = lift / 100.0, texture / 100.0, grain / 100.0
     maps = _ratio_maps(w, lift, strength, keep, set(views))
-    level = gain = toned = None
+    level = gain = toned = added = None
     if "preview" in maps and tone != "keep":
         level = _level(a, maps["preview"])
-        gain = _tone_gain(a, maps["preview"], tone, level)
-        if gain is not None:
+        tg = _tone_gain(a, maps["preview"], tone, level)
+        if tg is not None:
+            gain, added = tg
             toned = gain.sub_(1.0).mul_(w["tone_area"]).add_(1.0)
             maps["preview"] = maps["preview"].mul(toned)
+            if added is not None:
+                added = added.mul_(w["tone_area"])
 
     fine = None
     if a.factor > 1 and strength > 0:
@@ -686,6 +707,7 @@ def render(
         # near the subject a pixel may take the lift alone
         lift=(lift, w["lift_step"], w["lift_tol"], w["edge_lift"]) if lift else None,
         lift_gain=None if toned is None else {"preview": toned},
+        added=None if added is None else {"preview": added},
     )
 
     def finish(name: str):

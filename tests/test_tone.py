@@ -97,6 +97,40 @@ def test_255_is_pure_white_away_from_the_subject_with_the_subject_and_contact_sh
     assert depth_in > 0.1 and depth_out > 0.6 * depth_in
 
 
+def test_255_takes_a_green_screen_to_white_with_a_grey_contact_shadow():
+    """A green screen's red is 0-2 levels: no gain takes that to white (a pixel at 0 stays 0 at any
+    gain), so 255 left the wall speckled cyan and white (skimage_tutorials_greenscreen: 84% of the
+    wall's pixels below 250 in red). Now every wall pixel is white, the subject as shot, and the contact
+    shadow under the feet keeps its depth, grey: the white added to the red darkens with it."""
+    sc = _scene("white_seamless")
+    green = np.array([0.7, 211.7, 107.3]) / 255  # the wall's colour in skimage's green-screen photo
+    shade = (sc.image @ LUMA) / _level(_u8(sc.image), _far_wall(sc)) * 255
+    bg = shade[..., None] * green
+    rng = np.random.default_rng(0)
+    bg = bg + rng.normal(0, [0.85 / 255, 3.8 / 255, 9.2 / 255], bg.shape)  # its noise, per channel
+    img = _u8(np.where((sc.alpha > 0)[..., None], sc.image, bg))
+    mask = _u8(sc.alpha)
+    out = render(analyze(img, mask, Params()), lift=100, texture=100, tone=255, views=("preview",),
+                 bits=8).preview
+    wall = _far_wall(sc)
+    assert (img[wall][:, 0] < 250).all()
+    # (the margin over the grain is the luminance's: blue's noise is 2.4 times that, and 2 pixels in
+    # 100 000 stay a little under 250 in blue)
+    assert (out[wall] >= 250).mean() > 0.9999 and out[wall].min() >= 235, (out[wall] < 250).mean(0)
+    subject = mask == 255
+    assert np.array_equal(out[subject], img[subject])
+    contact = (sc.contact > 0) & (mask == 0)
+    lum_in, lum_out = img.astype(float) @ LUMA, out.astype(float) @ LUMA
+    core = contact & (lum_in <= np.percentile(lum_in[contact], 10))
+    depth_in = 1 - lum_in[core].mean() / _level(img, wall)
+    depth_out = 1 - lum_out[core].mean() / 255
+    assert depth_in > 0.1 and depth_out > 0.6 * depth_in, (depth_in, depth_out)
+    # grey, not tinted by the white added to the red (a few pixels beside the feet that the match
+    # test holds are green, as shot: the median)
+    colour = np.median(out[core].astype(float), 0)
+    assert colour.max() - colour.min() <= 0.05 * (255 - colour.min()), colour
+
+
 def test_a_real_floor_is_left_as_it_was_and_the_wall_is_set_down_to_its_edge():
     sc, img, mask, out = _clean("grey_wall_wood_floor", 255)
     floor = (sc.floor >= 1) & (mask == 0)

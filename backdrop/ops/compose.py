@@ -357,6 +357,7 @@ def compose(
     tile: int | None,
     lift: tuple[float, torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     lift_gain: dict[str, torch.Tensor] | None = None,
+    added: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write the full-resolution views into their sinks.
 
@@ -387,6 +388,9 @@ def compose(
             subject takes ``edge`` (1, 1, h, w; :func:`edge_lift`) of it on its backdrop's share.
             None: no lift.
         lift_gain: name -> (1, C, h, w) a gain on that view's lift part too (the tone's), or None.
+        added: name -> (1, C, h, w) what that view adds to a pixel's backdrop, on the 0-1 scale, as
+            much as the pixel takes of the view's change (the white that the tone's gain cannot give a
+            channel with almost nothing in it), or None.
     """
     H, W = src.shape[-2:]
     f = up.f
@@ -395,13 +399,17 @@ def compose(
     if fine is not None:
         fine_px = fine.flag > 0
     act = {}
+    added = added or {}
     for name, M in maps.items():
-        a = _dilate3(((M - 1.0).abs().amax(1, keepdim=True) > SKIP_BELOW).to(M.dtype)) > 0
+        change = (M - 1.0).abs().amax(1, keepdim=True) > SKIP_BELOW
+        if name in added:
+            change |= added[name].amax(1, keepdim=True) > SKIP_BELOW
+        a = _dilate3(change.to(M.dtype)) > 0
         if fine_px is not None and name != "shadows":
             a |= fine_px
         act[name] = a
     ctx = _Region(src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act,
-                  whole=tile is None, firm=firm, lift=lift, lift_gain=lift_gain)
+                  whole=tile is None, firm=firm, lift=lift, lift_gain=lift_gain, added=added)
 
     if tile is None:  # the device path: full-width strips, everything decided per pixel
         rows = max(f, 16 * STRIP_ELEMENTS // (3 * W) // f * f)
@@ -443,7 +451,8 @@ class _Region:
 
     def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act, *,
                  whole: bool, firm: torch.Tensor | None = None, lift: tuple | None = None,
-                 lift_gain: dict[str, torch.Tensor] | None = None):
+                 lift_gain: dict[str, torch.Tensor] | None = None,
+                 added: dict[str, torch.Tensor] | None = None):
         self.cover = _COVER.get(alpha.dtype, 1.0)  # alpha's full scale (uint8, uint16 or float)
         if alpha.dtype == torch.uint16:  # torch compares no uint16; zero is zero in either reading
             alpha = alpha.view(torch.int16)
@@ -454,6 +463,7 @@ class _Region:
         self.firm = firm if firm is not None and bool(firm.any()) else None
         self.lift = lift if lift is not None and lift[0] else None  # (share, step, tolerance, edge)
         self.lift_gain = lift_gain or {}
+        self.added = added or {}
         # the views whose backdrop change a subject's edge pixel takes on its backdrop share
         self.mixed = {n for n in maps if n != "texture" and (self.lift is not None or n in self.lift_gain)}
 
@@ -560,9 +570,12 @@ class _Region:
                 sink.copy(r0, r1, c0, c1, self.src, self.scale)
                 continue
             m = up.tile(self.maps[name], r0, r1, c0, c1)
+            plus = up.tile(self.added[name], r0, r1, c0, c1) if name in self.added else None
             fine_here = d0 is not None and name != "shadows"
             if k is None and not fine_here:
                 out = x * m
+                if plus is not None:
+                    out.add_(plus)
             else:
                 delta = x * (m - 1.0)
                 if fine_here:
@@ -576,6 +589,8 @@ class _Region:
                     low = up.tile(fm.ref, y0, y1, x0, x1, times=self.maps[name])
                     sub.addcmul_(low.sub_(ref * mb), gate)
                 out = torch.addcmul(x, k, delta) if k is not None else delta.add_(x)
+                if plus is not None:
+                    out = out.add_(plus) if k is None else out.addcmul_(plus, k)
                 lifted = k_lift is not None and name != "texture"
                 edged = mix is not None and name in self.mixed
                 if (lifted or edged) and self.lift is not None and lift_part is None:
@@ -585,10 +600,14 @@ class _Region:
                     gain = up.tile(self.lift_gain[name], r0, r1, c0, c1)
                 if lifted:
                     out.addcmul_(_with_gain(lift_part, gain) * x, k_lift)
+                    if plus is not None:
+                        out.addcmul_(plus, k_lift)
                 if edged:
                     if self.lift is not None and edge_part is None:
                         edge_part = lift_part * up.tile(self.lift[3], r0, r1, c0, c1)
                     out.addcmul_(_with_gain(edge_part, gain) * expected, mix)
+                    if plus is not None:
+                        out.addcmul_(plus, mix)
             if partial:
                 out = torch.where(up.nearest(self.act[name], r0, r1, c0, c1), out, x)
             sink.put(r0, c0, out, x)
