@@ -37,6 +37,10 @@ and cleaned at lift 100 / texture 100, as the app does with no mask file.
             halo    the share of the wall 3-12 px outside the mask, above the floor and the feet,
                     left more than 5 levels below white (a beige halo around the shirt where the
                     white faded in over the feather)
+  green     skimage_tutorials_greenscreen.jpg (two people on a green screen), at tone 255:
+            wall    the share of the wall 12 px and more from the mask left below 250 in some
+                    channel (the screen's red is 0-2 levels: the tone's gain cannot take it to white,
+                    and the wall came out speckled cyan and white)
   lint      p3m_p_d684dae3.jpg (black cloth backdrop) with light lint fibres and dust laid on its
             cloth: left   the share of the added marks' energy left, with the P3M matte as the mask
                           and with the embedded segmenter (the photo as shot is the clean plate)
@@ -138,6 +142,12 @@ def halo(out: np.ndarray, mask: np.ndarray, floor_at: float | None = None) -> fl
     if floor_at is not None:
         near[int((floor_at - 0.03) * h):] = False
     return float((out.min(-1)[near] * 255.0 < 250.0).mean())
+
+
+def off_white(out: np.ndarray, mask: np.ndarray) -> float:
+    """The share of the wall 12 px and more from the mask left below 250 in some channel."""
+    far = ndimage.distance_transform_edt(mask < 0.5) > 12
+    return float((out.min(-1)[far] * 255.0 < 250.0).mean())
 
 
 def hood_changed(x: np.ndarray, out: np.ndarray) -> float:
@@ -259,7 +269,8 @@ def main(argv=None) -> int:
              ("shoes", ROOT / "samples" / "studio_grey_wall_wood_floor.jpg"),
              ("room", PHOTOS / "p3m_p_22fc0130.jpg"),
              ("sleeve", PHOTOS / "dresscode_049713_0.jpg"),
-             ("white", PHOTOS / "dresscode_049205_0.jpg")]
+             ("white", PHOTOS / "dresscode_049205_0.jpg"),
+             ("green", PHOTOS / "skimage_tutorials_greenscreen.jpg")]
     lint_photo = PHOTOS / "p3m_p_d684dae3.jpg"
     matte = PHOTOS / "p3m_p_d684dae3__PRED_alpha_p3mnet.png"
     if lint_photo.is_file() and matte.is_file():
@@ -284,7 +295,7 @@ def main(argv=None) -> int:
         if not path.is_file():
             print(f"{name}: {path} is not there, skipped")
             continue
-        res = run_photo(path, params=FULL.replace(tone=255) if name == "white" else FULL)
+        res = run_photo(path, params=FULL.replace(tone=255) if name in ("white", "green") else FULL)
         figs = {"floor": "found" if res["floor"] else "none"}
         if name == "balloons":
             figs["step"] = f"{edge_step(res['x'], res['out'], res['mask']):.1f} levels"
@@ -303,6 +314,8 @@ def main(argv=None) -> int:
             figs["specks"] = f"{specks(res['x'], res['out'], res['mask'])} px"
         elif name == "white":
             figs["halo"] = f"{halo(res['out'], res['mask'], res['floor_at']):.1%} of the wall beside the shirt below white"
+        elif name == "green":
+            figs["wall"] = f"{off_white(res['out'], res['mask']):.1%} below white"
         elif name == "shoes":
             figs["shoes"] = f"{shoes_covered(res['mask'], sample_truth(path)):.0%} in the mask"
         h, w = res["x"].shape[:2]
