@@ -442,9 +442,9 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, 
         # near the subject, how much further off the expected backdrop a pixel may be and still take
         # the lift (a shadow deepens toward the subject that casts it)
         "lift_tol": lift_tolerance(b.x_fill, lift_step),
-        # how much of the lift a pixel part subject takes on its backdrop's share (the subject's body,
-        # where the shadow is sure)
-        "edge_lift": edge_lift(lift_step, a_mid),
+        # how much of the lift a pixel part subject takes on its backdrop's share (as much as the
+        # backdrop seen around it holds)
+        "edge_lift": edge_lift(lift_step, a_mid, m.protect < 0.999),
         # where the tone scales the wall: the backdrop the cleanup may change and its contact zone (a
         # contact shadow keeps its depth below the wall it lies on); never the subject, floor or foreign
         # objects. The wall is scaled down to the floor's edge, not faded over the lift's ramp above it

@@ -242,9 +242,10 @@ def test_the_subjects_soft_edge_in_a_lifted_shadow_takes_the_lift_on_its_backdro
     as shot, it kept its share of the shadow while the shade beside it was lifted:
     a dark line along the subject (on dresscode_049713_0's hand, the gold balloon of
     pibooth_portrait_capture2_greywall). It keeps its subject's share and takes the lift on the rest,
-    so it ends near the clean plate's own edge. A pixel wholly subject is as shot, and so are a strand's
-    pixel away from the body and a pixel part subject with no backdrop beside it, whose coverage is a
-    guess (a matte's band inside the edge, over the skin's shading, was lightened into a pale band)."""
+    so it ends near the clean plate's own edge. So does a strand's pixel out in the shade, as the wall
+    seen around it is lifted. A pixel wholly subject is as shot, and so is a pixel part subject with no
+    backdrop beside it, whose coverage is a guess (a matte's band inside the edge, over the skin's
+    shading, was lightened into a pale band)."""
     h, w = 320, 480
     yy, xx = np.mgrid[:h, :w]
     alpha = ((xx >= 140) & (xx < 200) & (yy >= 40)).astype(np.float64)
@@ -267,7 +268,10 @@ def test_the_subjects_soft_edge_in_a_lifted_shadow_takes_the_lift_on_its_backdro
     edge = (alpha > 0.05) & (alpha < 0.95) & (xx >= 190) & (yy >= 140) & (yy < 300)
     err = {k: np.abs(o - plate).mean(-1)[edge].mean() * 255 for k, o in (("out", out), ("shot", img))}
     assert err["shot"] > 10 and err["out"] < 0.3 * err["shot"], err
-    assert np.array_equal(out[strand], img[strand])
+    # a strand's pixel out in the shade, away from the body, takes the lift on its wall's share as the
+    # wall seen around it does (it kept the shadow's share: a dark wire over the lifted shade)
+    off = {k: np.abs(o - plate).mean(-1)[strand].mean() * 255 for k, o in (("out", out), ("shot", img))}
+    assert off["shot"] > 10 and off["out"] < 0.3 * off["shot"], off
     assert np.array_equal(out[band], img[band])  # no pixel of backdrop beside it: the subject's own
     # the shade right beside the edge is lifted as before
     beside = (xx >= 203) & (xx < 206) & (yy >= 140) & (yy < 300)

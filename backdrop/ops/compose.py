@@ -45,6 +45,9 @@ EDGE_BODY = 5
 EDGE_REACH = 1
 # ... as much of it as holds within this share of the short edge around
 EDGE_SURE = 0.015
+# ... and away from the body (a strand), in a shadow whose step the seen wall around holds at least
+# this much (fading in between): a lift of a few percent beside a head is no sure shadow
+EDGE_WALL = (0.03, 0.06)
 NOISE_PERIOD = 256  # the dither pattern repeats every this many pixels
 STRIP_ELEMENTS = 1 << 21  # floats in one strip of a reduction (the device pass takes 16 times as many)
 # near the subject, a pixel this share of its shadow's depth (what the lift adds at full) off the
@@ -71,18 +74,21 @@ def lift_tolerance(expected: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
     return luminance(expected * step).mul_(share)
 
 
-def edge_lift(step: torch.Tensor, subject: torch.Tensor) -> torch.Tensor:
+def edge_lift(step: torch.Tensor, subject: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
     """How much of the lift a pixel part subject takes on its backdrop's share (its subject's share
     stays as shot). Along the subject's body (a hand, a sleeve, a balloon: parts of the mask
     EDGE_BODY working pixels across and more), as much of the step as holds within EDGE_SURE of the
     short edge around, the subject itself left out (1 inside a shadow, falling to 0 toward its edge).
-    Not on a strand's pixels away from the body, nor near a shadow's edge: the step map runs a few
-    pixels past a shadow, and strands' own shade reads as a faint shadow in it, so a strand would be
-    lightened where the wall behind it is not shaded. Nor in a "shadow" deeper than about half the
-    light (DEEP_STEP), where a pixel's coverage a little short of whole would lighten it a lot.
+    Away from the body (a strand), as much of it as the backdrop seen around holds within EDGE_SURE
+    (outside the protection's core; none seen there: none): under the mask the backdrop is filled in
+    from all round it, and beside a head the step map can hold a shadow there that the wall behind
+    the strands does not have, and the strands' own shade reads as a faint shadow in it. The step map
+    runs a few pixels past a shadow's edge. Nor in a "shadow" deeper than about half the light
+    (DEEP_STEP), where a pixel's coverage a little short of whole would lighten it a lot.
 
     Args:
-        step: (1, C, h, w) the lift's step; subject: (1, 1, h, w) subject coverage.
+        step: (1, C, h, w) the lift's step; subject: (1, 1, h, w) subject coverage; seen: (1, 1, h, w)
+            > 0.5 where the backdrop is seen (outside the protection's core).
     Returns:
         (1, 1, h, w) in [0, 1].
     """
@@ -92,10 +98,16 @@ def edge_lift(step: torch.Tensor, subject: torch.Tensor) -> torch.Tensor:
     solid = (subject >= 0.5).to(y.dtype)
     body = max_filter(max_filter(solid.neg(), EDGE_BODY).neg_(), EDGE_BODY)  # an opening: no strands
     near = max_filter(body, 2 * EDGE_REACH + 1)
+    # away from the body, the least step of the backdrop seen around, in a shadow that takes a few
+    # percent of the light at least (EDGE_WALL): beside a head, the wall is lifted a little where the
+    # step map's falloff or a missed strand's shade reads as a faint shadow
+    wall = max_filter(torch.where(seen > 0.5, y.neg(), -float("inf")), 2 * r + 1).neg_()
+    wall = torch.where(torch.isfinite(wall), wall, torch.zeros_like(wall))
+    low = torch.where(near > 0, low, wall * smoothstep(wall, *EDGE_WALL))
     # ... in a shadow that takes at most about half the light (DEEP_STEP, as the lift's tolerance): a
     # deeper "shadow" beside the figure is more likely the figure's own rim, or a floor let be lifted
     deep = smoothstep(y, *DEEP_STEP).sub_(1.0).neg_()
-    return torch.where(y > 0, low / y.clamp_min(1e-6), torch.zeros_like(y)).clamp_(0.0, 1.0).mul_(near).mul_(deep)
+    return torch.where(y > 0, low / y.clamp_min(1e-6), torch.zeros_like(y)).clamp_(0.0, 1.0).mul_(deep)
 
 
 class Upsampler:
