@@ -90,7 +90,8 @@ def edge_lift(step: torch.Tensor, subject: torch.Tensor, seen: torch.Tensor) -> 
         step: (1, C, h, w) the lift's step; subject: (1, 1, h, w) subject coverage; seen: (1, 1, h, w)
             > 0.5 where the backdrop is seen (outside the protection's core).
     Returns:
-        (1, 1, h, w) in [0, 1].
+        (1, 2, h, w) in [0, 1]: along the body, and away from it (a strand's pixel, which ends no
+        brighter than the lifted wall beside it: :class:`_Region`).
     """
     y = step.amax(1, keepdim=True)
     r = max(1, round(EDGE_SURE * min(step.shape[-2:])))
@@ -103,11 +104,13 @@ def edge_lift(step: torch.Tensor, subject: torch.Tensor, seen: torch.Tensor) -> 
     # step map's falloff or a missed strand's shade reads as a faint shadow
     wall = max_filter(torch.where(seen > 0.5, y.neg(), -float("inf")), 2 * r + 1).neg_()
     wall = torch.where(torch.isfinite(wall), wall, torch.zeros_like(wall))
-    low = torch.where(near > 0, low, wall * smoothstep(wall, *EDGE_WALL))
+    on_body = near > 0
+    low = torch.cat([torch.where(on_body, low, 0.0),
+                     torch.where(on_body, 0.0, wall * smoothstep(wall, *EDGE_WALL))], 1)
     # ... in a shadow that takes at most about half the light (DEEP_STEP, as the lift's tolerance): a
     # deeper "shadow" beside the figure is more likely the figure's own rim, or a floor let be lifted
     deep = smoothstep(y, *DEEP_STEP).sub_(1.0).neg_()
-    return torch.where(y > 0, low / y.clamp_min(1e-6), torch.zeros_like(y)).clamp_(0.0, 1.0).mul_(deep)
+    return torch.where(y > 0, low / y.clamp_min(1e-6), torch.zeros_like(low)).clamp_(0.0, 1.0).mul_(deep)
 
 
 class Upsampler:
@@ -495,6 +498,22 @@ class _Region:
         cov, beside = (t[:, :, r0 - y0 : r1 - y0, c0 - x0 : c1 - x0] for t in (cov, beside))
         return torch.where((cov > 0) & (cov < 1.0) & beside, 1.0 - cov, torch.zeros_like(cov))
 
+    def _edge_part(self, lift_part: torch.Tensor, x: torch.Tensor, expected: torch.Tensor, mix: torch.Tensor,
+                   beside: torch.Tensor | None, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+        """The lift's part a pixel on the subject's edge takes on its backdrop's share (``edge_lift``'s
+        two weights). A strand's pixel away from the body ends no brighter than the wall beside it,
+        lifted: in a lit gap between a head and its shadow (the wall seen around is the shadow's),
+        its wall's share was lightened by the shadow's step while the wall pixels between the strands
+        were held as shot. In a shadow, its backdrop's share is the wall's and it ends below."""
+        weight = self.up.tile(self.lift[3], r0, r1, c0, c1)
+        body, strand = lift_part * weight[:, :1], lift_part * weight[:, 1:]
+        # x + mix * expected * part <= expected * (1 + part), per channel: the share of it that fits
+        room = expected * (1.0 + strand) - x
+        fits = room.div_((expected * strand * mix).clamp_min(1e-6)).amin(1, keepdim=True).clamp_(0.0, 1.0)
+        if beside is not None:  # ... and takes no more of it than the backdrop's pixels beside it
+            fits = fits.mul_(beside)
+        return body.add_(strand.mul_(fits))
+
     def _fine_box(self, r0: int, r1: int, c0: int, c1: int, whole: bool):
         """Full-resolution box (y0, y1, x0, x1) around the region's flagged working pixels, or None."""
         if whole:
@@ -521,7 +540,7 @@ class _Region:
         # channels-last, the layout of the decoded buffer: the conversions in and out are plain
         # casts; the maps upsample fastest in (N, C, H, W) and multiply into it
         x = load_region(self.src, r0, r1, c0, c1, self.scale, channels_last=True)
-        k = k_lift = mix = None  # the share of the change a pixel takes (of the lift's part: k + k_lift)
+        k = k_lift = mix = beside_lift = None  # the share of the change a pixel takes (of the lift's part: k + k_lift)
         if near:
             prot = up.tile(self.protect, r0, r1, c0, c1)
             expected = up.tile(self.expected, r0, r1, c0, c1)
@@ -556,6 +575,9 @@ class _Region:
                 if lifting:
                     held_lift = torch.maximum(held_lift, firm)
             k = (1.0 - held) * free
+            if lifting and mix is not None:
+                # the lift the backdrop's pixels beside each pixel take (a strand's share takes no more)
+                beside_lift = max_filter(held_lift.neg().add_(1.0).mul_(free), 3)
             if lifting:
                 k_lift = held.sub_(held_lift).mul_(free)  # held from the rest, not from the lift
                 if not self.whole and not bool(k_lift.any()):  # (a tile: none of its pixels)
@@ -616,7 +638,7 @@ class _Region:
                         out.addcmul_(plus, k_lift)
                 if edged:
                     if self.lift is not None and edge_part is None:
-                        edge_part = lift_part * up.tile(self.lift[3], r0, r1, c0, c1)
+                        edge_part = self._edge_part(lift_part, x, expected, mix, beside_lift, r0, r1, c0, c1)
                     out.addcmul_(_with_gain(edge_part, gain) * expected, mix)
                     if plus is not None:
                         out.addcmul_(plus, mix)

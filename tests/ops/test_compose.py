@@ -501,7 +501,7 @@ def test_edge_lift_takes_a_strands_lift_from_the_wall_seen_around_it():
     subject[..., 60, 160:260] = 0.5  # ... and a strand out on the wall, away from it
     core = subject_protection(subject, grow=0.004, feather=0.0) >= 0.999
     seen = ~core
-    strand = (0, 0, 60, slice(170, 250))
+    strand = (0, 1, 60, slice(170, 250))  # (the second weight: away from the body)
 
     def lifted(wall_step: float, under: float) -> torch.Tensor:
         step = torch.where(core, under, wall_step).expand(1, 3, h, w).contiguous()  # filled in under the mask
@@ -510,6 +510,7 @@ def test_edge_lift_takes_a_strands_lift_from_the_wall_seen_around_it():
     assert float(lifted(0.3, 0.3)[strand].min()) == pytest.approx(1.0)  # in a shadow: all of it
     assert float(lifted(0.0, 0.3)[strand].max()) == 0.0  # a shadow only under the mask: none
     assert float(lifted(0.02, 0.02)[strand].max()) == 0.0  # a lift of 2%: no sure shadow
-    # along the body, as much as holds around it, the subject itself left out
+    # along the body (the first weight), as much as holds around it, the subject itself left out
     body_edge = (0, 0, 119, slice(40, 110))
     assert float(lifted(0.3, 0.3)[body_edge].min()) == pytest.approx(1.0)
+    assert float(lifted(0.3, 0.3)[(0, 1, 119, slice(40, 110))].max()) == 0.0
