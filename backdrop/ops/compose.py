@@ -577,7 +577,11 @@ class _Region:
             k = (1.0 - held) * free
             if lifting and mix is not None:
                 # the lift the backdrop's pixels beside each pixel take (a strand's share takes no more)
-                beside_lift = max_filter(held_lift.neg().add_(1.0).mul_(free), 3)
+                # (the least among them, 5 x 5: in a lit gap a few wall pixels at its rim take it while
+                # those between the strands are held; none seen: none)
+                release = torch.where(free, held_lift.neg().add_(1.0), torch.full_like(held_lift, 2.0))
+                beside_lift = max_filter(release.neg_(), 5).neg_()
+                beside_lift = torch.where(beside_lift > 1.5, torch.zeros_like(beside_lift), beside_lift)
             if lifting:
                 k_lift = held.sub_(held_lift).mul_(free)  # held from the rest, not from the lift
                 if not self.whole and not bool(k_lift.any()):  # (a tile: none of its pixels)
