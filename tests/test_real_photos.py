@@ -52,11 +52,11 @@ def test_the_shade_beside_a_purple_sleeve_is_lifted_up_to_it():
     out, 1-4 px from it; 95% now), where it faded in from it and left a soft dark strip (36%). Along
     the hand and the soles, the pixels right beside the figure, where its shadow deepens, take the
     lift too: they were held at the shadow's depth, dark specks (506 px counted; 358 once they took
-    it, the most of them the edge's mixed pixels, kept as shot; 187 now that those take the lift on
-    their wall's share)."""
+    it, the most of them the edge's mixed pixels, kept as shot; 187 once those took the lift on
+    their wall's share; 136 now that the segmenter's fringe away from the body takes it too)."""
     res = _photo("dresscode_049713_0.jpg")
     assert sleeve_lift(res["x"], res["out"], res["mask"]) > 0.85
-    assert specks(res["x"], res["out"], res["mask"]) < 260
+    assert specks(res["x"], res["out"], res["mask"]) < 170
 
 
 def test_a_white_shirt_on_a_beige_wall_at_255_has_no_beige_halo():
