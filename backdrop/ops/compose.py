@@ -501,7 +501,8 @@ class _Region:
     def _edge_part(self, lift_part: torch.Tensor, x: torch.Tensor, expected: torch.Tensor, mix: torch.Tensor,
                    beside: torch.Tensor | None, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
         """The lift's part a pixel on the subject's edge takes on its backdrop's share (``edge_lift``'s
-        two weights). A strand's pixel away from the body ends no brighter than the wall beside it,
+        two weights). A strand's pixel away from the body takes no more of it than the least of the
+        backdrop's pixels around it (``beside``) and ends no brighter than the wall beside it,
         lifted: in a lit gap between a head and its shadow (the wall seen around is the shadow's),
         its wall's share was lightened by the shadow's step while the wall pixels between the strands
         were held as shot. In a shadow, its backdrop's share is the wall's and it ends below."""
@@ -510,7 +511,7 @@ class _Region:
         # x + mix * expected * part <= expected * (1 + part), per channel: the share of it that fits
         room = expected * (1.0 + strand) - x
         fits = room.div_((expected * strand * mix).clamp_min(1e-6)).amin(1, keepdim=True).clamp_(0.0, 1.0)
-        if beside is not None:  # ... and takes no more of it than the backdrop's pixels beside it
+        if beside is not None:  # ... and takes no more of it than the backdrop's pixels around it
             fits = fits.mul_(beside)
         return body.add_(strand.mul_(fits))
 
@@ -540,7 +541,8 @@ class _Region:
         # channels-last, the layout of the decoded buffer: the conversions in and out are plain
         # casts; the maps upsample fastest in (N, C, H, W) and multiply into it
         x = load_region(self.src, r0, r1, c0, c1, self.scale, channels_last=True)
-        k = k_lift = mix = beside_lift = None  # the share of the change a pixel takes (of the lift's part: k + k_lift)
+        # the share of the change a pixel takes (of the lift's part: k + k_lift), and a strand's bound
+        k = k_lift = mix = beside_lift = None
         if near:
             prot = up.tile(self.protect, r0, r1, c0, c1)
             expected = up.tile(self.expected, r0, r1, c0, c1)
@@ -576,9 +578,9 @@ class _Region:
                     held_lift = torch.maximum(held_lift, firm)
             k = (1.0 - held) * free
             if lifting and mix is not None:
-                # the lift the backdrop's pixels beside each pixel take (a strand's share takes no more)
-                # (the least among them, 5 x 5: in a lit gap a few wall pixels at its rim take it while
-                # those between the strands are held; none seen: none)
+                # the lift the backdrop's pixels around each pixel take, the least of them (5 x 5; none
+                # seen: none): a strand's share takes no more. In a lit gap a few wall pixels at its rim
+                # take it while those between the strands are held
                 release = torch.where(free, held_lift.neg().add_(1.0), torch.full_like(held_lift, 2.0))
                 beside_lift = max_filter(release.neg_(), 5).neg_()
                 beside_lift = torch.where(beside_lift > 1.5, torch.zeros_like(beside_lift), beside_lift)
