@@ -499,20 +499,31 @@ class _Region:
         return torch.where((cov > 0) & (cov < 1.0) & beside, 1.0 - cov, torch.zeros_like(cov))
 
     def _edge_part(self, lift_part: torch.Tensor, x: torch.Tensor, expected: torch.Tensor, mix: torch.Tensor,
-                   beside: torch.Tensor | None, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+                   around: tuple[torch.Tensor, torch.Tensor] | None, r0: int, r1: int, c0: int,
+                   c1: int) -> torch.Tensor:
         """The lift's part a pixel on the subject's edge takes on its backdrop's share (``edge_lift``'s
         two weights). A strand's pixel away from the body takes no more of it than the least of the
-        backdrop's pixels around it (``beside``) and ends no brighter than the wall beside it,
+        backdrop's pixels around it take (``around``: the lift's hold and the backdrop's pixels) and
+        ends no brighter than the wall beside it,
         lifted: in a lit gap between a head and its shadow (the wall seen around is the shadow's),
         its wall's share was lightened by the shadow's step while the wall pixels between the strands
         were held as shot. In a shadow, its backdrop's share is the wall's and it ends below."""
         weight = self.up.tile(self.lift[3], r0, r1, c0, c1)
-        body, strand = lift_part * weight[:, :1], lift_part * weight[:, 1:]
+        body = lift_part * weight[:, :1]
+        if not self.whole and not bool(weight[:, 1:].any()):  # (a tile: no strand's pixel)
+            return body
+        strand = lift_part * weight[:, 1:]
         # x + mix * expected * part <= expected * (1 + part), per channel: the share of it that fits
         room = expected * (1.0 + strand) - x
         fits = room.div_((expected * strand * mix).clamp_min(1e-6)).amin(1, keepdim=True).clamp_(0.0, 1.0)
-        if beside is not None:  # ... and takes no more of it than the backdrop's pixels around it
-            fits = fits.mul_(beside)
+        if around is not None:
+            # ... and no more than the least of the backdrop's pixels around it take (5 x 5; none seen:
+            # none). In a lit gap a few wall pixels at its rim take it while those between the strands
+            # are held
+            held_lift, free = around
+            release = torch.where(free, held_lift.neg().add_(1.0), torch.full_like(held_lift, 2.0))
+            least = max_filter(release.neg_(), 5).neg_()
+            fits = fits.mul_(torch.where(least > 1.5, torch.zeros_like(least), least))
         return body.add_(strand.mul_(fits))
 
     def _fine_box(self, r0: int, r1: int, c0: int, c1: int, whole: bool):
@@ -542,7 +553,7 @@ class _Region:
         # casts; the maps upsample fastest in (N, C, H, W) and multiply into it
         x = load_region(self.src, r0, r1, c0, c1, self.scale, channels_last=True)
         # the share of the change a pixel takes (of the lift's part: k + k_lift), and a strand's bound
-        k = k_lift = mix = beside_lift = None
+        k = k_lift = mix = around = None
         if near:
             prot = up.tile(self.protect, r0, r1, c0, c1)
             expected = up.tile(self.expected, r0, r1, c0, c1)
@@ -578,12 +589,7 @@ class _Region:
                     held_lift = torch.maximum(held_lift, firm)
             k = (1.0 - held) * free
             if lifting and mix is not None:
-                # the lift the backdrop's pixels around each pixel take, the least of them (5 x 5; none
-                # seen: none): a strand's share takes no more. In a lit gap a few wall pixels at its rim
-                # take it while those between the strands are held
-                release = torch.where(free, held_lift.neg().add_(1.0), torch.full_like(held_lift, 2.0))
-                beside_lift = max_filter(release.neg_(), 5).neg_()
-                beside_lift = torch.where(beside_lift > 1.5, torch.zeros_like(beside_lift), beside_lift)
+                around = (held_lift, free)  # what the backdrop's pixels around a strand's take of the lift
             if lifting:
                 k_lift = held.sub_(held_lift).mul_(free)  # held from the rest, not from the lift
                 if not self.whole and not bool(k_lift.any()):  # (a tile: none of its pixels)
@@ -644,7 +650,7 @@ class _Region:
                         out.addcmul_(plus, k_lift)
                 if edged:
                     if self.lift is not None and edge_part is None:
-                        edge_part = self._edge_part(lift_part, x, expected, mix, beside_lift, r0, r1, c0, c1)
+                        edge_part = self._edge_part(lift_part, x, expected, mix, around, r0, r1, c0, c1)
                     out.addcmul_(_with_gain(edge_part, gain) * expected, mix)
                     if plus is not None:
                         out.addcmul_(plus, mix)
