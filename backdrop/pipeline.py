@@ -550,8 +550,9 @@ def _tone_gain(a: Analysis, ratio: torch.Tensor, tone,
         # ... added as the contact shadow darkens the channels the gain does scale (by luma), or as it
         # darkens the wall where none is scaled: a grey shadow, not one tinted by the added channel
         ok = (below >= WHITE_SCALED).to(below.dtype)
-        lit = luminance(ok * shadowed / scaled) / luminance(ok).clamp_min(1e-6)
-        lit = torch.where(luminance(ok) > 0, lit, 1.0 - depth).clamp_(0.0, 1.0)
+        weight = luminance(ok)
+        lit = luminance(ok * shadowed / scaled) / weight.clamp_min(1e-6)
+        lit = torch.where(weight > 0, lit, 1.0 - depth).clamp_(0.0, 1.0)
         return scaled.reciprocal_(), short.mul_(torch.lerp(torch.ones_like(lit), lit, w["contact"]))
     if level <= 0.0:
         return None

@@ -635,8 +635,10 @@ class _Region:
                     low = up.tile(fm.ref, y0, y1, x0, x1, times=self.maps[name])
                     sub.addcmul_(low.sub_(ref * mb), gate)
                 out = torch.addcmul(x, k, delta) if k is not None else delta.add_(x)
-                if plus is not None:
-                    out = out.add_(plus) if k is None else out.addcmul_(plus, k)
+                if plus is not None and k is None:
+                    out.add_(plus)
+                elif plus is not None:
+                    out.addcmul_(plus, k)
                 lifted = k_lift is not None and name != "texture"
                 edged = mix is not None and name in self.mixed
                 if (lifted or edged) and self.lift is not None and lift_part is None:
