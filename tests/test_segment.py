@@ -320,6 +320,32 @@ def test_refinement_keeps_white_cloth_in_shade_where_the_model_leans_to_subject(
     assert (m[face] > 0.5).all()
 
 
+def test_a_loose_edge_over_the_shade_beside_a_printed_dress_is_wall_and_goes_white_at_255():
+    """A dark dress printed with a pale pattern (its colours average near the wall's shade) beside
+    its own soft shadow on a dark wall, the model's edge a few pixels out over the shade. The mask
+    keeps the dress and lets the shade go: at tone 255 the wall beside the dress is white, where a
+    mask kept on the shade left a dark band there (a smudge round a real photo's dress)."""
+    h, w = 240, 200
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    body = (np.abs(xx - 70) <= 40) & (yy >= 40)
+    d = ndimage.distance_transform_edt(~body)
+    img = np.array([0.26, 0.31, 0.34], np.float32) * (1.0 - 0.22 * np.exp(-d / 25.0))[..., None]
+    stripe = ((xx + yy) // 3) % 4 == 0
+    cloth = np.where(stripe[..., None], np.float32([0.62, 0.55, 0.45]), np.float32([0.04, 0.04, 0.05]))
+    img[body] = cloth[body]
+    img = ndimage.gaussian_filter(img, (0.8, 0.8, 0))
+    img = np.clip(img + np.random.default_rng(5).normal(0, 0.004, img.shape), 0, 1).astype(np.float32)
+    coarse = np.where(body, 1.0, np.clip(1.0 - (d - 1) / 8.0, 0, 1)).astype(np.float32)  # ~5 px loose
+    m = refine_mask(img, coarse)
+    assert (m[body & (ndimage.distance_transform_edt(body) > 2)] > 0.5).all()  # the dress is kept
+    shade = (d >= 3) & (d <= 6)
+    assert (coarse[shade] > 0.5).mean() > 0.4  # the model's edge does lie out over the shade
+    assert (m[shade] > 0.5).mean() < 0.25
+    out = clean(img, Params(lift=100, texture=100, tone=255), m, views=("preview",)).preview.permute(1, 2, 0).numpy()
+    beside = (d >= 5) & (d <= 10) & (yy > 60)
+    assert np.median(out.min(-1)[beside]) * 255 > 250
+
+
 def _hooded(glow: bool = False):
     """A dark head (the model's mask) on a white wall, in a white hood whose rim on the left lies
     beyond the model's edge: cloth a little brighter than the wall, its outer edge a thin shade line

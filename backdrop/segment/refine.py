@@ -269,8 +269,9 @@ def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: f
     pixel there is decided as at the edge).
 
     At the edge a pixel is subject where its evidence says so, and where the working decision
-    calls it subject unless it plainly is the backdrop (the outer ring of a shaded white sleeve
-    is not given away pixel by pixel) or it has the colour of the backdrop just outside. How
+    calls it subject unless it plainly is the backdrop or has the brightness of the backdrop just
+    outside, its shade included (the outer ring of a shaded white sleeve, darker than the wall
+    beside it, is not given away pixel by pixel), or it has the colour of the backdrop just outside. How
     much of such a pixel is subject is its position between the backdrop's and the subject's
     colours on either side of the edge (a matte), where the two differ enough to tell; it never
     drops below MIN_COVER, so the cleanup still leaves the pixel alone, unless the pixel has the
@@ -278,7 +279,11 @@ def _decide(x, expected, colours, noise, inner, edge, work, matte, *, lowpass: f
     """
     xs = gaussian_blur(x, lowpass) if lowpass > 0.5 else x
     soft = smoothstep(subject_evidence(x, expected, noise, smooth=xs, detail=detail), 1.0, 2.0)
-    keep = work & (_plain(xs, expected, noise) > 1.0)
+    # kept: neither the plain backdrop nor as bright as the backdrop just outside, in its shade (a
+    # loose working edge over the shadow beside a dark printed dress, whose colours average near
+    # that shade, so no matte tells them apart: kept, that strip of wall stayed dark beside the
+    # lifted wall, a smudge at tone 255)
+    keep = work & (_plain(xs, expected, noise) > 1.0) & (_plain(xs, colours[2], noise) > 1.0)
     soft = torch.where(keep, torch.ones_like(soft), soft)
     raw, tells, ground = _matte(x, colours, matte)
     # a pixel with the colour of the backdrop just outside (its shadow's, where there is one) is
