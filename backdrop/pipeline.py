@@ -317,6 +317,9 @@ class _Masks:
     known: torch.Tensor  # 1 where the backdrop is seen (not subject, grow margin or floor)
     x_fill: torch.Tensor  # the photo with the subject and its margin filled from the backdrop
     firm: torch.Tensor  # the protection that holds whatever a pixel looks like (unsure edges)
+    # ... its share beside a soft edge darkening into the mask, the hold of the other unsure edges
+    # alone, the subject's colour on the mask's edge and the wall's beyond the fade; or None
+    fading: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None
     unsure: torch.Tensor  # 1 on the mask's edge where a shadow may run on under the mask (took in wall)
     reach: int  # how far the protection reaches from the mask's edge (grow + feather), working pixels
 
@@ -332,8 +335,9 @@ def _masks(x_mid: torch.Tensor, a_mid: torch.Tensor, params: Params) -> _Masks:
     known = ((protect < 0.999) & (floor < 0.01)).to(x_mid.dtype)
     x_fill = pushpull_fill(x_mid, known)
     reach = round((params.grow + params.feather) * min(x_mid.shape[-2:]))
-    firm, unsure = unsure_edges(x_mid, a_mid, x_fill, protect, reach=reach)
-    return _Masks(protect, contact, floor, floor_info, known, x_fill, firm, unsure, reach)
+    edges = unsure_edges(x_mid, a_mid, x_fill, protect, reach=reach)
+    fading = None if edges.fading is None else (edges.fading, edges.plain, edges.inside, edges.behind)
+    return _Masks(protect, contact, floor, floor_info, known, x_fill, edges.firm, fading, edges.taken, reach)
 
 
 @dataclass
@@ -429,6 +433,7 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, 
         "subject": a_mid,
         "protect": m.protect,
         "firm": m.firm,
+        "fading": m.fading,
         "floor": m.floor,
         "contact": m.contact,
         "foreign": b.foreign,
@@ -700,6 +705,9 @@ def render(
         free=w["free"],
         protect=w["protect"],
         firm=w["firm"],
+        # (without a tone the wall held beside a soft edge is at its own level, and faint strands out
+        # of focus there stay as shot)
+        fading=None if toned is None else w["fading"],
         subject=w["subject"],
         expected=w["expected"],
         match_tol=3.0 * a.grain_full + 0.01,

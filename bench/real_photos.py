@@ -41,6 +41,10 @@ and cleaned at lift 100 / texture 100, as the app does with no mask file.
             the figure's shade on the wall beside it), at tone 255:
             halo    as for white (the segmenter's edge lay out over that shade, where the dress's print
                     averages near it, and at 255 the strip of wall it held stayed dark: a smudge)
+  dark      flickr_ccby_picture8_darkgrey_studio.jpg (dark hair, out of focus at its edge, on a dark grey
+            studio wall), at tone 255:
+            halo    as for white (the cleanup holds the soft edge the mask cuts across; held whole,
+                    the old wall's grey stayed round the hair: a cloud)
   green     skimage_tutorials_greenscreen.jpg (two people on a green screen), at tone 255:
             wall    the share of the wall 12 px and more from the mask left below 250 in some
                     channel (the screen's red is 0-2 levels: the tone's gain cannot take it to white,
@@ -275,6 +279,7 @@ def main(argv=None) -> int:
              ("sleeve", PHOTOS / "dresscode_049713_0.jpg"),
              ("white", PHOTOS / "dresscode_049205_0.jpg"),
              ("dress", PHOTOS / "pibooth_portrait_capture2_greywall.png"),
+             ("dark", PHOTOS / "flickr_ccby_picture8_darkgrey_studio.jpg"),
              ("green", PHOTOS / "skimage_tutorials_greenscreen.jpg")]
     lint_photo = PHOTOS / "p3m_p_d684dae3.jpg"
     matte = PHOTOS / "p3m_p_d684dae3__PRED_alpha_p3mnet.png"
@@ -300,7 +305,7 @@ def main(argv=None) -> int:
         if not path.is_file():
             print(f"{name}: {path} is not there, skipped")
             continue
-        res = run_photo(path, params=FULL.replace(tone=255) if name in ("white", "dress", "green") else FULL)
+        res = run_photo(path, params=FULL.replace(tone=255) if name in ("white", "dress", "dark", "green") else FULL)
         figs = {"floor": "found" if res["floor"] else "none"}
         if name == "balloons":
             figs["step"] = f"{edge_step(res['x'], res['out'], res['mask']):.1f} levels"
@@ -317,9 +322,10 @@ def main(argv=None) -> int:
         elif name == "sleeve":
             figs["lift"] = f"{sleeve_lift(res['x'], res['out'], res['mask']):.0%} up to the sleeve"
             figs["specks"] = f"{specks(res['x'], res['out'], res['mask'])} px"
-        elif name in ("white", "dress"):
-            what = "shirt" if name == "white" else "dress"
-            figs["halo"] = f"{halo(res['out'], res['mask'], res['floor_at']):.1%} of the wall beside the {what} below white"
+        elif name in ("white", "dress", "dark"):
+            what = {"white": "shirt", "dress": "dress", "dark": "hair"}[name]
+            below = halo(res["out"], res["mask"], res["floor_at"])
+            figs["halo"] = f"{below:.1%} of the wall beside the {what} below white"
         elif name == "green":
             figs["wall"] = f"{off_white(res['out'], res['mask']):.1%} below white"
         elif name == "shoes":

@@ -131,6 +131,29 @@ def test_255_takes_a_green_screen_to_white_with_a_grey_contact_shadow():
     assert colour.max() - colour.min() <= 0.05 * (255 - colour.min()), colour
 
 
+
+def test_255_beside_dark_hair_out_of_focus_on_a_dark_wall_is_white_past_its_soft_edge():
+    """Dark hair out of focus on a dark grey wall, the mask's edge halfway across its soft edge: the
+    cleanup holds that edge (its outer half looks like a shadow). Held whole at 255, it kept the old
+    wall's grey out past the edge's ramp, a cloud round the hair (pibooth_portrait_capture2_greywall,
+    flickr_ccby_picture8_darkgrey_studio); now a held pixel's share of wall takes the tone. The edge
+    still rises outward, and without a tone its outer half is left as shot."""
+    h, w, radius = 720, 960, 360
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot(yy - h, xx - w / 2)
+    mask = _u8((r <= radius).astype(np.float32))
+    lum = 0.3 - 0.26 * ndi.gaussian_filter((r <= radius).astype(np.float32), 3.0)
+    img = _u8(np.repeat((lum + np.random.default_rng(0).normal(0, 0.004, (h, w)))[..., None], 3, -1))
+    a = analyze(img, mask, Params())
+    ring = lambda o, lo, hi: float(np.median(o.mean(-1)[(r > radius + lo) & (r <= radius + hi)]))  # noqa: E731
+    out = render(a, lift=100, texture=100, tone=255, views=("preview",), bits=8).preview.astype(float)
+    assert ring(img.astype(float), 6, 14) < 80  # the wall's own grey, past the edge's ramp ...
+    assert ring(out, 6, 10) >= 250 and ring(out, 10, 14) >= 250  # ... white (it was 135 and 210)
+    rings = [ring(out, lo, lo + 3) for lo in range(-3, 15, 3)]
+    assert all(b >= a_ for a_, b in zip(rings, rings[1:])), rings  # no dark ring: it rises outward
+    assert np.array_equal(out[mask == 255], img[mask == 255])
+    kept = render(a, lift=100, texture=100, views=("preview",), bits=8).preview.astype(float)
+    assert abs(ring(kept, 0, 3) - ring(img.astype(float), 0, 3)) < 3  # no tone: as shot
 def test_a_real_floor_is_left_as_it_was_and_the_wall_is_set_down_to_its_edge():
     sc, img, mask, out = _clean("grey_wall_wood_floor", 255)
     floor = (sc.floor >= 1) & (mask == 0)

@@ -34,7 +34,7 @@ from .filters import luminance, max_filter, smoothstep
 from .texture import K_HI, K_LO, detail_norm
 
 __all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "hwc_tensor", "load_region", "reduce_source",
-           "dither_noise", "lift_tolerance", "edge_lift"]
+           "dither_noise", "lift_tolerance", "edge_lift", "subject_share"]
 
 # a working pixel whose ratio departs from 1 by less than this (a twentieth of an 8-bit level) changes nothing
 SKIP_BELOW = 0.05 / 255.0
@@ -52,11 +52,22 @@ NOISE_PERIOD = 256  # the dither pattern repeats every this many pixels
 STRIP_ELEMENTS = 1 << 21  # floats in one strip of a reduction (the device pass takes 16 times as many)
 # near the subject, a pixel this share of its shadow's depth (what the lift adds at full) off the
 # expected backdrop still takes the lift ...
+FADE_CONTRAST = 0.1  # a soft edge's matte needs the subject's and the wall's colours this far apart
 LIFT_TOL = 0.15
 # ... in a shadow that takes at most about half the light: the share fades out over these steps (a
 # shadow 43-56% deep). A cast shadow seldom goes deeper (the fill light sees to that), but beside a
 # mask drawn inside the figure the figure's own rim reads as one, and it is not the wall
 DEEP_STEP = (0.75, 1.25)
+
+
+def subject_share(x: torch.Tensor, inside: torch.Tensor, behind: torch.Tensor) -> torch.Tensor:
+    """How much of each pixel of ``x`` (1, 3, H, W) is the subject's colour ``inside`` against the
+    wall's ``behind``: its position on the line between them, 0 (the wall) to 1; 1 where the two
+    colours are too close to tell (the pixel is held whole)."""
+    d = inside - behind
+    contrast = (d * d).sum(1, keepdim=True)
+    share = ((x - behind) * d).sum(1, keepdim=True).div_(contrast.clamp_min(1e-6)).clamp_(0.0, 1.0)
+    return torch.where(contrast > FADE_CONTRAST**2, share, torch.ones_like(share))
 
 
 def lift_tolerance(expected: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
@@ -366,6 +377,7 @@ def compose(
     protect: torch.Tensor,
     subject: torch.Tensor,
     firm: torch.Tensor | None = None,
+    fading: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     expected: torch.Tensor,
     match_tol: float,
     fine: FineMarks | None,
@@ -389,6 +401,11 @@ def compose(
         protect: (1, 1, h, w) subject protection (grow + feather).
         firm: (1, 1, h, w) the share of it that holds even where a pixel matches the backdrop
             (beside an unsure edge: the cleanup fades in over the feather), or None.
+        fading: under a tone, (share, plain, inside, behind): beside a soft edge darkening into the
+            mask, (1, 1, h, w) the share of ``firm`` that holds a pixel only as much as it has of the
+            subject's colour ``inside``, against the wall's ``behind`` (both (1, 3, h, w);
+            :func:`subject_share`), the match test's hold there too; ``plain`` (1, 1, h, w), the
+            other unsure edges' hold, stays whole. Or None.
         subject: (1, 1, h, w) subject coverage at working resolution (> 0 where any pixel is subject).
         expected: (1, 3, h, w) expected backdrop (subject filled in) for the match test.
         match_tol: a protected pixel within this of the expected backdrop is backdrop.
@@ -424,7 +441,7 @@ def compose(
             a |= fine_px
         act[name] = a
     ctx = _Region(src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act,
-                  whole=tile is None, firm=firm, lift=lift, lift_gain=lift_gain, added=added)
+                  whole=tile is None, firm=firm, fading=fading, lift=lift, lift_gain=lift_gain, added=added)
 
     if tile is None:  # the device path: full-width strips, everything decided per pixel
         rows = max(f, 16 * STRIP_ELEMENTS // (3 * W) // f * f)
@@ -465,7 +482,8 @@ class _Region:
     """One region (a tile, or a full-width strip) of :func:`compose`."""
 
     def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act, *,
-                 whole: bool, firm: torch.Tensor | None = None, lift: tuple | None = None,
+                 whole: bool, firm: torch.Tensor | None = None, fading: tuple | None = None,
+                 lift: tuple | None = None,
                  lift_gain: dict[str, torch.Tensor] | None = None,
                  added: dict[str, torch.Tensor] | None = None):
         self.cover = _COVER.get(alpha.dtype, 1.0)  # alpha's full scale (uint8, uint16 or float)
@@ -476,6 +494,7 @@ class _Region:
         self.tol, self.fine, self.free, self.act = match_tol, fine, free, act
         self.whole = whole  # the device path: the fine pass over the whole region (no box search)
         self.firm = firm if firm is not None and bool(firm.any()) else None
+        self.fading = fading
         self.lift = lift if lift is not None and lift[0] else None  # (share, step, tolerance, edge)
         self.lift_gain = lift_gain or {}
         self.added = added or {}
@@ -580,8 +599,23 @@ class _Region:
                 # toward the subject that casts it, which the expected backdrop cannot know
                 tol = up.tile(self.lift[2], r0, r1, c0, c1) + self.tol
                 held_lift = smoothstep(dev.div_(tol).sub_(1.0), 0.0, 1.0).mul_(prot)
-            if self.firm is not None:
-                firm = up.tile(self.firm, r0, r1, c0, c1)
+            firm = None if self.firm is None else up.tile(self.firm, r0, r1, c0, c1)
+            if firm is not None and self.fading is not None:
+                # under a tone, beside a soft edge darkening into the mask (dark hair out of focus), a
+                # pixel is held only as much as it has of the subject's colour, the match test's hold
+                # too: the edge blends into the toned wall (held whole, a pixel kept the old wall: a
+                # cloud around the hair, a grey stipple along its strands)
+                fade = up.tile(self.fading[0], r0, r1, c0, c1)
+                if self.whole or bool(fade.any()):
+                    plain, inside, behind = (up.tile(c, r0, r1, c0, c1) for c in self.fading[1:])
+                    wall = subject_share(x, inside, behind).neg_().add_(1.0).mul_(fade)  # fade * (1 - share)
+                    # (the other unsure edges' hold stays whole: wall the mask took in is held there)
+                    firm = torch.maximum(firm.sub(wall).clamp_(min=0.0), plain)
+                    scale = wall.neg_().add_(1.0)
+                    held = held.mul_(scale)
+                    if lifting:
+                        held_lift = held_lift.mul_(scale)
+            if firm is not None:
                 held = torch.maximum(held, firm)
                 if mix is not None:  # beside an unsure edge the cleanup fades in: so does this
                     mix = mix.mul_(1.0 - firm)

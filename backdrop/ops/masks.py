@@ -23,7 +23,8 @@ from .filters import (
 )
 from .texture import detail_norm
 
-__all__ = ["subject_protection", "contact_zone", "detect_floor", "foreign_objects", "unsure_edges", "FloorInfo"]
+__all__ = ["subject_protection", "contact_zone", "detect_floor", "foreign_objects", "unsure_edges", "UnsureEdges",
+           "FloorInfo"]
 
 
 
@@ -90,8 +91,24 @@ SOFT_SHARE = 0.05  # ... and each step of it takes more than this share of that 
 SOFT_NEAR = 5  # ... found at an edge pixel, the edge's pixels in this window whose photo darkens on inside are too
 
 
+@dataclass
+class UnsureEdges:
+    """What :func:`unsure_edges` finds: ``firm`` holds whatever a pixel looks like; ``fading`` is
+    the share of it beside a soft edge, where under a tone a pixel is held only as much as it has
+    of the subject's colour (``inside``, on the mask's last pixels inside its edge) against the
+    wall's (``behind``, beyond the fade); None where there is no such edge. ``taken`` marks the mask's
+    edge where a shadow may run on under the mask."""
+
+    firm: torch.Tensor
+    fading: torch.Tensor | None
+    plain: torch.Tensor | None  # the hold of the other unsure edges alone (it stays whole)
+    inside: torch.Tensor | None
+    behind: torch.Tensor | None
+    taken: torch.Tensor
+
+
 def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tensor, protect: torch.Tensor, *,
-                 reach: int) -> tuple[torch.Tensor, torch.Tensor]:
+                 reach: int) -> UnsureEdges:
     """The protection that holds whatever a pixel looks like: beside the mask's edge where the photo
     shows no edge, or only a soft one darkening into the mask (the mask is unsure there).
 
@@ -103,13 +120,19 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     the cleanup fades in over the feather from the edge instead. So it does where the mask's edge
     cuts across a soft edge that darkens into it (a hood or strands out of focus): the outer half of
     such an edge looks like a shadow, and lifted up to the mask's edge it would be cut off there.
+    Under a tone a pixel there is held only as much as it has of the subject's colour, a matte
+    between the colour on the mask's edge and the wall's beyond the fade: the soft edge
+    blends into the toned wall (held whole, it kept a cloud of the old wall around dark hair at
+    tone 255). Without one the hold is whole: the wall around is its own level, and faint strands
+    out of focus there stay as shot.
 
     Args:
         image: (1, 3, h, w) working image; expected: (1, 3, h, w) the backdrop, the subject filled in.
         alpha: (1, 1, h, w) subject coverage; protect: (1, 1, h, w) its protection.
         reach: how far the protection reaches from the edge (grow + feather), working pixels.
     Returns:
-        (1, 1, h, w) in [0, 1], at most ``protect``; and (1, 1, h, w) 1 on the mask's edge where the
+        :class:`UnsureEdges`: ``firm``, ``fading`` and ``plain`` (1, 1, h, w) in [0, 1], at most ``protect``;
+        ``inside`` and ``behind`` (1, 3, h, w); ``taken`` (1, 1, h, w) 1 on the mask's edge where the
         mask took in a stretch of wall (the wall-like pixels inside run on deep into it, not a loose
         mask's margin) or cuts across a soft edge: where a shadow may run on under the mask.
     """
@@ -136,10 +159,11 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     # ... or where the mask's edge cuts across a soft edge of the photo that darkens into it (a hood
     # or strands out of focus, the model's edge halfway across): the outer half looks like a shadow
     soft = _soft_edge(y_img, alpha, solid, rim, tol)
-    seeds = torch.maximum(seeds, soft)
+    across = seeds
+    seeds = torch.maximum(across, soft)
     seeds = seeds * (F.avg_pool2d(seeds, RUN, stride=1, padding=RUN // 2) > 0.5 / RUN)
     if not bool(seeds.any()):
-        return torch.zeros_like(protect), seeds
+        return UnsureEdges(torch.zeros_like(protect), None, None, None, None, seeds)
     # where the mask took in a stretch of wall, not a margin of it (a loose mask, a few pixels
     # over the wall around the figure): the wall-like pixels inside run on deep into the mask
     # (judged on squares 2r across, r apart, that are mostly wall-like; a seed within 2r of one)
@@ -152,8 +176,22 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     deep = deep[..., rows, :][..., cols]
     taken = seeds * torch.maximum(deep, soft)
     reach = max(1, reach)
-    spread = max_filter(seeds, 2 * reach + 1)
-    return gaussian_blur(spread, reach / 3.0).clamp_(0.0, 1.0) * protect, taken
+
+    def spread(s: torch.Tensor) -> torch.Tensor:
+        return gaussian_blur(max_filter(s, 2 * reach + 1), reach / 3.0).clamp_(0.0, 1.0) * protect
+
+    firm = spread(seeds)
+    ramp = seeds * (across <= 0).to(seeds.dtype)  # a soft edge's seeds alone (the rest holds firm)
+    if not bool(ramp.any()):
+        return UnsureEdges(firm, None, None, None, None, taken)
+    fading = spread(ramp)
+    plain = spread(seeds - ramp)
+    # the subject's colour on the mask's last pixels inside its edge (where the mask cuts a soft
+    # edge, a pixel just outside it has about as much subject), and the wall's beyond the fade
+    inside = gaussian_blur(pushpull_fill(image, rim), 1.0)
+    beyond = (fading < 0.01).to(image.dtype) * (1.0 - solid)
+    behind = gaussian_blur(pushpull_fill(expected, beyond if bool(beyond.any()) else 1.0 - solid), 1.0)
+    return UnsureEdges(firm, fading, plain, inside, behind, taken)
 
 
 class _Normals:

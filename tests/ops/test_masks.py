@@ -332,6 +332,6 @@ def test_unsure_edges_on_a_frame_one_or_two_pixels_high():
         alpha = torch.zeros(1, 1, h, 15)
         alpha[..., :10] = 1.0
         protect = subject_protection(alpha, grow=0.0, feather=0.0)
-        firm, taken = unsure_edges(x, alpha, x, protect, reach=1)
-        assert firm.shape == taken.shape == alpha.shape
-        assert float(firm.min()) >= 0 and float(firm.max()) <= 1
+        edges = unsure_edges(x, alpha, x, protect, reach=1)
+        assert edges.firm.shape == edges.taken.shape == alpha.shape
+        assert float(edges.firm.min()) >= 0 and float(edges.firm.max()) <= 1
