@@ -45,9 +45,11 @@ from .ops.filters import (
 from .ops.illumination import cut_shadows, falloff, fitted_surface, shadow_gain
 from .ops.masks import (
     FloorInfo,
+    UnsureEdges,
     contact_zone,
     detect_floor,
     foreign_objects,
+    soft_fading,
     subject_protection,
     unsure_edges,
 )
@@ -95,7 +97,7 @@ class Analysis:
     source: torch.Tensor  # (1, C, H, W) the decoded buffer as given (uint8/uint16/float32), on device
     scale: float  # its full scale: 255, 65535 or 1
     alpha: torch.Tensor  # (1, 1, H, W) subject coverage as given (any dtype; > 0 = subject), on device
-    work: dict[str, torch.Tensor]  # working-resolution maps, on device
+    work: dict  # working-resolution maps, on device (and "edges": what the unsure edges hold spreads from)
     floor_info: FloorInfo
     grain_full: float  # the full-resolution grain of the backdrop
     timings: dict[str, float] = field(default_factory=dict)
@@ -317,9 +319,7 @@ class _Masks:
     known: torch.Tensor  # 1 where the backdrop is seen (not subject, grow margin or floor)
     x_fill: torch.Tensor  # the photo with the subject and its margin filled from the backdrop
     firm: torch.Tensor  # the protection that holds whatever a pixel looks like (unsure edges)
-    # ... its share beside a soft edge darkening into the mask, the hold of the other unsure edges
-    # alone, the subject's colour on the mask's edge and the wall's beyond the fade; or None
-    fading: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None
+    edges: UnsureEdges  # ... and where it spreads from (a tone's matte beside soft edges: soft_fading)
     unsure: torch.Tensor  # 1 on the mask's edge where a shadow may run on under the mask (took in wall)
     reach: int  # how far the protection reaches from the mask's edge (grow + feather), working pixels
 
@@ -336,8 +336,7 @@ def _masks(x_mid: torch.Tensor, a_mid: torch.Tensor, params: Params) -> _Masks:
     x_fill = pushpull_fill(x_mid, known)
     reach = round((params.grow + params.feather) * min(x_mid.shape[-2:]))
     edges = unsure_edges(x_mid, a_mid, x_fill, protect, reach=reach)
-    fading = None if edges.fading is None else (edges.fading, edges.plain, edges.inside, edges.behind)
-    return _Masks(protect, contact, floor, floor_info, known, x_fill, edges.firm, fading, edges.taken, reach)
+    return _Masks(protect, contact, floor, floor_info, known, x_fill, edges.firm, edges, edges.taken, reach)
 
 
 @dataclass
@@ -433,7 +432,7 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, 
         "subject": a_mid,
         "protect": m.protect,
         "firm": m.firm,
-        "fading": m.fading,
+        "edges": (m.edges, m.reach),  # (what the firm hold spreads from, how far)
         "floor": m.floor,
         "contact": m.contact,
         "foreign": b.foreign,
@@ -504,6 +503,14 @@ def wall_level(analysis: Analysis, params: Params | None = None, *, cleaned: boo
     w = analysis.work
     ratio = _ratio_maps(w, p.lift / 100.0, p.texture / 100.0, p.grain / 100.0, {"preview"})["preview"]
     return _level(analysis, ratio)
+
+
+def _soft_fading(w: dict) -> tuple | None:
+    """:func:`soft_fading` for the analysis's working maps ``w``, made at its first toned render."""
+    if "fading" not in w:  # (two renders at once may both make it: the same maps)
+        edges, reach = w["edges"]
+        w["fading"] = soft_fading(w["image"], w["subject"], w["expected"], w["protect"], edges, reach=reach)
+    return w["fading"]
 
 
 def _level(analysis: Analysis, ratio: torch.Tensor | None) -> float | None:
@@ -705,9 +712,7 @@ def render(
         free=w["free"],
         protect=w["protect"],
         firm=w["firm"],
-        # (without a tone the wall held beside a soft edge is at its own level, and faint strands out
-        # of focus there stay as shot)
-        fading=None if toned is None else w["fading"],
+        fading=None if toned is None else _soft_fading(w),
         subject=w["subject"],
         expected=w["expected"],
         match_tol=3.0 * a.grain_full + 0.01,

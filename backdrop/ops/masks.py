@@ -24,7 +24,7 @@ from .filters import (
 from .texture import detail_norm
 
 __all__ = ["subject_protection", "contact_zone", "detect_floor", "foreign_objects", "unsure_edges", "UnsureEdges",
-           "FloorInfo"]
+           "soft_fading", "FloorInfo"]
 
 
 
@@ -93,17 +93,14 @@ SOFT_NEAR = 5  # ... found at an edge pixel, the edge's pixels in this window wh
 
 @dataclass
 class UnsureEdges:
-    """What :func:`unsure_edges` finds: ``firm`` holds whatever a pixel looks like; ``fading`` is
-    the share of it beside a soft edge, where under a tone a pixel is held only as much as it has
-    of the subject's colour (``inside``, on the mask's last pixels inside its edge) against the
-    wall's (``behind``, beyond the fade); None where there is no such edge. ``taken`` marks the mask's
-    edge where a shadow may run on under the mask."""
+    """What :func:`unsure_edges` finds: ``firm`` holds whatever a pixel looks like; ``seeds`` are
+    the mask's edge pixels it spreads from, ``ramp`` those of them on a soft edge alone (None where
+    there are none: :func:`soft_fading` makes a tone's matte there); ``taken`` marks the mask's edge
+    where a shadow may run on under the mask."""
 
     firm: torch.Tensor
-    fading: torch.Tensor | None
-    plain: torch.Tensor | None  # the hold of the other unsure edges alone (it stays whole)
-    inside: torch.Tensor | None
-    behind: torch.Tensor | None
+    seeds: torch.Tensor
+    ramp: torch.Tensor | None
     taken: torch.Tensor
 
 
@@ -120,19 +117,16 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     the cleanup fades in over the feather from the edge instead. So it does where the mask's edge
     cuts across a soft edge that darkens into it (a hood or strands out of focus): the outer half of
     such an edge looks like a shadow, and lifted up to the mask's edge it would be cut off there.
-    Under a tone a pixel there is held only as much as it has of the subject's colour, a matte
-    between the colour on the mask's edge and the wall's beyond the fade: the soft edge
-    blends into the toned wall (held whole, it kept a cloud of the old wall around dark hair at
-    tone 255). Without one the hold is whole: the wall around is its own level, and faint strands
-    out of focus there stay as shot.
+    Under a tone a pixel there is held only as much as it has of the subject's colour
+    (:func:`soft_fading`).
 
     Args:
         image: (1, 3, h, w) working image; expected: (1, 3, h, w) the backdrop, the subject filled in.
         alpha: (1, 1, h, w) subject coverage; protect: (1, 1, h, w) its protection.
         reach: how far the protection reaches from the edge (grow + feather), working pixels.
     Returns:
-        :class:`UnsureEdges`: ``firm``, ``fading`` and ``plain`` (1, 1, h, w) in [0, 1], at most ``protect``;
-        ``inside`` and ``behind`` (1, 3, h, w); ``taken`` (1, 1, h, w) 1 on the mask's edge where the
+        :class:`UnsureEdges`: ``firm`` (1, 1, h, w) in [0, 1], at most ``protect``; ``seeds`` and
+        ``ramp`` (1, 1, h, w); ``taken`` (1, 1, h, w) 1 on the mask's edge where the
         mask took in a stretch of wall (the wall-like pixels inside run on deep into it, not a loose
         mask's margin) or cuts across a soft edge: where a shadow may run on under the mask.
     """
@@ -163,7 +157,7 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     seeds = torch.maximum(across, soft)
     seeds = seeds * (F.avg_pool2d(seeds, RUN, stride=1, padding=RUN // 2) > 0.5 / RUN)
     if not bool(seeds.any()):
-        return UnsureEdges(torch.zeros_like(protect), None, None, None, None, seeds)
+        return UnsureEdges(torch.zeros_like(protect), seeds, None, seeds)
     # where the mask took in a stretch of wall, not a margin of it (a loose mask, a few pixels
     # over the wall around the figure): the wall-like pixels inside run on deep into the mask
     # (judged on squares 2r across, r apart, that are mostly wall-like; a seed within 2r of one)
@@ -175,23 +169,42 @@ def unsure_edges(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tenso
     cols = (torch.arange(w, device=deep.device) // r).clamp_(max=deep.shape[-1] - 1)
     deep = deep[..., rows, :][..., cols]
     taken = seeds * torch.maximum(deep, soft)
-    reach = max(1, reach)
-
-    def spread(s: torch.Tensor) -> torch.Tensor:
-        return gaussian_blur(max_filter(s, 2 * reach + 1), reach / 3.0).clamp_(0.0, 1.0) * protect
-
-    firm = spread(seeds)
     ramp = seeds * (across <= 0).to(seeds.dtype)  # a soft edge's seeds alone (the rest holds firm)
-    if not bool(ramp.any()):
-        return UnsureEdges(firm, None, None, None, None, taken)
-    fading = spread(ramp)
-    plain = spread(seeds - ramp)
-    # the subject's colour on the mask's last pixels inside its edge (where the mask cuts a soft
-    # edge, a pixel just outside it has about as much subject), and the wall's beyond the fade
-    inside = gaussian_blur(pushpull_fill(image, rim), 1.0)
+    return UnsureEdges(_spread(seeds, protect, reach), seeds, ramp if bool(ramp.any()) else None, taken)
+
+
+def _spread(seeds: torch.Tensor, protect: torch.Tensor, reach: int) -> torch.Tensor:
+    """The hold spread from ``seeds`` over ``reach`` working pixels, fading out, at most ``protect``."""
+    reach = max(1, reach)
+    return gaussian_blur(max_filter(seeds, 2 * reach + 1), reach / 3.0).clamp_(0.0, 1.0) * protect
+
+
+def soft_fading(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tensor, protect: torch.Tensor,
+                edges: UnsureEdges, *, reach: int) -> tuple[torch.Tensor, ...] | None:
+    """Under a tone, the matte beside a soft edge darkening into the mask (dark hair out of focus),
+    which :func:`unsure_edges` holds: held whole, a pixel there kept the old wall's share too, a
+    cloud of the old grey round the hair at tone 255. There a pixel is held only as much as it has of
+    the subject's colour: its place between the colour on the mask's last pixels inside its edge (a
+    pixel just outside the cut has about as much subject) and the wall's beyond the fade. Without a
+    tone the hold stays whole (the wall held there is at its own level, and faint strands out of
+    focus stay as shot), so this is made only when a tone asks for it.
+
+    Returns:
+        (fading, plain, inside, behind), compose's ``fading``: the hold spread from the soft edges
+        and from the others alone (1, 1, h, w), the subject's and the wall's colours (1, 3, h, w);
+        or None where the mask's edge cuts no soft edge.
+    """
+    if edges.ramp is None:
+        return None
+    fading = _spread(edges.ramp, protect, reach)
+    others = edges.seeds - edges.ramp
+    plain = _spread(others, protect, reach) if bool(others.any()) else torch.zeros_like(fading)
+    solid = (alpha >= 0.5).to(image.dtype)
+    rim = solid + max_filter(-solid, 3)
     beyond = (fading < 0.01).to(image.dtype) * (1.0 - solid)
+    inside = gaussian_blur(pushpull_fill(image, rim), 1.0)
     behind = gaussian_blur(pushpull_fill(expected, beyond if bool(beyond.any()) else 1.0 - solid), 1.0)
-    return UnsureEdges(firm, fading, plain, inside, behind, taken)
+    return fading, plain, inside, behind
 
 
 class _Normals:
