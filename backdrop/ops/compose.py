@@ -50,9 +50,9 @@ EDGE_SURE = 0.015
 EDGE_WALL = (0.03, 0.06)
 NOISE_PERIOD = 256  # the dither pattern repeats every this many pixels
 STRIP_ELEMENTS = 1 << 21  # floats in one strip of a reduction (the device pass takes 16 times as many)
+FADE_CONTRAST = 0.1  # a soft edge's matte under a tone needs the subject's and the wall's colours this far apart
 # near the subject, a pixel this share of its shadow's depth (what the lift adds at full) off the
 # expected backdrop still takes the lift ...
-FADE_CONTRAST = 0.1  # a soft edge's matte needs the subject's and the wall's colours this far apart
 LIFT_TOL = 0.15
 # ... in a shadow that takes at most about half the light: the share fades out over these steps (a
 # shadow 43-56% deep). A cast shadow seldom goes deeper (the fill light sees to that), but beside a
@@ -377,7 +377,7 @@ def compose(
     protect: torch.Tensor,
     subject: torch.Tensor,
     firm: torch.Tensor | None = None,
-    fading: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    fading: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     expected: torch.Tensor,
     match_tol: float,
     fine: FineMarks | None,
