@@ -49,6 +49,7 @@ from .ops.masks import (
     contact_zone,
     detect_floor,
     foreign_objects,
+    rim_colour,
     soft_fading,
     subject_protection,
     unsure_edges,
@@ -505,12 +506,18 @@ def wall_level(analysis: Analysis, params: Params | None = None, *, cleaned: boo
     return _level(analysis, ratio)
 
 
-def _soft_fading(w: dict) -> tuple | None:
-    """:func:`soft_fading` for the analysis's working maps ``w``, made at its first toned render."""
-    if "fading" not in w:  # (two renders at once may both make it: the same maps)
+def _toned_edges(w: dict) -> tuple[tuple | None, tuple[torch.Tensor, torch.Tensor]]:
+    """What a tone needs at the subject's edge, made from the analysis's working maps ``w`` at its
+    first toned render and kept there: :func:`soft_fading`, and the subject's colour on the mask's
+    edge (:func:`rim_colour`) with the backdrop's beyond the subject's protection (the expected
+    backdrop there is the photo, strands and all): compose's ``fading`` and ``strands``."""
+    if "strands" not in w:  # (two renders at once may both make them: the same maps)
+        inside = rim_colour(w["image"], w["subject"])
         edges, reach = w["edges"]
-        w["fading"] = soft_fading(w["image"], w["subject"], w["expected"], w["protect"], edges, reach=reach)
-    return w["fading"]
+        w["fading"] = soft_fading(w["image"], w["subject"], w["expected"], w["protect"], edges, inside, reach=reach)
+        clear = gaussian_blur(pushpull_fill(w["expected"], (w["protect"] <= 0.01).to(inside.dtype)), 1.0)
+        w["strands"] = (inside, clear)
+    return w["fading"], w["strands"]
 
 
 def _level(analysis: Analysis, ratio: torch.Tensor | None) -> float | None:
@@ -702,6 +709,9 @@ def render(
             sink_t.copy_(a.source)
         sinks[name] = Sink(sink_t, bits, seed=seed, dither=dither, prefilled=prefill)
     use_frame = dev.type != "cpu" if frame is None else frame
+    # (without a tone the wall held beside the subject is at its own level, and faint strands there
+    # stay as shot: the tone's matte at the subject's edge is made only for a tone)
+    fading, strands = (None, None) if toned is None else _toned_edges(w)
     compose(
         src3,
         a.scale,
@@ -712,7 +722,8 @@ def render(
         free=w["free"],
         protect=w["protect"],
         firm=w["firm"],
-        fading=None if toned is None else _soft_fading(w),
+        fading=fading,
+        strands=strands,
         subject=w["subject"],
         expected=w["expected"],
         match_tol=3.0 * a.grain_full + 0.01,

@@ -45,6 +45,9 @@ and cleaned at lift 100 / texture 100, as the app does with no mask file.
             studio wall), at tone 255:
             halo    as for white (the cleanup holds the soft edge the mask cuts across; held whole,
                     the old wall's grey stayed round the hair: a cloud)
+  blonde    p3m_p_d684dae3.jpg (blonde fly-away hair on black cloth), at tone 255:
+            wires   the share of the wall 3-12 px outside the mask left darker than 128 (the strands
+                    the cleanup holds kept their share of the black cloth: dark wires on white)
   green     skimage_tutorials_greenscreen.jpg (two people on a green screen), at tone 255:
             wall    the share of the wall 12 px and more from the mask left below 250 in some
                     channel (the screen's red is 0-2 levels: the tone's gain cannot take it to white,
@@ -150,6 +153,14 @@ def halo(out: np.ndarray, mask: np.ndarray, floor_at: float | None = None) -> fl
     if floor_at is not None:
         near[int((floor_at - 0.03) * h):] = False
     return float((out.min(-1)[near] * 255.0 < 250.0).mean())
+
+
+def wires(out: np.ndarray, mask: np.ndarray) -> float:
+    """The share of the wall 3-12 px outside the mask left darker than 128 (the old black cloth held
+    round light strands: dark wires on white)."""
+    d = ndimage.distance_transform_edt(mask < 0.5)
+    near = (d > 3) & (d <= 12)
+    return float((out.mean(-1)[near] * 255.0 < 128.0).mean())
 
 
 def off_white(out: np.ndarray, mask: np.ndarray) -> float:
@@ -280,6 +291,7 @@ def main(argv=None) -> int:
              ("white", PHOTOS / "dresscode_049205_0.jpg"),
              ("dress", PHOTOS / "pibooth_portrait_capture2_greywall.png"),
              ("dark", PHOTOS / "flickr_ccby_picture8_darkgrey_studio.jpg"),
+             ("blonde", PHOTOS / "p3m_p_d684dae3.jpg"),
              ("green", PHOTOS / "skimage_tutorials_greenscreen.jpg")]
     lint_photo = PHOTOS / "p3m_p_d684dae3.jpg"
     matte = PHOTOS / "p3m_p_d684dae3__PRED_alpha_p3mnet.png"
@@ -305,7 +317,7 @@ def main(argv=None) -> int:
         if not path.is_file():
             print(f"{name}: {path} is not there, skipped")
             continue
-        res = run_photo(path, params=FULL.replace(tone=255) if name in ("white", "dress", "dark", "green") else FULL)
+        res = run_photo(path, params=FULL.replace(tone=255) if name in ("white", "dress", "dark", "blonde", "green") else FULL)
         figs = {"floor": "found" if res["floor"] else "none"}
         if name == "balloons":
             figs["step"] = f"{edge_step(res['x'], res['out'], res['mask']):.1f} levels"
@@ -326,6 +338,8 @@ def main(argv=None) -> int:
             what = {"white": "shirt", "dress": "dress", "dark": "hair"}[name]
             below = halo(res["out"], res["mask"], res["floor_at"])
             figs["halo"] = f"{below:.1%} of the wall beside the {what} below white"
+        elif name == "blonde":
+            figs["wires"] = f"{wires(res['out'], res['mask']):.1%} of the wall beside the hair darker than 128"
         elif name == "green":
             figs["wall"] = f"{off_white(res['out'], res['mask']):.1%} below white"
         elif name == "shoes":

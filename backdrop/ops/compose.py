@@ -378,6 +378,7 @@ def compose(
     subject: torch.Tensor,
     firm: torch.Tensor | None = None,
     fading: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    strands: tuple[torch.Tensor, torch.Tensor] | None = None,
     expected: torch.Tensor,
     match_tol: float,
     fine: FineMarks | None,
@@ -406,6 +407,10 @@ def compose(
             subject's colour ``inside``, against the wall's ``behind`` (both (1, 3, h, w);
             :func:`subject_share`), the match test's hold there too; ``plain`` (1, 1, h, w), the
             other unsure edges' hold, stays whole. Or None.
+        strands: under a tone, (inside, clear): (1, 3, h, w) the subject's colour on the mask's edge
+            and the backdrop's beyond its protection. A pixel the match test holds off the subject
+            keeps as much as it has of ``inside`` (against ``clear``) as shot, and its wall's share
+            takes the tone of the views with a ``lift_gain``. Or None.
         subject: (1, 1, h, w) subject coverage at working resolution (> 0 where any pixel is subject).
         expected: (1, 3, h, w) expected backdrop (subject filled in) for the match test.
         match_tol: a protected pixel within this of the expected backdrop is backdrop.
@@ -441,7 +446,8 @@ def compose(
             a |= fine_px
         act[name] = a
     ctx = _Region(src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act,
-                  whole=tile is None, firm=firm, fading=fading, lift=lift, lift_gain=lift_gain, added=added)
+                  whole=tile is None, firm=firm, fading=fading, strands=strands, lift=lift, lift_gain=lift_gain,
+                  added=added)
 
     if tile is None:  # the device path: full-width strips, everything decided per pixel
         rows = max(f, 16 * STRIP_ELEMENTS // (3 * W) // f * f)
@@ -483,6 +489,7 @@ class _Region:
 
     def __init__(self, src, scale, alpha, up, maps, sinks, protect, expected, match_tol, fine, free, act, *,
                  whole: bool, firm: torch.Tensor | None = None, fading: tuple | None = None,
+                 strands: tuple | None = None,
                  lift: tuple | None = None,
                  lift_gain: dict[str, torch.Tensor] | None = None,
                  added: dict[str, torch.Tensor] | None = None):
@@ -495,6 +502,7 @@ class _Region:
         self.whole = whole  # the device path: the fine pass over the whole region (no box search)
         self.firm = firm if firm is not None and bool(firm.any()) else None
         self.fading = fading
+        self.strands = strands
         self.lift = lift if lift is not None and lift[0] else None  # (share, step, tolerance, edge)
         self.lift_gain = lift_gain or {}
         self.added = added or {}
@@ -572,7 +580,7 @@ class _Region:
         # casts; the maps upsample fastest in (N, C, H, W) and multiply into it
         x = load_region(self.src, r0, r1, c0, c1, self.scale, channels_last=True)
         # the share of the change a pixel takes (of the lift's part: k + k_lift), and a strand's bound
-        k = k_lift = mix = around = None
+        k = k_lift = mix = around = strand_wall = clear = None
         if near:
             prot = up.tile(self.protect, r0, r1, c0, c1)
             expected = up.tile(self.expected, r0, r1, c0, c1)
@@ -615,6 +623,15 @@ class _Region:
                     held = held.mul_(scale)
                     if lifting:
                         held_lift = held_lift.mul_(scale)
+            if self.strands is not None:
+                # under a tone, a pixel the match test holds off the subject (a faint strand over the
+                # wall) keeps its subject's share as shot and its wall's share takes the tone, as the
+                # wall beside it does (held whole, it kept the old wall's: a dark wire round light
+                # hair on black cloth at 255, a dark speckle along an arm on a grey wall)
+                inside, clear = (up.tile(c, r0, r1, c0, c1) for c in self.strands)
+                strand_wall = subject_share(x, inside, clear).neg_().add_(1.0).mul_(held).mul_(free)
+                if firm is not None:  # (not what an unsure edge holds whole)
+                    strand_wall = strand_wall.mul_(1.0 - firm)
             if firm is not None:
                 held = torch.maximum(held, firm)
                 if mix is not None:  # beside an unsure edge the cleanup fades in: so does this
@@ -690,6 +707,14 @@ class _Region:
                     out.addcmul_(_with_gain(edge_part, gain) * expected, mix)
                     if plus is not None:
                         out.addcmul_(plus, mix)
+            if strand_wall is not None and name in self.lift_gain:
+                # out = x + wall's share * (backdrop * (gain - 1) + added): the tone alone, additive
+                # (a gain on the whole pixel would take its subject's share up with it; the backdrop
+                # is the one beyond the subject's protection: the expected one there has the strands)
+                wall = clear * (up.tile(self.lift_gain[name], r0, r1, c0, c1) - 1.0)
+                if plus is not None:
+                    wall = wall.add_(plus)
+                out.addcmul_(wall, strand_wall)
             if partial:
                 out = torch.where(up.nearest(self.act[name], r0, r1, c0, c1), out, x)
             sink.put(r0, c0, out, x)

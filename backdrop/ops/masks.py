@@ -24,7 +24,7 @@ from .filters import (
 from .texture import detail_norm
 
 __all__ = ["subject_protection", "contact_zone", "detect_floor", "foreign_objects", "unsure_edges", "UnsureEdges",
-           "soft_fading", "FloorInfo"]
+           "rim_colour", "soft_fading", "FloorInfo"]
 
 
 
@@ -179,15 +179,23 @@ def _spread(seeds: torch.Tensor, protect: torch.Tensor, reach: int) -> torch.Ten
     return gaussian_blur(max_filter(seeds, 2 * reach + 1), reach / 3.0).clamp_(0.0, 1.0) * protect
 
 
+def rim_colour(image: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """(1, 3, h, w) the subject's colour on the mask's last pixels inside its edge, carried out from
+    there (where the mask cuts a soft edge or a strand, a pixel just outside has about as much
+    subject as they have)."""
+    solid = (alpha >= 0.5).to(image.dtype)
+    return gaussian_blur(pushpull_fill(image, solid + max_filter(-solid, 3)), 1.0)
+
+
 def soft_fading(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tensor, protect: torch.Tensor,
-                edges: UnsureEdges, *, reach: int) -> tuple[torch.Tensor, ...] | None:
+                edges: UnsureEdges, inside: torch.Tensor, *, reach: int) -> tuple[torch.Tensor, ...] | None:
     """Under a tone, the matte beside a soft edge darkening into the mask (dark hair out of focus),
     which :func:`unsure_edges` holds: held whole, a pixel there kept the old wall's share too, a
     cloud of the old grey round the hair at tone 255. There a pixel is held only as much as it has of
     the subject's colour: its place between the colour on the mask's last pixels inside its edge (a
     pixel just outside the cut has about as much subject) and the wall's beyond the fade. Without a
     tone the hold stays whole (the wall held there is at its own level, and faint strands out of
-    focus stay as shot), so this is made only when a tone asks for it.
+    focus stay as shot), so this is made only when a tone asks for it. ``inside``: :func:`rim_colour`.
 
     Returns:
         (fading, plain, inside, behind), compose's ``fading``: the hold spread from the soft edges
@@ -200,9 +208,7 @@ def soft_fading(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tensor
     others = edges.seeds - edges.ramp
     plain = _spread(others, protect, reach) if bool(others.any()) else torch.zeros_like(fading)
     solid = (alpha >= 0.5).to(image.dtype)
-    rim = solid + max_filter(-solid, 3)
     beyond = (fading < 0.01).to(image.dtype) * (1.0 - solid)
-    inside = gaussian_blur(pushpull_fill(image, rim), 1.0)
     behind = gaussian_blur(pushpull_fill(expected, beyond if bool(beyond.any()) else 1.0 - solid), 1.0)
     return fading, plain, inside, behind
 
