@@ -166,6 +166,23 @@ class Upsampler:
         return part[:, :, y : y + (r1 - r0), x : x + (c1 - c0)]
 
 
+def _bilinear_at(full: torch.Tensor, f: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For full-resolution rows (or columns) ``full``, the two working rows that bilinear upsampling by
+    ``f`` (align_corners=False, as :class:`Upsampler`) blends, and the second one's weight."""
+    src = ((full.to(torch.float32) + 0.5) / f - 0.5).clamp_(min=0.0)
+    lo = src.floor().to(torch.long).clamp_(max=n - 1)
+    return lo, (lo + 1).clamp_(max=n - 1), (src - lo).clamp_(0.0, 1.0)
+
+
+def _sample(m: torch.Tensor, where: tuple) -> torch.Tensor:
+    """(1, C, h, w) ``m`` upsampled bilinearly at the points ``where`` (rows, columns from
+    :func:`_bilinear_at`): (C, n), the values :meth:`Upsampler.tile` gives there."""
+    (y0, y1, ly), (x0, x1, lx) = where
+    top = m[0, :, y0, x0] * (1.0 - lx) + m[0, :, y0, x1] * lx
+    bottom = m[0, :, y1, x0] * (1.0 - lx) + m[0, :, y1, x1] * lx
+    return top * (1.0 - ly) + bottom * ly
+
+
 def hwc_tensor(a: np.ndarray) -> torch.Tensor:
     """An (H, W, C) or (H, W) numpy buffer as a (1, C, H, W) tensor over the same memory (channels-last
     strides), without a copy, also of a read-only buffer (Pillow's): the engine only reads it."""
@@ -553,6 +570,21 @@ class _Region:
             fits = fits.mul_(torch.where(least > 1.5, torch.zeros_like(least), least))
         return body.add_(strand.mul_(fits))
 
+    def _strand_wall(self, x: torch.Tensor, weight: torch.Tensor, r0: int, c0: int) -> tuple | None:
+        """The held pixels of the region (``weight`` > 0, as held), where each lies among the working
+        pixels, the backdrop's colour there and its wall's share times ``weight``
+        (:func:`subject_share` against the subject's colour on the mask's edge); None where none is
+        held."""
+        at = torch.nonzero(weight[0, 0] > 1e-3)
+        if at.shape[0] == 0:
+            return None
+        ys, xs = at[:, 0], at[:, 1]
+        h, w = self.strands[0].shape[-2:]
+        where = (_bilinear_at(ys + r0, self.up.f, h), _bilinear_at(xs + c0, self.up.f, w))
+        inside, clear = (_sample(c, where) for c in self.strands)  # (3, n)
+        share = subject_share(x[0, :, ys, xs][None, :, None], inside[None, :, None], clear[None, :, None])[0, 0, 0]
+        return ys, xs, where, clear, share.neg_().add_(1.0).mul_(weight[0, 0, ys, xs])
+
     def _fine_box(self, r0: int, r1: int, c0: int, c1: int, whole: bool):
         """Full-resolution box (y0, y1, x0, x1) around the region's flagged working pixels, or None."""
         if whole:
@@ -580,7 +612,7 @@ class _Region:
         # casts; the maps upsample fastest in (N, C, H, W) and multiply into it
         x = load_region(self.src, r0, r1, c0, c1, self.scale, channels_last=True)
         # the share of the change a pixel takes (of the lift's part: k + k_lift), and a strand's bound
-        k = k_lift = mix = around = strand_wall = clear = None
+        k = k_lift = mix = around = strand_wall = None
         if near:
             prot = up.tile(self.protect, r0, r1, c0, c1)
             expected = up.tile(self.expected, r0, r1, c0, c1)
@@ -627,11 +659,12 @@ class _Region:
                 # under a tone, a pixel the match test holds off the subject (a faint strand over the
                 # wall) keeps its subject's share as shot and its wall's share takes the tone, as the
                 # wall beside it does (held whole, it kept the old wall's: a dark wire round light
-                # hair on black cloth at 255, a dark speckle along an arm on a grey wall)
-                inside, clear = (up.tile(c, r0, r1, c0, c1) for c in self.strands)
-                strand_wall = subject_share(x, inside, clear).neg_().add_(1.0).mul_(held).mul_(free)
+                # hair on black cloth at 255, a dark speckle along an arm on a grey wall). Worked out
+                # at the held pixels alone (a few of the tile's), from their working pixels' colours
+                weight = held * free
                 if firm is not None:  # (not what an unsure edge holds whole)
-                    strand_wall = strand_wall.mul_(1.0 - firm)
+                    weight = weight.mul_(1.0 - firm)
+                strand_wall = self._strand_wall(x, weight, r0, c0)
             if firm is not None:
                 held = torch.maximum(held, firm)
                 if mix is not None:  # beside an unsure edge the cleanup fades in: so does this
@@ -711,10 +744,11 @@ class _Region:
                 # out = x + wall's share * (backdrop * (gain - 1) + added): the tone alone, additive
                 # (a gain on the whole pixel would take its subject's share up with it; the backdrop
                 # is the one beyond the subject's protection: the expected one there has the strands)
-                wall = clear * (up.tile(self.lift_gain[name], r0, r1, c0, c1) - 1.0)
+                ys, xs, where, clear, share = strand_wall
+                wall = clear * (_sample(self.lift_gain[name], where) - 1.0)
                 if plus is not None:
-                    wall = wall.add_(plus)
-                out.addcmul_(wall, strand_wall)
+                    wall = wall.add_(plus[0, :, ys, xs])
+                out[0, :, ys, xs] = out[0, :, ys, xs].addcmul_(wall, share)
             if partial:
                 out = torch.where(up.nearest(self.act[name], r0, r1, c0, c1), out, x)
             sink.put(r0, c0, out, x)
