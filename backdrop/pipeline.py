@@ -319,9 +319,10 @@ class _Masks:
     floor_info: FloorInfo
     known: torch.Tensor  # 1 where the backdrop is seen (not subject, grow margin or floor)
     x_fill: torch.Tensor  # the photo with the subject and its margin filled from the backdrop
-    firm: torch.Tensor  # the protection that holds whatever a pixel looks like (unsure edges)
-    edges: UnsureEdges  # ... and where it spreads from (a tone's matte beside soft edges: soft_fading)
-    unsure: torch.Tensor  # 1 on the mask's edge where a shadow may run on under the mask (took in wall)
+    # the unsure edges: ``firm``, the protection that holds whatever a pixel looks like, where it
+    # spreads from (a tone's matte beside soft edges: soft_fading), and ``taken``, 1 on the mask's edge
+    # where a shadow may run on under the mask (it took in wall)
+    edges: UnsureEdges
     reach: int  # how far the protection reaches from the mask's edge (grow + feather), working pixels
 
 
@@ -337,7 +338,7 @@ def _masks(x_mid: torch.Tensor, a_mid: torch.Tensor, params: Params) -> _Masks:
     x_fill = pushpull_fill(x_mid, known)
     reach = round((params.grow + params.feather) * min(x_mid.shape[-2:]))
     edges = unsure_edges(x_mid, a_mid, x_fill, protect, reach=reach)
-    return _Masks(protect, contact, floor, floor_info, known, x_fill, edges.firm, edges, edges.taken, reach)
+    return _Masks(protect, contact, floor, floor_info, known, x_fill, edges, reach)
 
 
 @dataclass
@@ -401,9 +402,9 @@ def _backdrop_model(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, *, own:
     step, shadow_map = shadow_gain(x_fill, surface, sigma_small=0.0015 * short_m, sigma_large=0.015 * short_m,
                                    mottle=mottle if own else 0.0, subject=m.protect)
     lifted = None
-    if bool((m.unsure > 0.5).any()):
+    if bool((m.edges.taken > 0.5).any()):
         # a shadow the mask's unsure edge cuts across runs on under the mask: kept whole
-        lifted = 1.0 - cut_shadows(shadow_map, a_mid, m.protect >= 0.999, m.unsure, reach=m.reach)
+        lifted = 1.0 - cut_shadows(shadow_map, a_mid, m.protect >= 0.999, m.edges.taken, reach=m.reach)
         shadow_map = shadow_map * lifted
     return _Backdrop(surface, foreign, x_fill, edit, step, shadow_map, lifted)
 
@@ -432,7 +433,7 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, 
         "image": x_mid,
         "subject": a_mid,
         "protect": m.protect,
-        "firm": m.firm,
+        "firm": m.edges.firm,
         "edges": (m.edges, m.reach),  # (what the firm hold spreads from, how far)
         "floor": m.floor,
         "contact": m.contact,
