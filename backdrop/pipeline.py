@@ -419,7 +419,7 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, 
     and a weave is as strong in the light as in the falloff. ``own``: the backdrop's own texture
     (weave, folds, mottle) counts as grain."""
     log_lifted = (b.x_fill * (1.0 + b.step)).clamp_min_(1e-3).log_()
-    marks, grain_layer, fine_p = texture_layers(log_lifted, b.edit, own=own, core=m.protect >= 0.999)
+    marks, grain_layer, fine_p = texture_layers(log_lifted, b.edit, own=own, core=m.protect >= 0.999, spend=True)
     del log_lifted
     free = (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - b.foreign)
     changeable = free * (a_mid < 1.0)  # working pixels made only of subject never change

@@ -147,6 +147,7 @@ def texture_layers(
     levels: int | None = None,
     own: bool = False,
     core: torch.Tensor | None = None,
+    spend: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split the detail of a backdrop into its marks and its grain, for any slider setting.
 
@@ -161,6 +162,7 @@ def texture_layers(
         own: keep the backdrop's own texture in each band (:func:`band_noise`): soft folds, mottle.
         core: (1, 1, H, W) > 0.5 where the subject's protection holds every pixel: a light's glow
             that hugs it is kept whole (:class:`GlowHold`).
+        spend: ``image`` is the caller's to let go of: the grain is made in it (one frame less).
     Returns:
         marks: (1, C, H, W) the detail judged a mark, band by band (share ``p`` of each band).
         grain: (1, C, H, W) the rest of the detail (share ``1 - p``).
@@ -181,13 +183,15 @@ def texture_layers(
     cur = image
     for j in range(levels):
         smooth = atrous_smooth(cur, j)
-        c = cur - smooth
+        c = cur - smooth if j == 0 else cur.sub_(smooth)  # (the image itself is kept; a band's smooth is not)
         n = detail_norm(c)
         sigma = band_noise(n, editable, own=own)
         # a neighbourhood of faint detail is a mark too; one strong pixel does not make its neighbours one
         capped = n.clamp_max(K_HI * sigma)
-        energy = atrous_smooth(capped * capped, j).sqrt_()
-        p = mark_weight(torch.maximum(n, energy) / sigma)
+        energy = atrous_smooth(capped.mul_(capped), j).sqrt_()
+        del capped
+        p = mark_weight(torch.maximum(n, energy).div_(sigma))
+        del energy
         if j == 0:
             fine = p
             if hold is not None:
@@ -197,4 +201,4 @@ def texture_layers(
         marks.addcmul_(p, c)
         cur = smooth
     # all the detail is image - cur; what is not a mark is grain
-    return marks, (image - cur).sub_(marks), fine
+    return marks, (image.sub_(cur) if spend else image - cur).sub_(marks), fine
