@@ -625,6 +625,7 @@ def render(
     seed: int = 0,
     dither: bool = True,
     frame: bool | None = None,
+    into: np.ndarray | None = None,
 ) -> Result:
     """The full-resolution views of an analysed photo for a setting of the sliders.
 
@@ -643,6 +644,11 @@ def render(
         dither: False rounds 8-bit views without the dither (screen previews).
         frame: the whole frame in a few strips (the device path) instead of tiles; default: on
             any device but the CPU.
+        into: an (H, W, C) buffer of the integer view's dtype to render the one view into, or None
+            (a new one). It may be the decoded buffer the analysis was made from, for a caller that
+            lets go of the photo once it is rendered (the CLI, a batch): each region is read before
+            it is written, so the view needs neither a buffer of its own nor the input's copy; the
+            analysis is then spent (its source holds the view).
     Returns:
         A :class:`Result`.
     Example:
@@ -689,6 +695,11 @@ def render(
         flag = flag * (max_filter(w["free"], 3) > 0)
         fine = FineMarks(ref=w["expected"], flag=flag, sigma=a.grain_full, strength=strength, grain=keep)
 
+    if into is not None:
+        want = (H, W, a.channels)
+        if bits is None or len(maps) != 1 or into.shape != want or into.dtype != (np.uint8 if bits == 8 else np.uint16) \
+                or not into.flags.writeable or not into.flags.c_contiguous:
+            raise ValueError(f"into: expected one {bits}-bit view's writable (H, W, C) = {want} buffer")
     src3 = a.source.expand(1, 3, H, W)
     outs: dict[str, torch.Tensor | np.ndarray] = {}
     sinks: dict[str, Sink] = {}
@@ -698,7 +709,7 @@ def render(
                               memory_format=torch.channels_last)
             outs[name], sink_t = buf, buf
         else:
-            arr = np.empty((H, W, a.channels), dtype=np.uint8 if bits == 8 else np.uint16)
+            arr = into if into is not None else np.empty((H, W, a.channels), dtype=np.uint8 if bits == 8 else np.uint16)
             outs[name] = arr
             host = torch.from_numpy(arr).permute(2, 0, 1)[None]
             sink_t = host if dev.type == "cpu" else torch.empty(
@@ -706,7 +717,7 @@ def render(
         # the same depth in and out: the output starts as a copy of the input (one fast copy), and
         # what does not change is never touched again
         prefill = sink_t.dtype == a.source.dtype
-        if prefill:
+        if prefill and not _same_memory(sink_t, a.source):  # (rendered into the decoded buffer: it is the input)
             sink_t.copy_(a.source)
         sinks[name] = Sink(sink_t, bits, seed=seed, dither=dither, prefilled=prefill)
     use_frame = dev.type != "cpu" if frame is None else frame
@@ -752,6 +763,12 @@ def render(
                     bits=bits, wall_level=level)
     result.timings = {**a.timings, "render": time.perf_counter() - t_start}
     return result
+
+
+def _same_memory(t: torch.Tensor, u: torch.Tensor) -> bool:
+    """Whether two tensors are the very same pixels (one buffer, seen alike)."""
+    return (t.device == u.device and t.data_ptr() == u.data_ptr() and t.shape == u.shape
+            and t.stride() == u.stride() and t.dtype == u.dtype)
 
 
 def clean(

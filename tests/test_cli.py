@@ -182,6 +182,26 @@ def test_clean_png_output_subject_bit_exact_backdrop_improved(tmp_path, capsys):
     assert err_out < err_in
 
 
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_the_cli_renders_into_the_decoded_photo_and_writes_the_same_picture(tmp_path, capsys, ext):
+    """The CLI lets go of the decoded photo once it is cleaned, so its preview is rendered into that
+    buffer where it is writable (a JPEG's; Pillow's PNG buffer is read-only): no second frame in
+    memory. The file holds the very pixels of a render into a buffer of its own."""
+    from backdrop import Params
+    from backdrop.service import clean_photo, open_photo
+
+    src, mask = shoot(tmp_path, "look", ext)
+    out = tmp_path / "look_out.png"
+    run_ok(capsys, ["clean", src, "-o", out, "--mask", mask])
+    kept = open_photo(src, Params(), mask=mask)
+    want = clean_photo(kept.photo, kept.mask, Params(), bits=8).preview
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), want)
+    spent = open_photo(src, Params(), mask=mask)
+    got = clean_photo(spent.photo, spent.mask, Params(), bits=8, spend=True).preview
+    assert np.array_equal(got, want)
+    assert (got is spent.photo.data) == spent.photo.data.flags.writeable == (ext == ".jpg")
+
+
 def test_default_output_name_beside_input(tmp_path, capsys):
     src, _ = shoot(tmp_path, "bride")
     h0 = sha(src)

@@ -134,3 +134,31 @@ def test_masks_of_any_depth_protect_the_same_subject(scene8):
     outs = [clean(img, FULL, m, views=("preview",), bits=8).preview for m in (alpha8, as16, f)]
     assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
     assert np.array_equal(outs[1][alpha8 == 255], img[alpha8 == 255])
+
+
+@pytest.mark.parametrize("frame", [False, True])
+def test_rendered_into_the_decoded_buffer_the_picture_is_the_same(scene8, frame):
+    """A caller that lets go of the photo (the CLI, a batch) has the preview made in its decoded buffer:
+    each region is read before it is written, so the pixels are those of a render into a new buffer."""
+    img, alpha = scene8
+    p = FULL.replace(lift=85, texture=90)
+    want = render(analyze(img, alpha, p), views=("preview",), bits=8, frame=frame).preview
+    decoded = img.copy()
+    got = render(analyze(decoded, alpha, p), views=("preview",), bits=8, frame=frame, into=decoded).preview
+    assert got is decoded
+    assert np.array_equal(got, want)
+    assert not np.array_equal(want, img)  # (there was something to clean)
+
+
+def test_a_buffer_the_view_cannot_go_into_is_refused_by_name(scene8):
+    img, alpha = scene8
+    a = analyze(img.copy(), alpha, FULL)
+    frozen = img.copy()
+    frozen.flags.writeable = False
+    for into, kw in ((img.copy(), dict(bits=8)),  # two views
+                     (img.copy(), dict(views=("preview",))),  # float
+                     (img.astype(np.uint16), dict(views=("preview",), bits=8)),
+                     (img[:, :-1].copy(), dict(views=("preview",), bits=8)),
+                     (frozen, dict(views=("preview",), bits=8))):
+        with pytest.raises(ValueError, match="into"):
+            render(a, into=into, **kw)
