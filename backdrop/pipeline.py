@@ -423,7 +423,9 @@ def _texture(x_mid: torch.Tensor, a_mid: torch.Tensor, m: _Masks, b: _Backdrop, 
     del log_lifted
     free = (1.0 - m.floor) * (1.0 - m.contact) * (1.0 - b.foreign)
     changeable = free * (a_mid < 1.0)  # working pixels made only of subject never change
-    lift_step = changeable * (b.step if b.lifted is None else b.step * b.lifted)
+    # (in the backdrop model's own step, which nothing reads after: one working frame less at the
+    # analysis' high-water mark)
+    lift_step = (b.step if b.lifted is None else b.step.mul_(b.lifted)).mul_(changeable)
     # as ratios of the backdrop: the marks take 1 - exp(-marks) of it, and the grain, on top, the same
     # share of what is left (so all of the detail removed is exactly exp(-(marks + grain)))
     left = marks.neg_().exp_()
