@@ -701,7 +701,8 @@ def render(
         want = (H, W, a.channels)
         if bits is None or len(maps) != 1 or into.shape != want or into.dtype != (np.uint8 if bits == 8 else np.uint16) \
                 or not into.flags.writeable or not into.flags.c_contiguous:
-            raise ValueError(f"into: expected one {bits}-bit view's writable (H, W, C) = {want} buffer")
+            raise ValueError(f"into: expected a writable C-ordered {want} uint8 (bits=8) or uint16 (bits=16) "
+                             "buffer for one integer view")
     src3 = a.source.expand(1, 3, H, W)
     outs: dict[str, torch.Tensor | np.ndarray] = {}
     sinks: dict[str, Sink] = {}
