@@ -517,7 +517,8 @@ def _toned_edges(w: dict) -> tuple[tuple | None, tuple[torch.Tensor, torch.Tenso
     if "strands" not in w:  # (two renders at once may both make them: the same maps)
         inside = rim_colour(w["image"], w["subject"])
         edges, reach = w["edges"]
-        w["fading"] = soft_fading(w["image"], w["subject"], w["expected"], w["protect"], edges, inside, reach=reach)
+        soft = soft_fading(w["subject"], w["expected"], w["protect"], edges, reach=reach)
+        w["fading"] = None if soft is None else (soft[0], soft[1], inside, soft[2])
         clear = gaussian_blur(pushpull_fill(w["expected"], (w["protect"] <= 0.01).to(inside.dtype)), 1.0)
         w["strands"] = (inside, clear)
     return w["fading"], w["strands"]

@@ -34,7 +34,7 @@ from .filters import luminance, max_filter, smoothstep
 from .texture import K_HI, K_LO, detail_norm
 
 __all__ = ["Upsampler", "FineMarks", "Sink", "compose", "tile_noise", "hwc_tensor", "load_region", "reduce_source",
-           "dither_noise", "lift_tolerance", "edge_lift", "subject_share"]
+           "dither_noise", "lift_tolerance", "edge_lift", "subject_share", "colour_position"]
 
 # a working pixel whose ratio departs from 1 by less than this (a twentieth of an 8-bit level) changes nothing
 SKIP_BELOW = 0.05 / 255.0
@@ -60,14 +60,21 @@ LIFT_TOL = 0.15
 DEEP_STEP = (0.75, 1.25)
 
 
+def colour_position(x: torch.Tensor, one: torch.Tensor, zero: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each pixel of ``x`` (1, 3, H, W) placed on the line from the colour ``zero`` to ``one``: its
+    position (0 at ``zero``, 1 at ``one``; not clamped), the squared distance between the two colours
+    (how well a position can be told) and their difference ``one - zero``."""
+    d = one - zero
+    contrast = (d * d).sum(1, keepdim=True)
+    return ((x - zero) * d).sum(1, keepdim=True).div_(contrast.clamp_min(1e-6)), contrast, d
+
+
 def subject_share(x: torch.Tensor, inside: torch.Tensor, behind: torch.Tensor) -> torch.Tensor:
     """How much of each pixel of ``x`` (1, 3, H, W) is the subject's colour ``inside`` against the
     wall's ``behind``: its position on the line between them, 0 (the wall) to 1; 1 where the two
     colours are too close to tell (the pixel is held whole)."""
-    d = inside - behind
-    contrast = (d * d).sum(1, keepdim=True)
-    share = ((x - behind) * d).sum(1, keepdim=True).div_(contrast.clamp_min(1e-6)).clamp_(0.0, 1.0)
-    return torch.where(contrast > FADE_CONTRAST**2, share, torch.ones_like(share))
+    share, contrast, _ = colour_position(x, inside, behind)
+    return torch.where(contrast > FADE_CONTRAST**2, share.clamp_(0.0, 1.0), torch.ones_like(share))
 
 
 def lift_tolerance(expected: torch.Tensor, step: torch.Tensor) -> torch.Tensor:

@@ -187,30 +187,29 @@ def rim_colour(image: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     return gaussian_blur(pushpull_fill(image, solid + max_filter(-solid, 3)), 1.0)
 
 
-def soft_fading(image: torch.Tensor, alpha: torch.Tensor, expected: torch.Tensor, protect: torch.Tensor,
-                edges: UnsureEdges, inside: torch.Tensor, *, reach: int) -> tuple[torch.Tensor, ...] | None:
+def soft_fading(alpha: torch.Tensor, expected: torch.Tensor, protect: torch.Tensor, edges: UnsureEdges, *,
+                reach: int) -> tuple[torch.Tensor, ...] | None:
     """Under a tone, the matte beside a soft edge darkening into the mask (dark hair out of focus),
     which :func:`unsure_edges` holds: held whole, a pixel there kept the old wall's share too, a
     cloud of the old grey round the hair at tone 255. There a pixel is held only as much as it has of
     the subject's colour: its place between the colour on the mask's last pixels inside its edge (a
-    pixel just outside the cut has about as much subject) and the wall's beyond the fade. Without a
-    tone the hold stays whole (the wall held there is at its own level, and faint strands out of
-    focus stay as shot), so this is made only when a tone asks for it. ``inside``: :func:`rim_colour`.
+    pixel just outside the cut has about as much subject; :func:`rim_colour`) and the wall's beyond
+    the fade. Without a tone the hold stays whole (the wall held there is at its own level, and faint
+    strands out of focus stay as shot), so this is made only when a tone asks for it.
 
     Returns:
-        (fading, plain, inside, behind), compose's ``fading``: the hold spread from the soft edges
-        and from the others alone (1, 1, h, w), the subject's and the wall's colours (1, 3, h, w);
-        or None where the mask's edge cuts no soft edge.
+        (fading, plain, behind): the hold spread from the soft edges and from the others alone
+        (1, 1, h, w), and the wall's colour (1, 3, h, w); or None where the mask's edge cuts no soft edge.
     """
     if edges.ramp is None:
         return None
     fading = _spread(edges.ramp, protect, reach)
     others = edges.seeds - edges.ramp
     plain = _spread(others, protect, reach) if bool(others.any()) else torch.zeros_like(fading)
-    solid = (alpha >= 0.5).to(image.dtype)
-    beyond = (fading < 0.01).to(image.dtype) * (1.0 - solid)
+    solid = (alpha >= 0.5).to(expected.dtype)
+    beyond = (fading < 0.01).to(expected.dtype) * (1.0 - solid)
     behind = gaussian_blur(pushpull_fill(expected, beyond if bool(beyond.any()) else 1.0 - solid), 1.0)
-    return fading, plain, inside, behind
+    return fading, plain, behind
 
 
 class _Normals:

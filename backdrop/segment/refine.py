@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from ..ops.compose import Upsampler
+from ..ops.compose import Upsampler, colour_position
 from ..ops.filters import (
     WORK_LONG_EDGE,
     gaussian_blur,
@@ -303,9 +303,7 @@ def _matte(x: torch.Tensor, colours: list[torch.Tensor],
     ``matte``), whether the two differ enough to tell (``tells``), and whether the pixel has the
     backdrop's colour (``ground``: on the line between the two and below MIN_COVER of the way)."""
     fg_edge, fg_core, bg = colours
-    d = (fg_edge if matte is None else torch.where(matte, fg_core, fg_edge)) - bg
-    contrast = (d * d).sum(1, keepdim=True)
-    raw = ((x - bg) * d).sum(1, keepdim=True) / contrast.clamp_min(1e-6)
+    raw, contrast, d = colour_position(x, fg_edge if matte is None else torch.where(matte, fg_core, fg_edge), bg)
     tells = contrast > MATTE_CONTRAST**2
     off = (x - bg - raw * d).square().sum(1, keepdim=True) < (OFF_LINE**2) * contrast
     return raw, tells, tells & (raw < MIN_COVER) & off
